@@ -1,0 +1,228 @@
+//! The user's settings (for now, the nickname), kept in `config.json` under the platform
+//! config directory (`~/.config/lanchat/` on Linux) or under `LANCHAT_CONFIG_DIR`.
+//!
+//! Loading never fails the program: a missing file means defaults; a corrupt or unreadable
+//! one means defaults plus a warning the caller shows. Saving writes a temporary file, syncs
+//! it and renames it over the old one, so a crash or a full disk never leaves half a file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol;
+
+/// Environment variable that overrides the config directory (tests use it).
+pub const CONFIG_DIR_ENV: &str = "LANCHAT_CONFIG_DIR";
+const FILE_NAME: &str = "config.json";
+
+/// What is saved between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The nickname used when none is given; `None` until the user picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+}
+
+/// Why the settings could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no config directory: set {CONFIG_DIR_ENV} or HOME")]
+    NoDirectory,
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid settings ({source}); using defaults")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot save settings to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    InvalidNick(#[from] protocol::Invalid),
+}
+
+/// The settings file's location and its last loaded content.
+#[derive(Debug, Clone)]
+pub struct ConfigStore {
+    dir: PathBuf,
+}
+
+impl ConfigStore {
+    /// The store in `LANCHAT_CONFIG_DIR` if set, else the platform config directory.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
+            return Ok(Self::at(dir));
+        }
+        directories::ProjectDirs::from("", "", "lanchat")
+            .map(|dirs| Self::at(dirs.config_dir()))
+            .ok_or(ConfigError::NoDirectory)
+    }
+
+    /// The store in a given directory.
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory holding the settings.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The settings file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE_NAME)
+    }
+
+    /// Reads the settings. Always yields usable settings; the error, if any, says why they are
+    /// the defaults (or why the saved nickname was ignored) and is meant to be shown as a warning.
+    pub fn load(&self) -> (Settings, Option<ConfigError>) {
+        let path = self.path();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (Settings::default(), None)
+            }
+            Err(source) => {
+                return (
+                    Settings::default(),
+                    Some(ConfigError::Read { path, source }),
+                )
+            }
+        };
+        match serde_json::from_slice::<Settings>(&bytes) {
+            Ok(mut settings) => {
+                // A hand-edited nickname that breaks the rules is dropped, not sent to hosts.
+                if let Some(nick) = settings.nickname.take() {
+                    match protocol::validate_nick(&nick) {
+                        Ok(valid) => settings.nickname = Some(valid.to_owned()),
+                        Err(e) => return (settings, Some(ConfigError::InvalidNick(e))),
+                    }
+                }
+                (settings, None)
+            }
+            Err(source) => (
+                Settings::default(),
+                Some(ConfigError::Corrupt { path, source }),
+            ),
+        }
+    }
+
+    /// Writes the settings atomically: temp file in the same directory, fsync, rename.
+    pub fn save(&self, settings: &Settings) -> Result<(), ConfigError> {
+        let path = self.path();
+        let write_err = |source| ConfigError::Write {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(write_err)?;
+        let tmp = self
+            .dir
+            .join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            let json = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
+            file.write_all(&json)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(write_err(e));
+        }
+        Ok(())
+    }
+
+    /// Validates and saves a nickname, keeping the other settings.
+    pub fn save_nickname(&self, raw: &str) -> Result<String, ConfigError> {
+        let nick = protocol::validate_nick(raw)?.to_owned();
+        let (mut settings, _) = self.load();
+        settings.nickname = Some(nick.clone());
+        self.save(&settings)?;
+        Ok(nick)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_gives_defaults_without_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let (settings, warning) = ConfigStore::at(dir.path().join("nope")).load();
+        assert_eq!(settings, Settings::default());
+        assert!(warning.is_none());
+    }
+
+    #[test]
+    fn nickname_round_trips_and_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::at(dir.path().join("sub"));
+        assert_eq!(store.save_nickname("  alice ").unwrap(), "alice");
+        let (settings, warning) = store.load();
+        assert!(warning.is_none());
+        assert_eq!(settings.nickname.as_deref(), Some("alice"));
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("config.json")]);
+    }
+
+    #[test]
+    fn corrupt_file_gives_defaults_and_a_warning_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::at(dir.path());
+        std::fs::write(store.path(), b"{\"nickname\": 12").unwrap();
+        let (settings, warning) = store.load();
+        assert_eq!(settings, Settings::default());
+        let warning = warning.unwrap().to_string();
+        assert!(warning.contains("config.json"), "{warning}");
+        assert!(warning.contains("using defaults"), "{warning}");
+        // Saving over a corrupt file repairs it.
+        store.save_nickname("bob").unwrap();
+        assert_eq!(store.load().0.nickname.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn invalid_saved_nickname_is_dropped_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::at(dir.path());
+        std::fs::write(store.path(), br#"{"nickname":"   "}"#).unwrap();
+        let (settings, warning) = store.load();
+        assert_eq!(settings.nickname, None);
+        assert!(matches!(warning, Some(ConfigError::InvalidNick(_))));
+    }
+
+    #[test]
+    fn invalid_nickname_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::at(dir.path());
+        assert!(matches!(
+            store.save_nickname(&"x".repeat(40)),
+            Err(ConfigError::InvalidNick(_))
+        ));
+        assert!(!store.path().exists());
+    }
+
+    #[test]
+    fn unwritable_directory_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A regular file where the directory should be: fails for root too.
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"x").unwrap();
+        let store = ConfigStore::at(blocker.join("lanchat"));
+        let err = store.save_nickname("alice").unwrap_err();
+        assert!(matches!(err, ConfigError::Write { .. }));
+        assert!(err.to_string().starts_with("cannot save settings to"));
+    }
+}

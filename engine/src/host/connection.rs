@@ -1,0 +1,739 @@
+//! One client connection: a reader that turns frames into room actions, and a writer that
+//! sends replies and room events, both driven by the same task.
+//!
+//! The reader never writes to the socket: it queues replies on a bounded channel that only
+//! the writer drains. The writer takes whatever has queued (up to `MAX_BATCH` frames), writes
+//! it and flushes once, under `Limits::write_timeout`, so a stalled peer costs the host one
+//! timer, not a blocked room. A member that falls more than `Limits::room_buffer` events
+//! behind is told `too_slow` and dropped; nobody else waits for it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
+
+use super::room::{encode, ConnId, Delivery, JoinRequest, MemberId, Room, Say};
+use super::{Limits, Shared};
+use crate::ids::random_hex;
+use crate::protocol::{
+    self, ByeCode, ClientFrame, ErrorCode, HostFrame, Invalid, LeaveReason, PROTOCOL_VERSION,
+};
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Frames written per flush at most: large enough to amortize the syscall under load, small
+/// enough that one busy connection does not hold its task for long.
+const MAX_BATCH: usize = 1024;
+
+/// What the reader asks the writer to do.
+enum Outbound {
+    /// Send this frame (ack, error, hello).
+    Frame(Utf8Bytes),
+    /// Send the welcome, then forward the room's events from `rx` as `member`.
+    Enter {
+        welcome: Utf8Bytes,
+        rx: broadcast::Receiver<Delivery>,
+        member: MemberId,
+    },
+    /// Stop forwarding room events (the client left the room).
+    Exit,
+    /// Say goodbye and close the connection.
+    Bye(ByeCode, String),
+}
+
+/// How the writer finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriterEnd {
+    /// The reader finished and everything queued was sent.
+    ReaderGone,
+    /// A `bye` with this code was sent (or attempted).
+    Said(ByeCode),
+    /// Writing failed or timed out: the peer is gone or stalled.
+    Broken,
+}
+
+/// How the reader finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReaderEnd {
+    /// The client closed the connection, or it failed.
+    Closed,
+    /// The client broke the protocol or flooded its reply queue; it was told why.
+    Violation,
+    /// The writer ended, the host is stopping, or another connection took over.
+    Stopped,
+    /// Nothing arrived for `Limits::idle_timeout`.
+    Idle,
+}
+
+/// A connection's identity and the host state it acts on.
+pub(super) struct Connection {
+    shared: Arc<Shared>,
+    /// The host's stop signal.
+    stop: CancellationToken,
+    id: ConnId,
+}
+
+/// The room a connection is in.
+struct InRoom {
+    room: Arc<Room>,
+    member: MemberId,
+    /// When "is typing" expires, if the member is typing.
+    typing_until: Option<Instant>,
+}
+
+impl Connection {
+    pub(super) fn new(shared: Arc<Shared>, stop: CancellationToken) -> Self {
+        let id = shared.next_id();
+        Self { shared, stop, id }
+    }
+
+    pub(super) async fn serve(self, stream: TcpStream, peer: SocketAddr) {
+        let limits = self.shared.limits.clone();
+        let ws = match handshake(stream, &limits).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                tracing::debug!(%peer, "handshake failed: {e}");
+                return;
+            }
+        };
+        tracing::debug!(%peer, conn = self.id, "connected");
+        let (sink, stream) = ws.split();
+        let (tx, rx) = mpsc::channel(limits.client_queue);
+        // Cancelled when another connection of the same session takes over, when the writer
+        // gives up, or (as a child token) when the host stops.
+        let done = self.stop.child_token();
+
+        let mut reader = Reader {
+            conn: &self,
+            out: tx,
+            done: done.clone(),
+            hello: false,
+            session: random_hex(16),
+            in_room: None,
+        };
+        let writer = write_loop(sink, rx, done.clone(), self.stop.clone(), &limits);
+        let read = async {
+            let end = reader.run(stream).await;
+            // Dropping the sender lets the writer finish what is queued and end.
+            drop(std::mem::replace(&mut reader.out, mpsc::channel(1).0));
+            end
+        };
+        let (read_end, write_end) = tokio::join!(read, async {
+            let end = writer.await;
+            done.cancel();
+            end
+        });
+
+        if let Some(in_room) = reader.in_room.take() {
+            let reason = match (read_end, write_end) {
+                (_, WriterEnd::Said(ByeCode::TooSlow) | WriterEnd::Broken) => LeaveReason::Dropped,
+                (ReaderEnd::Violation, _) => LeaveReason::Dropped,
+                _ => LeaveReason::Disconnected,
+            };
+            if in_room.typing_until.is_some() {
+                in_room.room.typing(in_room.member, false);
+            }
+            in_room.room.leave(in_room.member, self.id, reason);
+        }
+        tracing::debug!(%peer, conn = self.id, ?read_end, ?write_end, "closed");
+    }
+}
+
+/// The WebSocket settings every host connection uses.
+fn ws_config(limits: &Limits) -> WebSocketConfig {
+    WebSocketConfig::default()
+        // Chat frames are small: a 4 KiB read buffer keeps idle connections cheap.
+        .read_buffer_size(4096)
+        .max_message_size(Some(limits.max_frame_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes))
+}
+
+async fn handshake(stream: TcpStream, limits: &Limits) -> Result<Ws, tungstenite::Error> {
+    let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        if req.uri().path() == protocol::WS_PATH {
+            Ok(resp)
+        } else {
+            let mut err = ErrorResponse::new(Some(format!(
+                "LAN Chat's WebSocket endpoint is {}\n",
+                protocol::WS_PATH
+            )));
+            *err.status_mut() = tungstenite::http::StatusCode::NOT_FOUND;
+            Err(err)
+        }
+    };
+    let accept = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        check_path,
+        Some(ws_config(limits)),
+    );
+    match tokio::time::timeout(limits.handshake_timeout, accept).await {
+        Ok(result) => result,
+        Err(_) => Err(tungstenite::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "handshake timed out",
+        ))),
+    }
+}
+
+/// Tells a client over the connection cap that the host is full, then closes.
+pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, limits: &Limits) {
+    let limits = Limits {
+        handshake_timeout: limits
+            .handshake_timeout
+            .min(std::time::Duration::from_secs(2)),
+        ..limits.clone()
+    };
+    let Ok(mut ws) = handshake(stream, &limits).await else {
+        return;
+    };
+    tracing::info!(%peer, "turned away: host full");
+    let message = format!(
+        "this host is full ({} connections); try again later",
+        limits.max_connections
+    );
+    let error = encode(&HostFrame::Error {
+        id: None,
+        code: ErrorCode::HostFull,
+        message: message.clone(),
+    });
+    let bye = encode(&HostFrame::Bye {
+        code: ByeCode::HostFull,
+        message,
+    });
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        ws.feed(Message::Text(error)).await?;
+        ws.feed(Message::Text(bye)).await?;
+        ws.feed(close_frame(ByeCode::HostFull)).await?;
+        ws.flush().await
+    })
+    .await;
+}
+
+fn close_frame(code: ByeCode) -> Message {
+    let (code, reason) = match code {
+        ByeCode::HostClosing => (CloseCode::Away, "host closing"),
+        ByeCode::TooSlow => (CloseCode::Policy, "too slow"),
+        ByeCode::Replaced => (CloseCode::Library(4001), "replaced by a newer connection"),
+        ByeCode::ProtocolViolation => (CloseCode::Protocol, "protocol violation"),
+        ByeCode::HostFull => (CloseCode::Again, "host full"),
+        ByeCode::Timeout => (CloseCode::Away, "idle timeout"),
+    };
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+/// One thing for the writer to send.
+enum Step {
+    Out(Outbound),
+    Event(Result<Delivery, broadcast::error::RecvError>),
+    Ping,
+}
+
+/// Whether the writer carries on after a step.
+enum Flow {
+    Continue,
+    End(WriterEnd),
+}
+
+async fn recv_event(
+    sub: &mut Option<(broadcast::Receiver<Delivery>, MemberId)>,
+) -> Result<Delivery, broadcast::error::RecvError> {
+    match sub {
+        Some((rx, _)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<Ws, Message>,
+    mut out: mpsc::Receiver<Outbound>,
+    done: CancellationToken,
+    stop: CancellationToken,
+    limits: &Limits,
+) -> WriterEnd {
+    let mut sub: Option<(broadcast::Receiver<Delivery>, MemberId)> = None;
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = stop.cancelled() => Step::Out(Outbound::Bye(
+                ByeCode::HostClosing,
+                "the host closed the room".into(),
+            )),
+            () = done.cancelled() => Step::Out(Outbound::Bye(
+                ByeCode::Replaced,
+                "you joined again from another connection".into(),
+            )),
+            cmd = out.recv() => match cmd {
+                Some(cmd) => Step::Out(cmd),
+                None => return WriterEnd::ReaderGone,
+            },
+            event = recv_event(&mut sub) => Step::Event(event),
+            _ = ping.tick() => Step::Ping,
+        };
+
+        let batch = async {
+            let mut flow = apply(first, &mut sink, &mut sub).await?;
+            let mut written = 1;
+            while matches!(flow, Flow::Continue) && written < MAX_BATCH {
+                let next = match out.try_recv() {
+                    Ok(cmd) => Step::Out(cmd),
+                    Err(_) => match sub.as_mut().map(|(rx, _)| rx.try_recv()) {
+                        Some(Ok(d)) => Step::Event(Ok(d)),
+                        Some(Err(broadcast::error::TryRecvError::Lagged(n))) => {
+                            Step::Event(Err(broadcast::error::RecvError::Lagged(n)))
+                        }
+                        _ => break,
+                    },
+                };
+                flow = apply(next, &mut sink, &mut sub).await?;
+                written += 1;
+            }
+            sink.flush().await?;
+            Ok::<Flow, tungstenite::Error>(flow)
+        };
+        match tokio::time::timeout(limits.write_timeout, batch).await {
+            Ok(Ok(Flow::Continue)) => {}
+            Ok(Ok(Flow::End(end))) => return end,
+            Ok(Err(e)) => {
+                tracing::debug!("write failed: {e}");
+                return WriterEnd::Broken;
+            }
+            Err(_) => {
+                tracing::info!("client stalled for {:?}; dropping it", limits.write_timeout);
+                return WriterEnd::Broken;
+            }
+        }
+    }
+}
+
+/// Feeds one step into the sink (without flushing).
+async fn apply(
+    step: Step,
+    sink: &mut SplitSink<Ws, Message>,
+    sub: &mut Option<(broadcast::Receiver<Delivery>, MemberId)>,
+) -> Result<Flow, tungstenite::Error> {
+    match step {
+        Step::Out(Outbound::Frame(frame)) => sink.feed(Message::Text(frame)).await?,
+        Step::Out(Outbound::Enter {
+            welcome,
+            rx,
+            member,
+        }) => {
+            sink.feed(Message::Text(welcome)).await?;
+            *sub = Some((rx, member));
+        }
+        Step::Out(Outbound::Exit) => *sub = None,
+        Step::Out(Outbound::Bye(code, message)) => {
+            return say_bye(sink, code, message).await;
+        }
+        Step::Event(Ok(delivery)) => {
+            if let Some((_, member)) = sub {
+                if delivery.is_for(*member) {
+                    sink.feed(Message::Text(delivery.frame)).await?;
+                }
+            }
+        }
+        Step::Event(Err(broadcast::error::RecvError::Lagged(missed))) => {
+            tracing::info!(missed, "member fell behind; dropping it");
+            let message = format!(
+                "you fell {missed} events behind the room and were disconnected; \
+                 reconnect to catch up"
+            );
+            return say_bye(sink, ByeCode::TooSlow, message).await;
+        }
+        // Rooms outlive connections, so this only happens if the host is going away.
+        Step::Event(Err(broadcast::error::RecvError::Closed)) => *sub = None,
+        Step::Ping => sink.feed(Message::Ping(Default::default())).await?,
+    }
+    Ok(Flow::Continue)
+}
+
+async fn say_bye(
+    sink: &mut SplitSink<Ws, Message>,
+    code: ByeCode,
+    message: String,
+) -> Result<Flow, tungstenite::Error> {
+    sink.feed(Message::Text(encode(&HostFrame::Bye { code, message })))
+        .await?;
+    sink.feed(close_frame(code)).await?;
+    Ok(Flow::End(WriterEnd::Said(code)))
+}
+
+/// A refusal the reader may have to act on.
+enum Stop {
+    /// Stop reading; the writer has been told what to say.
+    Violation,
+    /// The reply queue is full or the writer is gone.
+    Overflow,
+}
+
+/// The reading half's state.
+struct Reader<'a> {
+    conn: &'a Connection,
+    out: mpsc::Sender<Outbound>,
+    done: CancellationToken,
+    /// Whether the client's `hello` has been accepted.
+    hello: bool,
+    /// Used when the client sends no session of its own: resume then needs the same connection.
+    session: String,
+    in_room: Option<InRoom>,
+}
+
+impl Reader<'_> {
+    async fn run(&mut self, mut stream: SplitStream<Ws>) -> ReaderEnd {
+        let limits = self.conn.shared.limits.clone();
+        loop {
+            let typing_until = self.in_room.as_ref().and_then(|r| r.typing_until);
+            let next = tokio::select! {
+                () = self.done.cancelled() => return ReaderEnd::Stopped,
+                () = sleep_until_opt(typing_until) => {
+                    self.stop_typing();
+                    continue;
+                }
+                next = tokio::time::timeout(limits.idle_timeout, stream.next()) => next,
+            };
+            let message = match next {
+                Err(_) => {
+                    let _ = self.send(Outbound::Bye(
+                        ByeCode::Timeout,
+                        format!("nothing received for {:?}", limits.idle_timeout),
+                    ));
+                    return ReaderEnd::Idle;
+                }
+                Ok(None) => return ReaderEnd::Closed,
+                Ok(Some(Err(e))) => return self.read_error(e, &limits),
+                Ok(Some(Ok(message))) => message,
+            };
+            let result = match message {
+                Message::Text(text) => self.handle(text.as_str()),
+                Message::Binary(_) => self.error(
+                    None,
+                    ErrorCode::BinaryFrame,
+                    "binary frames are not part of the protocol; send JSON text frames".into(),
+                ),
+                Message::Close(_) => return ReaderEnd::Closed,
+                // Pings are answered by tungstenite itself; pongs only prove liveness.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+            };
+            match result {
+                Ok(()) => {}
+                Err(Stop::Violation) => return ReaderEnd::Violation,
+                Err(Stop::Overflow) => {
+                    tracing::info!(conn = self.conn.id, "reply queue full; dropping client");
+                    return ReaderEnd::Violation;
+                }
+            }
+        }
+    }
+
+    fn read_error(&mut self, e: tungstenite::Error, limits: &Limits) -> ReaderEnd {
+        use tungstenite::error::CapacityError;
+        match e {
+            tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+                let _ = self.send(Outbound::Bye(
+                    ByeCode::ProtocolViolation,
+                    format!("a message of {size} bytes exceeds the limit of {max_size} bytes"),
+                ));
+                ReaderEnd::Violation
+            }
+            tungstenite::Error::Capacity(other) => {
+                let _ = self.send(Outbound::Bye(
+                    ByeCode::ProtocolViolation,
+                    format!("{other} (limit {} bytes)", limits.max_frame_bytes),
+                ));
+                ReaderEnd::Violation
+            }
+            tungstenite::Error::Utf8(_) => {
+                let _ = self.send(Outbound::Bye(
+                    ByeCode::ProtocolViolation,
+                    "a text frame was not valid UTF-8".into(),
+                ));
+                ReaderEnd::Violation
+            }
+            tungstenite::Error::Protocol(p) => {
+                let _ = self.send(Outbound::Bye(
+                    ByeCode::ProtocolViolation,
+                    format!("WebSocket protocol error: {p}"),
+                ));
+                ReaderEnd::Violation
+            }
+            other => {
+                tracing::debug!(conn = self.conn.id, "read failed: {other}");
+                ReaderEnd::Closed
+            }
+        }
+    }
+
+    /// Queues a frame for the writer without waiting: a full queue means the client is not
+    /// reading what it asked for, and it is dropped.
+    fn send(&self, out: Outbound) -> Result<(), Stop> {
+        self.out.try_send(out).map_err(|_| Stop::Overflow)
+    }
+
+    fn reply(&self, frame: &HostFrame) -> Result<(), Stop> {
+        self.send(Outbound::Frame(encode(frame)))
+    }
+
+    fn error(&self, id: Option<&str>, code: ErrorCode, message: String) -> Result<(), Stop> {
+        self.reply(&HostFrame::Error {
+            id: id.map(str::to_owned),
+            code,
+            message,
+        })
+    }
+
+    fn refuse(&self, id: Option<&str>, invalid: Invalid) -> Result<(), Stop> {
+        self.error(id, invalid.code, invalid.message)
+    }
+
+    fn ack(&self, id: &str, placed: Option<super::room::Placed>) -> Result<(), Stop> {
+        self.reply(&HostFrame::Ack {
+            id: id.to_owned(),
+            seq: placed.map(|p| p.seq),
+            ts: placed.map(|p| p.ts),
+        })
+    }
+
+    fn handle(&mut self, text: &str) -> Result<(), Stop> {
+        let frame = match protocol::decode_client(text) {
+            Ok(frame) => frame,
+            Err(invalid) => return self.refuse(None, invalid),
+        };
+        if !self.hello {
+            return self.handle_hello(frame);
+        }
+        if let Some(id) = request_id(&frame) {
+            if let Err(invalid) = protocol::validate_id(id) {
+                return self.refuse(None, invalid);
+            }
+        }
+        match frame {
+            ClientFrame::Hello { .. } => self.error(
+                None,
+                ErrorCode::AlreadyHello,
+                "hello was already accepted on this connection".into(),
+            ),
+            ClientFrame::Join {
+                id,
+                room,
+                nick,
+                session,
+                since,
+            } => self.join(&id, &room, &nick, session, since.as_ref()),
+            ClientFrame::Leave { id } => {
+                let Some(in_room) = self.in_room.take() else {
+                    return self.not_in_room(&id);
+                };
+                if in_room.typing_until.is_some() {
+                    in_room.room.typing(in_room.member, false);
+                }
+                in_room
+                    .room
+                    .leave(in_room.member, self.conn.id, LeaveReason::Left);
+                self.send(Outbound::Exit)?;
+                self.ack(&id, None)
+            }
+            ClientFrame::Send { id, text } => {
+                self.say(&id, Some(&text), |id| Say::Text { id, text: &text })
+            }
+            ClientFrame::SendPrivate { id, to, text } => {
+                self.say(&id, Some(&text), |id| Say::Private {
+                    id,
+                    to: &to,
+                    text: &text,
+                })
+            }
+            ClientFrame::SendLocation { id, lat, lon } => {
+                if let Err(invalid) = protocol::validate_location(lat, lon) {
+                    return self.refuse(Some(&id), invalid);
+                }
+                self.say(&id, None, |id| Say::Location { id, lat, lon })
+            }
+            ClientFrame::Typing { active } => {
+                let ttl = self.conn.shared.limits.typing_ttl;
+                let Some(in_room) = self.in_room.as_mut() else {
+                    return self.error(None, ErrorCode::NotInRoom, "join a room first".into());
+                };
+                match (active, in_room.typing_until.is_some()) {
+                    (true, was) => {
+                        in_room.typing_until = Some(Instant::now() + ttl);
+                        if !was {
+                            in_room.room.typing(in_room.member, true);
+                        }
+                    }
+                    (false, true) => self.stop_typing(),
+                    (false, false) => {}
+                }
+                Ok(())
+            }
+            ClientFrame::Nick { id, nick } => {
+                let Some(in_room) = self.in_room.as_ref() else {
+                    return self.not_in_room(&id);
+                };
+                match in_room.room.rename(in_room.member, &nick) {
+                    Ok((placed, _)) => self.ack(&id, Some(placed)),
+                    Err(invalid) => self.refuse(Some(&id), invalid),
+                }
+            }
+        }
+    }
+
+    fn handle_hello(&mut self, frame: ClientFrame) -> Result<(), Stop> {
+        let ClientFrame::Hello { version, client } = frame else {
+            return self.error(
+                None,
+                ErrorCode::HelloRequired,
+                format!(
+                    "the first frame must be {{\"type\":\"hello\",\"version\":{PROTOCOL_VERSION}}}"
+                ),
+            );
+        };
+        if version != PROTOCOL_VERSION {
+            let message = format!(
+                "this host speaks LAN Chat protocol version {PROTOCOL_VERSION}; the client \
+                 speaks version {version}. Update the older side."
+            );
+            self.error(None, ErrorCode::UnsupportedVersion, message.clone())?;
+            self.send(Outbound::Bye(ByeCode::ProtocolViolation, message))?;
+            return Err(Stop::Violation);
+        }
+        tracing::debug!(conn = self.conn.id, client = client.as_deref(), "hello");
+        self.hello = true;
+        self.reply(&HostFrame::Hello {
+            version: PROTOCOL_VERSION,
+            host: self.conn.shared.name.clone(),
+            rooms: self.conn.shared.rooms.summaries(),
+        })
+    }
+
+    fn join(
+        &mut self,
+        id: &str,
+        room: &str,
+        nick: &str,
+        session: Option<String>,
+        since: Option<&protocol::Since>,
+    ) -> Result<(), Stop> {
+        if let Some(in_room) = &self.in_room {
+            let message = format!(
+                "already in room \"{}\"; leave it first",
+                in_room.room.name()
+            );
+            return self.error(Some(id), ErrorCode::AlreadyInRoom, message);
+        }
+        if let Some(session) = &session {
+            if let Err(invalid) = protocol::validate_session(session) {
+                return self.refuse(Some(id), invalid);
+            }
+        }
+        let session = session.as_deref().unwrap_or(&self.session);
+        let room = match self.conn.shared.rooms.get_or_create(room) {
+            Ok(room) => room,
+            Err(invalid) => return self.refuse(Some(id), invalid),
+        };
+        let request = JoinRequest {
+            id,
+            nick,
+            session,
+            since,
+            conn: self.conn.id,
+            kick: self.done.clone(),
+        };
+        match room.join(request, self.conn.shared.next_id()) {
+            Ok(joined) => {
+                tracing::debug!(
+                    conn = self.conn.id,
+                    room = room.name(),
+                    nick = joined.nick,
+                    "joined"
+                );
+                self.in_room = Some(InRoom {
+                    room,
+                    member: joined.member,
+                    typing_until: None,
+                });
+                self.send(Outbound::Enter {
+                    welcome: joined.welcome,
+                    rx: joined.rx,
+                    member: joined.member,
+                })
+            }
+            Err(invalid) => self.refuse(Some(id), invalid),
+        }
+    }
+
+    /// Validates and places a chat action; `text` is checked when the action has one.
+    fn say<'s>(
+        &mut self,
+        id: &'s str,
+        text: Option<&str>,
+        action: impl FnOnce(&'s str) -> Say<'s>,
+    ) -> Result<(), Stop> {
+        if let Some(text) = text {
+            if let Err(invalid) = protocol::validate_text(text) {
+                return self.refuse(Some(id), invalid);
+            }
+        }
+        let Some(in_room) = self.in_room.as_ref() else {
+            return self.not_in_room(id);
+        };
+        match in_room.room.say(in_room.member, action(id)) {
+            Ok(placed) => {
+                // Sending ends "is typing", as in every chat app.
+                if in_room.typing_until.is_some() {
+                    self.stop_typing();
+                }
+                self.ack(id, Some(placed))
+            }
+            Err(invalid) => self.refuse(Some(id), invalid),
+        }
+    }
+
+    fn stop_typing(&mut self) {
+        if let Some(in_room) = self.in_room.as_mut() {
+            if in_room.typing_until.take().is_some() {
+                in_room.room.typing(in_room.member, false);
+            }
+        }
+    }
+
+    fn not_in_room(&self, id: &str) -> Result<(), Stop> {
+        self.error(Some(id), ErrorCode::NotInRoom, "join a room first".into())
+    }
+}
+
+/// The client-chosen id of a request, for frames that have one.
+fn request_id(frame: &ClientFrame) -> Option<&str> {
+    match frame {
+        ClientFrame::Join { id, .. }
+        | ClientFrame::Leave { id }
+        | ClientFrame::Send { id, .. }
+        | ClientFrame::SendPrivate { id, .. }
+        | ClientFrame::SendLocation { id, .. }
+        | ClientFrame::Nick { id, .. } => Some(id),
+        ClientFrame::Hello { .. } | ClientFrame::Typing { .. } => None,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,711 @@
+//! A room's state (members, sequence, recent history) and the registry of a host's rooms.
+//!
+//! Every change to a room happens under its `std::sync::Mutex`, which is never held across an
+//! `.await`: a change assigns the next sequence number, serializes the event once, keeps it in
+//! history and hands the same bytes to the room's broadcast channel, all in one critical
+//! section, so every member sees events in sequence order.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+
+use crate::host::Limits;
+use crate::ids::{now_ms, random_hex};
+use crate::protocol::{
+    self, ChatEvent, ErrorCode, EventBody, HostFrame, Invalid, LeaveReason, RoomSummary, Since,
+    Welcome,
+};
+
+/// A member's identity inside one room, unique for the host's lifetime.
+pub(crate) type MemberId = u64;
+
+/// Identifies a connection, so a stale connection's clean-up cannot remove the member that a
+/// newer connection of the same session has taken over.
+pub(crate) type ConnId = u64;
+
+/// One frame on its way to a room's members: the serialized bytes plus who may see them.
+/// Cloning it (once per receiver) only bumps a reference count.
+#[derive(Clone, Debug)]
+pub(crate) struct Delivery {
+    /// The member whose action this is: they get an `ack` instead of the event.
+    pub origin: MemberId,
+    /// For private messages, the only member who receives it.
+    pub only: Option<MemberId>,
+    pub frame: Utf8Bytes,
+}
+
+impl Delivery {
+    /// Whether `member` should be sent this frame.
+    pub fn is_for(&self, member: MemberId) -> bool {
+        self.origin != member && self.only.is_none_or(|only| only == member)
+    }
+}
+
+/// One event kept for late joiners and rejoining clients.
+struct Stored {
+    event: ChatEvent,
+    /// For private messages, the two members who may see it. Private messages are never
+    /// replayed to anyone else.
+    between: Option<(MemberId, MemberId)>,
+}
+
+/// A present member.
+struct Member {
+    nick: String,
+    session: String,
+    conn: ConnId,
+    /// Cancelling it ends the member's connection (used when the same session rejoins).
+    kick: CancellationToken,
+}
+
+/// The mutable part of a room.
+struct State {
+    /// The last sequence number handed out.
+    seq: u64,
+    /// Present members by id; ids only grow, so this iterates in joining order.
+    members: BTreeMap<MemberId, Member>,
+    /// Lower-cased nickname to member, for case-insensitive uniqueness.
+    by_nick: HashMap<String, MemberId>,
+    /// Session to member, so a rejoining client takes over its own stale connection.
+    by_session: HashMap<String, MemberId>,
+    /// The most recent events, oldest first, at most `Limits::history_len`.
+    history: VecDeque<Stored>,
+    /// (session, client message id) to the sequence number and time it was given, so a
+    /// message resent after a lost acknowledgement is acknowledged again, not stored twice.
+    seen: HashMap<(String, String), (u64, u64)>,
+    /// The keys of `seen`, oldest first, to bound it.
+    seen_order: VecDeque<(String, String)>,
+}
+
+/// A chat room on this host.
+pub(crate) struct Room {
+    name: String,
+    /// Random per room instance: a restarted host starts new epochs, telling clients that old
+    /// sequence numbers no longer apply.
+    epoch: String,
+    limits: Arc<Limits>,
+    state: Mutex<State>,
+    tx: broadcast::Sender<Delivery>,
+}
+
+/// What a successful join hands the connection.
+pub(crate) struct Joined {
+    pub member: MemberId,
+    pub nick: String,
+    pub welcome: Utf8Bytes,
+    pub rx: broadcast::Receiver<Delivery>,
+}
+
+/// The outcome of a chat action that takes a sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub seq: u64,
+    pub ts: u64,
+}
+
+/// A request to join, already checked for shape by the connection.
+pub(crate) struct JoinRequest<'a> {
+    pub id: &'a str,
+    pub nick: &'a str,
+    pub session: &'a str,
+    pub since: Option<&'a Since>,
+    pub conn: ConnId,
+    pub kick: CancellationToken,
+}
+
+impl Room {
+    fn new(name: String, limits: Arc<Limits>) -> Self {
+        let (tx, _) = broadcast::channel(limits.room_buffer);
+        Self {
+            name,
+            epoch: random_hex(8),
+            state: Mutex::new(State {
+                seq: 0,
+                members: BTreeMap::new(),
+                by_nick: HashMap::new(),
+                by_session: HashMap::new(),
+                history: VecDeque::new(),
+                seen: HashMap::new(),
+                seen_order: VecDeque::new(),
+            }),
+            limits,
+            tx,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug in this module; the state is still
+        // consistent enough to keep chatting, so recover the guard instead of poisoning the room.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn summary(&self) -> RoomSummary {
+        RoomSummary {
+            name: self.name.clone(),
+            users: self.lock().members.len() as u32,
+        }
+    }
+
+    /// Adds a member. If the same session is already present (a client reconnecting before
+    /// the host noticed its old connection die), the old connection is ended and the new one
+    /// takes its place quietly, unless the nickname changed, which is announced.
+    pub fn join(&self, req: JoinRequest<'_>, member_id: MemberId) -> Result<Joined, Invalid> {
+        let nick = protocol::validate_nick(req.nick)?;
+        let key = protocol::name_key(nick);
+        let mut st = self.lock();
+
+        let previous = st.by_session.get(req.session).copied();
+        if let Some(&holder) = st.by_nick.get(&key) {
+            if Some(holder) != previous {
+                return Err(Invalid {
+                    code: ErrorCode::NickTaken,
+                    message: format!(
+                        "the nickname \"{nick}\" is already taken in room \"{}\"",
+                        self.name
+                    ),
+                });
+            }
+        }
+
+        let member = match previous {
+            Some(old_id) => {
+                // Take over: same member id, so private messages and de-duplication carry on.
+                let old = st
+                    .members
+                    .get_mut(&old_id)
+                    .expect("by_session points at a member");
+                old.kick.cancel();
+                old.conn = req.conn;
+                old.kick = req.kick;
+                let old_nick = std::mem::replace(&mut old.nick, nick.to_owned());
+                if old_nick != nick {
+                    st.by_nick.remove(&protocol::name_key(&old_nick));
+                    st.by_nick.insert(key, old_id);
+                    self.publish(
+                        &mut st,
+                        old_id,
+                        None,
+                        EventBody::Renamed {
+                            from: old_nick,
+                            to: nick.to_owned(),
+                        },
+                    );
+                }
+                old_id
+            }
+            None => {
+                st.members.insert(
+                    member_id,
+                    Member {
+                        nick: nick.to_owned(),
+                        session: req.session.to_owned(),
+                        conn: req.conn,
+                        kick: req.kick,
+                    },
+                );
+                st.by_nick.insert(key, member_id);
+                st.by_session.insert(req.session.to_owned(), member_id);
+                self.publish(
+                    &mut st,
+                    member_id,
+                    None,
+                    EventBody::Joined {
+                        nick: nick.to_owned(),
+                    },
+                );
+                member_id
+            }
+        };
+
+        // Subscribe inside the critical section: the welcome describes the room as of `seq`
+        // and the receiver yields exactly the events after it.
+        let rx = self.tx.subscribe();
+        let (history, complete) = self.history_for(&st, member, req.since);
+        let welcome = HostFrame::Welcome(Box::new(Welcome {
+            id: req.id.to_owned(),
+            room: self.name.clone(),
+            epoch: self.epoch.clone(),
+            seq: st.seq,
+            you: nick.to_owned(),
+            users: st.members.values().map(|m| m.nick.clone()).collect(),
+            history,
+            complete,
+        }));
+        Ok(Joined {
+            member,
+            nick: nick.to_owned(),
+            welcome: encode(&welcome),
+            rx,
+        })
+    }
+
+    /// The events a (re)joining member gets: everything after `since` if it is from this
+    /// epoch and still held, else the most recent ones. Private messages only to their pair.
+    fn history_for(
+        &self,
+        st: &State,
+        member: MemberId,
+        since: Option<&Since>,
+    ) -> (Vec<ChatEvent>, bool) {
+        let visible = |s: &&Stored| s.between.is_none_or(|(a, b)| a == member || b == member);
+        match since.filter(|s| s.epoch == self.epoch) {
+            Some(since) => {
+                let oldest_held = st.history.front().map_or(st.seq + 1, |s| s.event.seq);
+                let complete = since.seq + 1 >= oldest_held;
+                let events = st
+                    .history
+                    .iter()
+                    .filter(|s| s.event.seq > since.seq)
+                    .filter(visible)
+                    .map(|s| s.event.clone())
+                    .collect();
+                (events, complete)
+            }
+            None => {
+                let mut recent: Vec<ChatEvent> = st
+                    .history
+                    .iter()
+                    .rev()
+                    .filter(visible)
+                    .take(self.limits.welcome_history)
+                    .map(|s| s.event.clone())
+                    .collect();
+                recent.reverse();
+                (recent, true)
+            }
+        }
+    }
+
+    /// Removes a member, if `conn` is still the connection holding it.
+    pub fn leave(&self, member: MemberId, conn: ConnId, reason: LeaveReason) {
+        let mut st = self.lock();
+        let Some(m) = st.members.get(&member) else {
+            return;
+        };
+        if m.conn != conn {
+            return; // taken over by a newer connection of the same session
+        }
+        let m = st.members.remove(&member).expect("just looked up");
+        st.by_nick.remove(&protocol::name_key(&m.nick));
+        st.by_session.remove(&m.session);
+        self.publish(
+            &mut st,
+            member,
+            None,
+            EventBody::Left {
+                nick: m.nick,
+                reason,
+            },
+        );
+    }
+
+    /// A message to everyone, a location, or a private message, de-duplicated by
+    /// (session, client id).
+    pub fn say(&self, member: MemberId, action: Say<'_>) -> Result<Placed, Invalid> {
+        let mut st = self.lock();
+        let Some(me) = st.members.get(&member) else {
+            return Err(not_in_room());
+        };
+        let dedup_key = (me.session.clone(), action.id().to_owned());
+        if let Some(&(seq, ts)) = st.seen.get(&dedup_key) {
+            return Ok(Placed { seq, ts });
+        }
+        let from = me.nick.clone();
+        let (body, only) = match action {
+            Say::Text { id, text } => (
+                EventBody::Message {
+                    id: id.to_owned(),
+                    from,
+                    text: text.to_owned(),
+                },
+                None,
+            ),
+            Say::Location { id, lat, lon } => (
+                EventBody::Location {
+                    id: id.to_owned(),
+                    from,
+                    lat,
+                    lon,
+                },
+                None,
+            ),
+            Say::Private { id, to, text } => {
+                let to_key = protocol::name_key(to.trim());
+                let Some(&target) = st.by_nick.get(&to_key) else {
+                    return Err(Invalid {
+                        code: ErrorCode::NoSuchUser,
+                        message: format!("nobody called \"{}\" is in this room", to.trim()),
+                    });
+                };
+                let to_nick = st.members[&target].nick.clone();
+                (
+                    EventBody::Private {
+                        id: id.to_owned(),
+                        from,
+                        to: to_nick,
+                        text: text.to_owned(),
+                    },
+                    Some(target),
+                )
+            }
+        };
+        let placed = self.publish(&mut st, member, only, body);
+        remember(&mut st, dedup_key, placed, self.limits.history_len);
+        Ok(placed)
+    }
+
+    /// Changes a member's nickname, announced to the room.
+    pub fn rename(&self, member: MemberId, raw: &str) -> Result<(Placed, String), Invalid> {
+        let nick = protocol::validate_nick(raw)?;
+        let key = protocol::name_key(nick);
+        let mut st = self.lock();
+        let Some(old) = st.members.get(&member).map(|m| m.nick.clone()) else {
+            return Err(not_in_room());
+        };
+        if old == nick {
+            return Ok((
+                Placed {
+                    seq: st.seq,
+                    ts: now_ms(),
+                },
+                old,
+            ));
+        }
+        if st.by_nick.get(&key).is_some_and(|&holder| holder != member) {
+            return Err(Invalid {
+                code: ErrorCode::NickTaken,
+                message: format!(
+                    "the nickname \"{nick}\" is already taken in room \"{}\"",
+                    self.name
+                ),
+            });
+        }
+        st.by_nick.remove(&protocol::name_key(&old));
+        st.by_nick.insert(key, member);
+        if let Some(m) = st.members.get_mut(&member) {
+            m.nick = nick.to_owned();
+        }
+        let placed = self.publish(
+            &mut st,
+            member,
+            None,
+            EventBody::Renamed {
+                from: old,
+                to: nick.to_owned(),
+            },
+        );
+        Ok((placed, nick.to_owned()))
+    }
+
+    /// Tells the others that `member` started or stopped typing. Not sequenced, not stored.
+    pub fn typing(&self, member: MemberId, active: bool) {
+        let st = self.lock();
+        let Some(m) = st.members.get(&member) else {
+            return;
+        };
+        let frame = encode(&HostFrame::Typing {
+            nick: m.nick.clone(),
+            active,
+        });
+        let _ = self.tx.send(Delivery {
+            origin: member,
+            only: None,
+            frame,
+        });
+    }
+
+    /// Sequences, stores and broadcasts one event. Called with the lock held.
+    fn publish(
+        &self,
+        st: &mut State,
+        origin: MemberId,
+        only: Option<MemberId>,
+        body: EventBody,
+    ) -> Placed {
+        st.seq += 1;
+        let placed = Placed {
+            seq: st.seq,
+            ts: now_ms(),
+        };
+        let event = ChatEvent {
+            seq: placed.seq,
+            ts: placed.ts,
+            body,
+        };
+        let frame = encode(&event);
+        if st.history.len() == self.limits.history_len {
+            st.history.pop_front();
+        }
+        st.history.push_back(Stored {
+            event,
+            between: only.map(|to| (origin, to)),
+        });
+        // No receivers is fine: nobody else is in the room.
+        let _ = self.tx.send(Delivery {
+            origin,
+            only,
+            frame,
+        });
+        placed
+    }
+}
+
+/// The chat actions that `say` sequences.
+pub(crate) enum Say<'a> {
+    Text {
+        id: &'a str,
+        text: &'a str,
+    },
+    Private {
+        id: &'a str,
+        to: &'a str,
+        text: &'a str,
+    },
+    Location {
+        id: &'a str,
+        lat: f64,
+        lon: f64,
+    },
+}
+
+impl Say<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Say::Text { id, .. } | Say::Private { id, .. } | Say::Location { id, .. } => id,
+        }
+    }
+}
+
+fn remember(st: &mut State, key: (String, String), placed: Placed, cap: usize) {
+    if st.seen_order.len() >= cap {
+        if let Some(old) = st.seen_order.pop_front() {
+            st.seen.remove(&old);
+        }
+    }
+    st.seen_order.push_back(key.clone());
+    st.seen.insert(key, (placed.seq, placed.ts));
+}
+
+fn not_in_room() -> Invalid {
+    Invalid {
+        code: ErrorCode::NotInRoom,
+        message: "join a room first".into(),
+    }
+}
+
+/// Serializes a host frame for the wire.
+pub(crate) fn encode<T: serde::Serialize>(frame: &T) -> Utf8Bytes {
+    // These types always serialize (string keys only, validated finite floats).
+    Utf8Bytes::from(protocol::encode(frame).unwrap_or_else(|e| {
+        tracing::error!("failed to encode a host frame: {e}");
+        String::from(r#"{"type":"error","code":"bad_frame","message":"internal encoding error"}"#)
+    }))
+}
+
+/// All rooms of one host, created on first join.
+pub(crate) struct Rooms {
+    limits: Arc<Limits>,
+    /// Lower-cased room name to room. Rooms live as long as the host: their history stays.
+    map: Mutex<HashMap<String, Arc<Room>>>,
+    /// Room names in creation order, for listings.
+    order: Mutex<Vec<Arc<Room>>>,
+}
+
+impl Rooms {
+    pub fn new(limits: Arc<Limits>) -> Self {
+        Self {
+            limits,
+            map: Mutex::new(HashMap::new()),
+            order: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The room of that name (ignoring case), created if new and the cap allows.
+    pub fn get_or_create(&self, raw: &str) -> Result<Arc<Room>, Invalid> {
+        let name = protocol::validate_room(raw)?;
+        let key = protocol::name_key(name);
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(room) = map.get(&key) {
+            return Ok(room.clone());
+        }
+        if map.len() >= self.limits.max_rooms {
+            return Err(Invalid {
+                code: ErrorCode::TooManyRooms,
+                message: format!(
+                    "this host already has {} rooms, its limit",
+                    self.limits.max_rooms
+                ),
+            });
+        }
+        let room = Arc::new(Room::new(name.to_owned(), self.limits.clone()));
+        map.insert(key, room.clone());
+        self.order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(room.clone());
+        Ok(room)
+    }
+
+    pub fn summaries(&self) -> Vec<RoomSummary> {
+        let rooms = self.order.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        rooms.iter().map(|r| r.summary()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room() -> Room {
+        Room::new("Tokyo".into(), Arc::new(Limits::default()))
+    }
+
+    fn join(room: &Room, nick: &str, session: &str, member: MemberId) -> Result<Joined, Invalid> {
+        room.join(
+            JoinRequest {
+                id: "j",
+                nick,
+                session,
+                since: None,
+                conn: member,
+                kick: CancellationToken::new(),
+            },
+            member,
+        )
+    }
+
+    #[test]
+    fn nick_collisions_ignore_case_and_same_session_takes_over() {
+        let r = room();
+        join(&r, "Alice", "session-a-0000000", 1).unwrap();
+        let err = join(&r, "alice ", "session-b-0000000", 2).err().unwrap();
+        assert_eq!(err.code, ErrorCode::NickTaken);
+        // Same session again: takes over member 1, no new member.
+        let again = join(&r, "Alice", "session-a-0000000", 3).unwrap();
+        assert_eq!(again.member, 1);
+        assert_eq!(r.summary().users, 1);
+        // The stale connection's clean-up does not remove the member.
+        r.leave(1, 1, LeaveReason::Disconnected);
+        assert_eq!(r.summary().users, 1);
+        r.leave(1, 3, LeaveReason::Left);
+        assert_eq!(r.summary().users, 0);
+    }
+
+    #[test]
+    fn resent_message_is_acknowledged_with_the_same_sequence() {
+        let r = room();
+        join(&r, "a", "session-a-0000000", 1).unwrap();
+        let first = r
+            .say(
+                1,
+                Say::Text {
+                    id: "m1",
+                    text: "hi",
+                },
+            )
+            .unwrap();
+        let again = r
+            .say(
+                1,
+                Say::Text {
+                    id: "m1",
+                    text: "hi",
+                },
+            )
+            .unwrap();
+        assert_eq!(first, again);
+        let next = r
+            .say(
+                1,
+                Say::Text {
+                    id: "m2",
+                    text: "hi",
+                },
+            )
+            .unwrap();
+        assert_eq!(next.seq, first.seq + 1);
+    }
+
+    #[test]
+    fn since_replays_only_missed_events_and_hides_others_private_messages() {
+        let r = room();
+        let a = join(&r, "a", "session-a-0000000", 1).unwrap();
+        join(&r, "b", "session-b-0000000", 2).unwrap();
+        join(&r, "c", "session-c-0000000", 3).unwrap();
+        r.say(
+            2,
+            Say::Private {
+                id: "p",
+                to: "C",
+                text: "secret",
+            },
+        )
+        .unwrap();
+        r.say(
+            2,
+            Say::Text {
+                id: "t",
+                text: "public",
+            },
+        )
+        .unwrap();
+        let HostFrame::Welcome(w) = protocol::decode_host(a.welcome.as_str()).unwrap() else {
+            panic!()
+        };
+        let since = Since {
+            epoch: w.epoch.clone(),
+            seq: w.seq,
+        };
+        r.leave(1, 1, LeaveReason::Disconnected);
+        let back = r
+            .join(
+                JoinRequest {
+                    id: "j2",
+                    nick: "a",
+                    session: "session-a-0000000",
+                    since: Some(&since),
+                    conn: 9,
+                    kick: CancellationToken::new(),
+                },
+                9,
+            )
+            .unwrap();
+        let HostFrame::Welcome(w2) = protocol::decode_host(back.welcome.as_str()).unwrap() else {
+            panic!()
+        };
+        assert!(w2.complete);
+        let kinds: Vec<_> = w2
+            .history
+            .iter()
+            .map(|e| match &e.body {
+                EventBody::Joined { nick } => format!("joined {nick}"),
+                EventBody::Message { text, .. } => format!("message {text}"),
+                EventBody::Left { nick, .. } => format!("left {nick}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "joined b",
+                "joined c",
+                "message public",
+                "left a",
+                "joined a"
+            ]
+        );
+        // A different epoch (as after a host restart) gets recent history instead.
+        let stale = Since {
+            epoch: "other".into(),
+            seq: 3,
+        };
+        assert_eq!(r.history_for(&r.lock(), 9, Some(&stale)).0.len(), 6);
+    }
+}

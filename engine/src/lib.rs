@@ -1,0 +1,18 @@
+//! LAN Chat's engine: everything but the window. It builds, runs and is tested without Tauri
+//! or GTK; the desktop shell and the `lanchat` CLI are thin layers over it.
+//!
+//! # Layout
+//! - [`protocol`]: the JSON frames a client and a host exchange, and the validation rules
+//!   (nicknames, room names, texts, locations). A pure codec; PROTOCOL.md documents it.
+//! - [`host`]: the room host. `Host::run` takes a listener and a shutdown future, serves many
+//!   rooms, sequences and timestamps every event, and enforces every limit in `Limits`.
+//! - [`client`]: the client library: connect, join, send, a stream of events, and automatic
+//!   reconnect with backoff that rejoins the room and resumes where it left off.
+//! - [`config`]: the user's saved settings (the nickname) in the platform config directory.
+//! - [`ids`]: random identifiers and the millisecond clock.
+
+pub mod client;
+pub mod config;
+pub mod host;
+pub mod ids;
+pub mod protocol;
