@@ -174,6 +174,9 @@ impl Room {
             }
         }
 
+        // The newcomer's history is taken before its own join is published: the welcome
+        // itself announces that.
+        let mut history_cut = None;
         let member = match previous {
             Some(old_id) => {
                 // Take over: same member id, so private messages and de-duplication carry on.
@@ -201,6 +204,7 @@ impl Room {
                 old_id
             }
             None => {
+                history_cut = Some(self.history_for(&st, member_id, req.since));
                 st.members.insert(
                     member_id,
                     Member {
@@ -227,7 +231,8 @@ impl Room {
         // Subscribe inside the critical section: the welcome describes the room as of `seq`
         // and the receiver yields exactly the events after it.
         let rx = self.tx.subscribe();
-        let (history, complete) = self.history_for(&st, member, req.since);
+        let (history, complete) =
+            history_cut.unwrap_or_else(|| self.history_for(&st, member, req.since));
         let welcome = HostFrame::Welcome(Box::new(Welcome {
             id: req.id.to_owned(),
             room: self.name.clone(),
@@ -691,21 +696,22 @@ mod tests {
                 other => format!("{other:?}"),
             })
             .collect();
-        assert_eq!(
-            kinds,
-            [
-                "joined b",
-                "joined c",
-                "message public",
-                "left a",
-                "joined a"
-            ]
-        );
+        assert_eq!(kinds, ["joined b", "joined c", "message public", "left a"]);
         // A different epoch (as after a host restart) gets recent history instead.
         let stale = Since {
             epoch: "other".into(),
             seq: 3,
         };
         assert_eq!(r.history_for(&r.lock(), 9, Some(&stale)).0.len(), 6);
+        // A newcomer's welcome does not repeat its own join.
+        let d = join(&r, "d", "session-d-0000000", 10).unwrap();
+        let HostFrame::Welcome(wd) = protocol::decode_host(d.welcome.as_str()).unwrap() else {
+            panic!()
+        };
+        assert!(!wd
+            .history
+            .iter()
+            .any(|e| e.body == EventBody::Joined { nick: "d".into() }));
+        assert_eq!(wd.users.last().map(String::as_str), Some("d"));
     }
 }

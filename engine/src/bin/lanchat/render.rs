@@ -1,0 +1,150 @@
+//! Turns client events into the lines `lanchat join` prints: one line per event, readable by
+//! people and easy to grep, with every control character escaped so that nothing a peer sends
+//! can move the cursor or recolour the terminal.
+
+use std::fmt::Write;
+
+use lanchat::client::{ClientEvent, CloseReason, Request};
+use lanchat::protocol::{ChatEvent, EventBody, LeaveReason};
+
+/// Local wall-clock time of a host timestamp, `HH:MM:SS`.
+fn clock(ts_ms: u64) -> String {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_millis_opt(ts_ms as i64) {
+        chrono::LocalResult::Single(t) => t.format("%H:%M:%S").to_string(),
+        _ => "--:--:--".into(),
+    }
+}
+
+fn now() -> String {
+    chrono::Local::now().format("%H:%M:%S").to_string()
+}
+
+/// Peer text made safe for one terminal line: newlines become `\n`, other control characters
+/// `\u{..}` escapes.
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("    "),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A map link for a shared location.
+pub fn map_link(lat: f64, lon: f64) -> String {
+    format!("https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=16/{lat}/{lon}")
+}
+
+/// The line for a room event.
+pub fn event_line(event: &ChatEvent, users: Option<usize>) -> String {
+    let t = clock(event.ts);
+    let online = users.map_or_else(String::new, |n| format!(" ({n} online)"));
+    match &event.body {
+        EventBody::Message { from, text, .. } => format!("[{t}] <{}> {}", clean(from), clean(text)),
+        EventBody::Private { from, to, text, .. } => format!(
+            "[{t}] [private] {} -> {}: {}",
+            clean(from),
+            clean(to),
+            clean(text)
+        ),
+        EventBody::Location { from, lat, lon, .. } => format!(
+            "[{t}] * {} shared a location: {lat}, {lon} {}",
+            clean(from),
+            map_link(*lat, *lon)
+        ),
+        EventBody::Joined { nick } => format!("[{t}] * {} joined{online}", clean(nick)),
+        EventBody::Left { nick, reason } => {
+            let how = match reason {
+                LeaveReason::Left => "left",
+                LeaveReason::Disconnected => "disconnected",
+                LeaveReason::Dropped => "was dropped by the host",
+            };
+            format!("[{t}] * {} {how}{online}", clean(nick))
+        }
+        EventBody::Renamed { from, to } => {
+            format!("[{t}] * {} is now known as {}", clean(from), clean(to))
+        }
+    }
+}
+
+/// The line for one of our own requests once the host acknowledged it.
+pub fn acked_line(request: &Request, me: &str, ts: Option<u64>) -> Option<String> {
+    let t = ts.map_or_else(now, clock);
+    Some(match request {
+        Request::Text(text) => format!("[{t}] <{}> {}", clean(me), clean(text)),
+        Request::Private { to, text } => format!(
+            "[{t}] [private] {} -> {}: {}",
+            clean(me),
+            clean(to),
+            clean(text)
+        ),
+        Request::Location { lat, lon } => format!(
+            "[{t}] * {} shared a location: {lat}, {lon} {}",
+            clean(me),
+            map_link(*lat, *lon)
+        ),
+        Request::Nick(nick) => format!("[{t}] * you are now known as {}", clean(nick)),
+    })
+}
+
+/// Lines for the other client events (welcome, typing, connection state). `None` for events
+/// handled elsewhere.
+pub fn status_line(event: &ClientEvent) -> Option<String> {
+    let t = now();
+    Some(match event {
+        ClientEvent::Joined { welcome, resumed } => {
+            let users: Vec<String> = welcome.users.iter().map(|u| clean(u)).collect();
+            let verb = if *resumed { "Back in" } else { "Welcome to" };
+            format!(
+                "[{t}] * {verb} {}, {}. Online ({}): {}",
+                clean(&welcome.room),
+                clean(&welcome.you),
+                users.len(),
+                users.join(", ")
+            )
+        }
+        ClientEvent::Typing { nick, active: true } => {
+            format!("[{t}] * {} is typing...", clean(nick))
+        }
+        ClientEvent::Typing {
+            nick,
+            active: false,
+        } => {
+            format!("[{t}] * {} stopped typing", clean(nick))
+        }
+        ClientEvent::Disconnected { reason } => format!("[{t}] * disconnected: {}", clean(reason)),
+        ClientEvent::Reconnecting { attempt, delay } => format!(
+            "[{t}] * reconnecting in {:.1} s (attempt {attempt})",
+            delay.as_secs_f64()
+        ),
+        ClientEvent::Closed { reason } => match reason {
+            CloseReason::Left => format!("[{t}] * you left the room"),
+            CloseReason::Refused { message, .. } => {
+                format!("[{t}] * cannot join: {}", clean(message))
+            }
+            CloseReason::Bye { message, .. } => {
+                format!("[{t}] * the host ended the session: {}", clean(message))
+            }
+            CloseReason::Lost(why) => format!("[{t}] * connection lost: {}", clean(why)),
+        },
+        ClientEvent::Refused { message, .. } => format!("[{t}] ! refused: {}", clean(message)),
+        ClientEvent::Event(_) | ClientEvent::Acked { .. } => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(clean("a\nb\u{1b}[2Jc\u{7}"), "a\\nb\\u{1b}[2Jc\\u{7}");
+    }
+}
