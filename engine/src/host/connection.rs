@@ -47,8 +47,9 @@ enum Outbound {
     },
     /// Stop forwarding room events (the client left the room).
     Exit,
-    /// Say goodbye and close the connection.
-    Bye(ByeCode, String),
+    /// Say goodbye and close the connection, with a close code other than the usual one for
+    /// this bye code if given (1009 for an oversized message, 1007 for invalid UTF-8).
+    Bye(ByeCode, String, Option<CloseCode>),
 }
 
 /// How the writer finished.
@@ -274,10 +275,12 @@ async fn write_loop(
             () = stop.cancelled() => Step::Out(Outbound::Bye(
                 ByeCode::HostClosing,
                 "the host closed the room".into(),
+                None,
             )),
             () = done.cancelled() => Step::Out(Outbound::Bye(
                 ByeCode::Replaced,
                 "you joined again from another connection".into(),
+                None,
             )),
             cmd = out.recv() => match cmd {
                 Some(cmd) => Step::Out(cmd),
@@ -290,17 +293,17 @@ async fn write_loop(
         let batch = async {
             let mut flow = apply(first, &mut sink, &mut sub).await?;
             let mut written = 1;
+            // Alternate between the room's events and our own replies: a member that sends a
+            // lot then lags its own echoes by at most the reply queue's length, never by more.
+            let mut events_first = true;
             while matches!(flow, Flow::Continue) && written < MAX_BATCH {
-                let next = match out.try_recv() {
-                    Ok(cmd) => Step::Out(cmd),
-                    Err(_) => match sub.as_mut().map(|(rx, _)| rx.try_recv()) {
-                        Some(Ok(d)) => Step::Event(Ok(d)),
-                        Some(Err(broadcast::error::TryRecvError::Lagged(n))) => {
-                            Step::Event(Err(broadcast::error::RecvError::Lagged(n)))
-                        }
-                        _ => break,
-                    },
+                let next = if events_first {
+                    try_event(&mut sub).or_else(|| try_out(&mut out))
+                } else {
+                    try_out(&mut out).or_else(|| try_event(&mut sub))
                 };
+                let Some(next) = next else { break };
+                events_first = !events_first;
                 flow = apply(next, &mut sink, &mut sub).await?;
                 written += 1;
             }
@@ -322,6 +325,19 @@ async fn write_loop(
     }
 }
 
+fn try_out(out: &mut mpsc::Receiver<Outbound>) -> Option<Step> {
+    out.try_recv().ok().map(Step::Out)
+}
+
+fn try_event(sub: &mut Option<(broadcast::Receiver<Delivery>, MemberId)>) -> Option<Step> {
+    use broadcast::error::{RecvError, TryRecvError};
+    match sub.as_mut()?.0.try_recv() {
+        Ok(delivery) => Some(Step::Event(Ok(delivery))),
+        Err(TryRecvError::Lagged(n)) => Some(Step::Event(Err(RecvError::Lagged(n)))),
+        Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+    }
+}
+
 /// Feeds one step into the sink (without flushing).
 async fn apply(
     step: Step,
@@ -339,8 +355,8 @@ async fn apply(
             *sub = Some((rx, member));
         }
         Step::Out(Outbound::Exit) => *sub = None,
-        Step::Out(Outbound::Bye(code, message)) => {
-            return say_bye(sink, code, message).await;
+        Step::Out(Outbound::Bye(code, message, close)) => {
+            return say_bye(sink, code, message, close).await;
         }
         Step::Event(Ok(delivery)) => {
             if let Some((_, member)) = sub {
@@ -355,7 +371,7 @@ async fn apply(
                 "you fell {missed} events behind the room and were disconnected; \
                  reconnect to catch up"
             );
-            return say_bye(sink, ByeCode::TooSlow, message).await;
+            return say_bye(sink, ByeCode::TooSlow, message, None).await;
         }
         // Rooms outlive connections, so this only happens if the host is going away.
         Step::Event(Err(broadcast::error::RecvError::Closed)) => *sub = None,
@@ -368,10 +384,15 @@ async fn say_bye(
     sink: &mut SplitSink<Ws, Message>,
     code: ByeCode,
     message: String,
+    close: Option<CloseCode>,
 ) -> Result<Flow, tungstenite::Error> {
     sink.feed(Message::Text(encode(&HostFrame::Bye { code, message })))
         .await?;
-    sink.feed(close_frame(code)).await?;
+    let mut frame = close_frame(code);
+    if let (Some(close), Message::Close(Some(f))) = (close, &mut frame) {
+        f.code = close;
+    }
+    sink.feed(frame).await?;
     Ok(Flow::End(WriterEnd::Said(code)))
 }
 
@@ -379,8 +400,8 @@ async fn say_bye(
 enum Stop {
     /// Stop reading; the writer has been told what to say.
     Violation,
-    /// The reply queue is full or the writer is gone.
-    Overflow,
+    /// The writer has ended, so nothing more can be sent.
+    WriterGone,
 }
 
 /// The reading half's state.
@@ -410,23 +431,29 @@ impl Reader<'_> {
             };
             let message = match next {
                 Err(_) => {
-                    let _ = self.send(Outbound::Bye(
-                        ByeCode::Timeout,
-                        format!("nothing received for {:?}", limits.idle_timeout),
-                    ));
+                    let _ = self
+                        .send(Outbound::Bye(
+                            ByeCode::Timeout,
+                            format!("nothing received for {:?}", limits.idle_timeout),
+                            None,
+                        ))
+                        .await;
                     return ReaderEnd::Idle;
                 }
                 Ok(None) => return ReaderEnd::Closed,
-                Ok(Some(Err(e))) => return self.read_error(e, &limits),
+                Ok(Some(Err(e))) => return self.read_error(e, &limits).await,
                 Ok(Some(Ok(message))) => message,
             };
             let result = match message {
-                Message::Text(text) => self.handle(text.as_str()),
-                Message::Binary(_) => self.error(
-                    None,
-                    ErrorCode::BinaryFrame,
-                    "binary frames are not part of the protocol; send JSON text frames".into(),
-                ),
+                Message::Text(text) => self.handle(text.as_str()).await,
+                Message::Binary(_) => {
+                    self.error(
+                        None,
+                        ErrorCode::BinaryFrame,
+                        "binary frames are not part of the protocol; send JSON text frames".into(),
+                    )
+                    .await
+                }
                 Message::Close(_) => return ReaderEnd::Closed,
                 // Pings are answered by tungstenite itself; pongs only prove liveness.
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
@@ -434,111 +461,115 @@ impl Reader<'_> {
             match result {
                 Ok(()) => {}
                 Err(Stop::Violation) => return ReaderEnd::Violation,
-                Err(Stop::Overflow) => {
-                    tracing::info!(conn = self.conn.id, "reply queue full; dropping client");
-                    return ReaderEnd::Violation;
-                }
+                Err(Stop::WriterGone) => return ReaderEnd::Stopped,
             }
         }
     }
 
-    fn read_error(&mut self, e: tungstenite::Error, limits: &Limits) -> ReaderEnd {
-        use tungstenite::error::CapacityError;
-        match e {
-            tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-                let _ = self.send(Outbound::Bye(
-                    ByeCode::ProtocolViolation,
-                    format!("a message of {size} bytes exceeds the limit of {max_size} bytes"),
-                ));
-                ReaderEnd::Violation
+    async fn read_error(&mut self, e: tungstenite::Error, limits: &Limits) -> ReaderEnd {
+        use tungstenite::error::{CapacityError, ProtocolError};
+        let (message, close) = match e {
+            tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
+                format!("a message of {size} bytes exceeds the limit of {max_size} bytes"),
+                CloseCode::Size,
+            ),
+            tungstenite::Error::Capacity(other) => (
+                format!("{other} (limit {} bytes)", limits.max_frame_bytes),
+                CloseCode::Size,
+            ),
+            tungstenite::Error::Utf8(_) => (
+                "a text frame was not valid UTF-8".to_owned(),
+                CloseCode::Invalid,
+            ),
+            // A peer that vanished without a close handshake simply disconnected.
+            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                return ReaderEnd::Closed
             }
-            tungstenite::Error::Capacity(other) => {
-                let _ = self.send(Outbound::Bye(
-                    ByeCode::ProtocolViolation,
-                    format!("{other} (limit {} bytes)", limits.max_frame_bytes),
-                ));
-                ReaderEnd::Violation
-            }
-            tungstenite::Error::Utf8(_) => {
-                let _ = self.send(Outbound::Bye(
-                    ByeCode::ProtocolViolation,
-                    "a text frame was not valid UTF-8".into(),
-                ));
-                ReaderEnd::Violation
-            }
-            tungstenite::Error::Protocol(p) => {
-                let _ = self.send(Outbound::Bye(
-                    ByeCode::ProtocolViolation,
-                    format!("WebSocket protocol error: {p}"),
-                ));
-                ReaderEnd::Violation
-            }
+            tungstenite::Error::Protocol(p) => (
+                format!("WebSocket protocol error: {p}"),
+                CloseCode::Protocol,
+            ),
             other => {
                 tracing::debug!(conn = self.conn.id, "read failed: {other}");
-                ReaderEnd::Closed
+                return ReaderEnd::Closed;
             }
-        }
+        };
+        let _ = self
+            .send(Outbound::Bye(
+                ByeCode::ProtocolViolation,
+                message,
+                Some(close),
+            ))
+            .await;
+        ReaderEnd::Violation
     }
 
-    /// Queues a frame for the writer without waiting: a full queue means the client is not
-    /// reading what it asked for, and it is dropped.
-    fn send(&self, out: Outbound) -> Result<(), Stop> {
-        self.out.try_send(out).map_err(|_| Stop::Overflow)
+    /// Queues a frame for the writer. A full queue makes the reader wait, which leaves the
+    /// client's further requests in its own TCP buffer: a client that sends faster than it
+    /// reads is slowed down, and one that stops reading altogether is dropped when the
+    /// writer's timeout closes the queue.
+    async fn send(&self, out: Outbound) -> Result<(), Stop> {
+        self.out.send(out).await.map_err(|_| Stop::WriterGone)
     }
 
-    fn reply(&self, frame: &HostFrame) -> Result<(), Stop> {
-        self.send(Outbound::Frame(encode(frame)))
+    async fn reply(&self, frame: &HostFrame) -> Result<(), Stop> {
+        self.send(Outbound::Frame(encode(frame))).await
     }
 
-    fn error(&self, id: Option<&str>, code: ErrorCode, message: String) -> Result<(), Stop> {
+    async fn error(&self, id: Option<&str>, code: ErrorCode, message: String) -> Result<(), Stop> {
         self.reply(&HostFrame::Error {
             id: id.map(str::to_owned),
             code,
             message,
         })
+        .await
     }
 
-    fn refuse(&self, id: Option<&str>, invalid: Invalid) -> Result<(), Stop> {
-        self.error(id, invalid.code, invalid.message)
+    async fn refuse(&self, id: Option<&str>, invalid: Invalid) -> Result<(), Stop> {
+        self.error(id, invalid.code, invalid.message).await
     }
 
-    fn ack(&self, id: &str, placed: Option<super::room::Placed>) -> Result<(), Stop> {
+    async fn ack(&self, id: &str, placed: Option<super::room::Placed>) -> Result<(), Stop> {
         self.reply(&HostFrame::Ack {
             id: id.to_owned(),
             seq: placed.map(|p| p.seq),
             ts: placed.map(|p| p.ts),
         })
+        .await
     }
 
-    fn handle(&mut self, text: &str) -> Result<(), Stop> {
+    async fn handle(&mut self, text: &str) -> Result<(), Stop> {
         let frame = match protocol::decode_client(text) {
             Ok(frame) => frame,
-            Err(invalid) => return self.refuse(None, invalid),
+            Err(invalid) => return self.refuse(None, invalid).await,
         };
         if !self.hello {
-            return self.handle_hello(frame);
+            return self.handle_hello(frame).await;
         }
         if let Some(id) = request_id(&frame) {
             if let Err(invalid) = protocol::validate_id(id) {
-                return self.refuse(None, invalid);
+                return self.refuse(None, invalid).await;
             }
         }
         match frame {
-            ClientFrame::Hello { .. } => self.error(
-                None,
-                ErrorCode::AlreadyHello,
-                "hello was already accepted on this connection".into(),
-            ),
+            ClientFrame::Hello { .. } => {
+                self.error(
+                    None,
+                    ErrorCode::AlreadyHello,
+                    "hello was already accepted on this connection".into(),
+                )
+                .await
+            }
             ClientFrame::Join {
                 id,
                 room,
                 nick,
                 session,
                 since,
-            } => self.join(&id, &room, &nick, session, since.as_ref()),
+            } => self.join(&id, &room, &nick, session, since.as_ref()).await,
             ClientFrame::Leave { id } => {
                 let Some(in_room) = self.in_room.take() else {
-                    return self.not_in_room(&id);
+                    return self.not_in_room(&id).await;
                 };
                 if in_room.typing_until.is_some() {
                     in_room.room.typing(in_room.member, false);
@@ -546,11 +577,12 @@ impl Reader<'_> {
                 in_room
                     .room
                     .leave(in_room.member, self.conn.id, LeaveReason::Left);
-                self.send(Outbound::Exit)?;
-                self.ack(&id, None)
+                self.send(Outbound::Exit).await?;
+                self.ack(&id, None).await
             }
             ClientFrame::Send { id, text } => {
                 self.say(&id, Some(&text), |id| Say::Text { id, text: &text })
+                    .await
             }
             ClientFrame::SendPrivate { id, to, text } => {
                 self.say(&id, Some(&text), |id| Say::Private {
@@ -558,17 +590,21 @@ impl Reader<'_> {
                     to: &to,
                     text: &text,
                 })
+                .await
             }
             ClientFrame::SendLocation { id, lat, lon } => {
                 if let Err(invalid) = protocol::validate_location(lat, lon) {
-                    return self.refuse(Some(&id), invalid);
+                    return self.refuse(Some(&id), invalid).await;
                 }
                 self.say(&id, None, |id| Say::Location { id, lat, lon })
+                    .await
             }
             ClientFrame::Typing { active } => {
                 let ttl = self.conn.shared.limits.typing_ttl;
                 let Some(in_room) = self.in_room.as_mut() else {
-                    return self.error(None, ErrorCode::NotInRoom, "join a room first".into());
+                    return self
+                        .error(None, ErrorCode::NotInRoom, "join a room first".into())
+                        .await;
                 };
                 match (active, in_room.typing_until.is_some()) {
                     (true, was) => {
@@ -584,33 +620,37 @@ impl Reader<'_> {
             }
             ClientFrame::Nick { id, nick } => {
                 let Some(in_room) = self.in_room.as_ref() else {
-                    return self.not_in_room(&id);
+                    return self.not_in_room(&id).await;
                 };
                 match in_room.room.rename(in_room.member, &nick) {
-                    Ok((placed, _)) => self.ack(&id, Some(placed)),
-                    Err(invalid) => self.refuse(Some(&id), invalid),
+                    Ok((placed, _)) => self.ack(&id, Some(placed)).await,
+                    Err(invalid) => self.refuse(Some(&id), invalid).await,
                 }
             }
         }
     }
 
-    fn handle_hello(&mut self, frame: ClientFrame) -> Result<(), Stop> {
+    async fn handle_hello(&mut self, frame: ClientFrame) -> Result<(), Stop> {
         let ClientFrame::Hello { version, client } = frame else {
-            return self.error(
-                None,
-                ErrorCode::HelloRequired,
-                format!(
+            return self
+                .error(
+                    None,
+                    ErrorCode::HelloRequired,
+                    format!(
                     "the first frame must be {{\"type\":\"hello\",\"version\":{PROTOCOL_VERSION}}}"
                 ),
-            );
+                )
+                .await;
         };
         if version != PROTOCOL_VERSION {
             let message = format!(
                 "this host speaks LAN Chat protocol version {PROTOCOL_VERSION}; the client \
                  speaks version {version}. Update the older side."
             );
-            self.error(None, ErrorCode::UnsupportedVersion, message.clone())?;
-            self.send(Outbound::Bye(ByeCode::ProtocolViolation, message))?;
+            self.error(None, ErrorCode::UnsupportedVersion, message.clone())
+                .await?;
+            self.send(Outbound::Bye(ByeCode::ProtocolViolation, message, None))
+                .await?;
             return Err(Stop::Violation);
         }
         tracing::debug!(conn = self.conn.id, client = client.as_deref(), "hello");
@@ -620,9 +660,10 @@ impl Reader<'_> {
             host: self.conn.shared.name.clone(),
             rooms: self.conn.shared.rooms.summaries(),
         })
+        .await
     }
 
-    fn join(
+    async fn join(
         &mut self,
         id: &str,
         room: &str,
@@ -635,17 +676,19 @@ impl Reader<'_> {
                 "already in room \"{}\"; leave it first",
                 in_room.room.name()
             );
-            return self.error(Some(id), ErrorCode::AlreadyInRoom, message);
+            return self
+                .error(Some(id), ErrorCode::AlreadyInRoom, message)
+                .await;
         }
         if let Some(session) = &session {
             if let Err(invalid) = protocol::validate_session(session) {
-                return self.refuse(Some(id), invalid);
+                return self.refuse(Some(id), invalid).await;
             }
         }
         let session = session.as_deref().unwrap_or(&self.session);
         let room = match self.conn.shared.rooms.get_or_create(room) {
             Ok(room) => room,
-            Err(invalid) => return self.refuse(Some(id), invalid),
+            Err(invalid) => return self.refuse(Some(id), invalid).await,
         };
         let request = JoinRequest {
             id,
@@ -673,13 +716,14 @@ impl Reader<'_> {
                     rx: joined.rx,
                     member: joined.member,
                 })
+                .await
             }
-            Err(invalid) => self.refuse(Some(id), invalid),
+            Err(invalid) => self.refuse(Some(id), invalid).await,
         }
     }
 
     /// Validates and places a chat action; `text` is checked when the action has one.
-    fn say<'s>(
+    async fn say<'s>(
         &mut self,
         id: &'s str,
         text: Option<&str>,
@@ -687,11 +731,11 @@ impl Reader<'_> {
     ) -> Result<(), Stop> {
         if let Some(text) = text {
             if let Err(invalid) = protocol::validate_text(text) {
-                return self.refuse(Some(id), invalid);
+                return self.refuse(Some(id), invalid).await;
             }
         }
         let Some(in_room) = self.in_room.as_ref() else {
-            return self.not_in_room(id);
+            return self.not_in_room(id).await;
         };
         match in_room.room.say(in_room.member, action(id)) {
             Ok(placed) => {
@@ -699,9 +743,9 @@ impl Reader<'_> {
                 if in_room.typing_until.is_some() {
                     self.stop_typing();
                 }
-                self.ack(id, Some(placed))
+                self.ack(id, Some(placed)).await
             }
-            Err(invalid) => self.refuse(Some(id), invalid),
+            Err(invalid) => self.refuse(Some(id), invalid).await,
         }
     }
 
@@ -713,8 +757,9 @@ impl Reader<'_> {
         }
     }
 
-    fn not_in_room(&self, id: &str) -> Result<(), Stop> {
+    async fn not_in_room(&self, id: &str) -> Result<(), Stop> {
         self.error(Some(id), ErrorCode::NotInRoom, "join a room first".into())
+            .await
     }
 }
 

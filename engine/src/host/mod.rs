@@ -37,7 +37,8 @@ pub struct Limits {
     /// requests but does not read the replies is disconnected when this fills.
     pub client_queue: usize,
     /// Events a room keeps for its slowest member. A member further behind than this is
-    /// disconnected with `too_slow`; nobody else waits for it.
+    /// disconnected with `too_slow`; nobody else waits for it. Keep it well above
+    /// `client_queue`: a member's own echoes may lag by that much while it sends.
     pub room_buffer: usize,
     /// Events each room keeps in memory for late joiners and rejoining clients.
     pub history_len: usize,

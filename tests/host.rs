@@ -1,0 +1,785 @@
+//! The host, over real WebSocket connections on 127.0.0.1: one test per behaviour of the
+//! protocol, written against the JSON a third-party client would see.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Raw, TestHost};
+use futures_util::{SinkExt, StreamExt};
+use lanchat::host::Limits;
+use lanchat::protocol::{ByeCode, ErrorCode, EventBody, HostFrame, LeaveReason};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+const QUIET: Duration = Duration::from_millis(300);
+
+fn ack_seq(frame: &HostFrame, id: &str) -> u64 {
+    match frame {
+        HostFrame::Ack {
+            id: got,
+            seq: Some(seq),
+            ts: Some(ts),
+        } if got == id => {
+            assert!(*ts > 1_600_000_000_000, "ts is milliseconds since 1970");
+            *seq
+        }
+        other => panic!("expected an ack for {id}, got {other:?}"),
+    }
+}
+
+fn error_code(frame: &HostFrame) -> ErrorCode {
+    match frame {
+        HostFrame::Error { code, message, .. } => {
+            assert!(!message.is_empty());
+            *code
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_message_reaches_everyone_once_and_the_sender_gets_an_ack() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    let (mut carol, _) = Raw::join(&host.url, "Lobby", "carol").await;
+    alice
+        .until(|v| v["type"] == "joined" && v["nick"] == "carol")
+        .await;
+    bob.until(|v| v["type"] == "joined" && v["nick"] == "carol")
+        .await;
+
+    alice.send_text("m-1", "hello room").await;
+    let seq = ack_seq(&alice.recv().await, "m-1");
+    for peer in [&mut bob, &mut carol] {
+        let event = peer.event().await;
+        assert_eq!(event.seq, seq);
+        assert!(event.ts > 0);
+        assert_eq!(
+            event.body,
+            EventBody::Message {
+                id: "m-1".into(),
+                from: "alice".into(),
+                text: "hello room".into()
+            }
+        );
+    }
+    // The sender is not sent its own message a second time.
+    alice.expect_silence(QUIET).await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn sequence_numbers_strictly_increase_across_senders() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (mut bob, welcome) = Raw::join(&host.url, "Lobby", "bob").await;
+    alice.until(|v| v["type"] == "joined").await;
+    let mut last = welcome.seq;
+    for i in 0..20 {
+        let (sender, receiver) = if i % 2 == 0 {
+            (&mut alice, &mut bob)
+        } else {
+            (&mut bob, &mut alice)
+        };
+        sender.send_text(&format!("m{i}"), "x").await;
+        let seq = ack_seq(&sender.recv().await, &format!("m{i}"));
+        assert_eq!(receiver.event().await.seq, seq);
+        assert!(seq > last, "{seq} after {last}");
+        last = seq;
+    }
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn rooms_are_isolated_and_listed() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut tokyo_a, _) = Raw::join(&host.url, "Tokyo", "alice").await;
+    let (mut tokyo_b, _) = Raw::join(&host.url, "tokyo", "bob").await; // same room, any case
+    let (mut paris, _) = Raw::join(&host.url, "Paris", "carol").await;
+    // The same nickname is fine in another room.
+    let (mut paris_alice, _) = Raw::join(&host.url, "Paris", "alice").await;
+    tokyo_a.until(|v| v["type"] == "joined").await;
+    paris.until(|v| v["type"] == "joined").await;
+
+    tokyo_a.send_text("t1", "konnichiwa").await;
+    ack_seq(&tokyo_a.recv().await, "t1");
+    assert!(matches!(
+        tokyo_b.event().await.body,
+        EventBody::Message { .. }
+    ));
+    paris.send_text("p1", "bonjour").await;
+    ack_seq(&paris.recv().await, "p1");
+    let event = paris_alice.event().await;
+    assert!(matches!(event.body, EventBody::Message { ref text, .. } if text == "bonjour"));
+    // Each room's sequence is its own.
+    assert_eq!(event.seq, 3, "Paris: carol joined, alice joined, message");
+    tokyo_b.expect_silence(QUIET).await;
+    paris_alice.expect_silence(QUIET).await;
+
+    let (_, hello) = Raw::hello(&host.url).await;
+    let rooms: Vec<(String, u64)> = hello["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["users"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rooms,
+        [
+            ("Lobby".into(), 0),
+            ("Tokyo".into(), 2),
+            ("Paris".into(), 2)
+        ]
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_taken_nickname_is_a_clear_error_and_the_connection_stays_usable() {
+    let host = TestHost::start(Limits::default()).await;
+    let (_alice, _) = Raw::join(&host.url, "Lobby", "Alice").await;
+    let (mut other, _) = Raw::hello(&host.url).await;
+    other
+        .send(json!({"type":"join","id":"j1","room":"Lobby","nick":"  aLICE "}))
+        .await;
+    let frame = other.recv().await;
+    assert_eq!(error_code(&frame), ErrorCode::NickTaken);
+    let HostFrame::Error { id, message, .. } = frame else {
+        unreachable!()
+    };
+    assert_eq!(id.as_deref(), Some("j1"));
+    assert!(message.contains("already taken"), "{message}");
+
+    for (nick, why) in [
+        ("", "empty"),
+        ("   ", "blank"),
+        (&"x".repeat(33) as &str, "33 characters"),
+        ("tab\there", "control character"),
+    ] {
+        other
+            .send(json!({"type":"join","id":"j","room":"Lobby","nick":nick}))
+            .await;
+        assert_eq!(
+            error_code(&other.recv().await),
+            ErrorCode::NickInvalid,
+            "{why}"
+        );
+    }
+    // Not renamed silently: a free name now works on the same connection.
+    let welcome = other.join_as("Lobby", "alice2", None).await;
+    assert_eq!(welcome.you, "alice2");
+    assert_eq!(welcome.users, ["Alice", "alice2"]);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn welcome_has_users_and_recent_history_and_others_see_join_and_leave() {
+    let host = TestHost::start(Limits {
+        welcome_history: 3,
+        ..Limits::default()
+    })
+    .await;
+    let (mut alice, welcome) = Raw::join(&host.url, "Lobby", "alice").await;
+    assert_eq!(welcome.room, "Lobby");
+    assert_eq!(welcome.users, ["alice"]);
+    assert!(welcome.history.is_empty());
+    for i in 0..5 {
+        alice
+            .send_text(&format!("m{i}"), &format!("text {i}"))
+            .await;
+        ack_seq(&alice.recv().await, &format!("m{i}"));
+    }
+    let (mut bob, welcome) = Raw::join(&host.url, "Lobby", "bob").await;
+    assert_eq!(welcome.you, "bob");
+    assert_eq!(welcome.users, ["alice", "bob"]);
+    let texts: Vec<_> = welcome
+        .history
+        .iter()
+        .map(|e| match &e.body {
+            EventBody::Message { text, .. } => text.as_str(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        ["text 2", "text 3", "text 4"],
+        "the last 3, oldest first"
+    );
+    assert_eq!(welcome.seq, welcome.history.last().unwrap().seq + 1);
+
+    let joined = alice.event().await;
+    assert_eq!(joined.body, EventBody::Joined { nick: "bob".into() });
+    assert_eq!(joined.seq, welcome.seq);
+
+    bob.send(json!({"type":"leave","id":"bye"})).await;
+    assert!(matches!(bob.recv().await, HostFrame::Ack { ref id, .. } if id == "bye"));
+    assert_eq!(
+        alice.event().await.body,
+        EventBody::Left {
+            nick: "bob".into(),
+            reason: LeaveReason::Left
+        }
+    );
+    // After leaving, nothing from the room reaches bob, and he may join another room.
+    alice.send_text("after", "still here").await;
+    ack_seq(&alice.recv().await, "after");
+    bob.expect_silence(QUIET).await;
+    let other = bob.join_as("Elsewhere", "bob", None).await;
+    assert_eq!(other.users, ["bob"]);
+    alice.expect_silence(QUIET).await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_announced_as_disconnected() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    alice.until(|v| v["type"] == "joined").await;
+    drop(bob);
+    assert_eq!(
+        alice.event().await.body,
+        EventBody::Left {
+            nick: "bob".into(),
+            reason: LeaveReason::Disconnected
+        }
+    );
+    // The nickname is free again.
+    let (_, welcome) = Raw::join(&host.url, "Lobby", "bob").await;
+    assert_eq!(welcome.users, ["alice", "bob"]);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn private_messages_reach_only_the_recipient() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    let (mut carol, _) = Raw::join(&host.url, "Lobby", "carol").await;
+    alice.until(|v| v["nick"] == "carol").await;
+    bob.until(|v| v["nick"] == "carol").await;
+
+    alice
+        .send(json!({"type":"send_private","id":"p1","to":"BOB","text":"psst"}))
+        .await;
+    let seq = ack_seq(&alice.recv().await, "p1");
+    let event = bob.event().await;
+    assert_eq!(event.seq, seq);
+    assert_eq!(
+        event.body,
+        EventBody::Private {
+            id: "p1".into(),
+            from: "alice".into(),
+            to: "bob".into(),
+            text: "psst".into()
+        }
+    );
+    carol.expect_silence(QUIET).await;
+    alice.expect_silence(Duration::from_millis(50)).await;
+
+    // Nor does a later joiner find it in history.
+    let (_, welcome) = Raw::join(&host.url, "Lobby", "dave").await;
+    assert!(welcome
+        .history
+        .iter()
+        .all(|e| !matches!(e.body, EventBody::Private { .. })));
+    alice.until(|v| v["nick"] == "dave").await;
+
+    alice
+        .send(json!({"type":"send_private","id":"p2","to":"nobody","text":"hi"}))
+        .await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::NoSuchUser);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn typing_starts_stops_and_expires_by_itself() {
+    let host = TestHost::start(Limits {
+        typing_ttl: Duration::from_millis(400),
+        ..Limits::default()
+    })
+    .await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    alice.until(|v| v["type"] == "joined").await;
+    let typing = |active: bool| HostFrame::Typing {
+        nick: "alice".into(),
+        active,
+    };
+
+    // Start, then explicit stop.
+    alice.send(json!({"type":"typing","active":true})).await;
+    assert_eq!(bob.recv().await, typing(true));
+    alice.send(json!({"type":"typing","active":false})).await;
+    assert_eq!(bob.recv().await, typing(false));
+
+    // Start, then silence: it ends by itself after the TTL, not before.
+    let started = tokio::time::Instant::now();
+    alice.send(json!({"type":"typing","active":true})).await;
+    assert_eq!(bob.recv().await, typing(true));
+    assert_eq!(bob.recv().await, typing(false));
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Sending a message ends it.
+    alice.send(json!({"type":"typing","active":true})).await;
+    assert_eq!(bob.recv().await, typing(true));
+    alice.send_text("m", "done typing").await;
+    assert!(matches!(bob.event().await.body, EventBody::Message { .. }));
+    assert_eq!(bob.recv().await, typing(false));
+
+    // Vanishing while typing ends it, then the leave is announced.
+    alice.send(json!({"type":"typing","active":true})).await;
+    assert_eq!(bob.recv().await, typing(true));
+    drop(alice);
+    assert_eq!(bob.recv().await, typing(false));
+    assert!(matches!(bob.event().await.body, EventBody::Left { .. }));
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn locations_are_validated_and_shared() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    alice.until(|v| v["type"] == "joined").await;
+    alice
+        .send(json!({"type":"send_location","id":"l1","lat":35.6812,"lon":139.7671}))
+        .await;
+    ack_seq(&alice.recv().await, "l1");
+    assert_eq!(
+        bob.event().await.body,
+        EventBody::Location {
+            id: "l1".into(),
+            from: "alice".into(),
+            lat: 35.6812,
+            lon: 139.7671
+        }
+    );
+    for (lat, lon) in [(91.0, 0.0), (0.0, -181.0)] {
+        alice
+            .send(json!({"type":"send_location","id":"bad","lat":lat,"lon":lon}))
+            .await;
+        assert_eq!(error_code(&alice.recv().await), ErrorCode::LocationInvalid);
+    }
+    bob.expect_silence(QUIET).await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn renames_are_announced_and_collisions_refused() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    alice.until(|v| v["type"] == "joined").await;
+    bob.send(json!({"type":"nick","id":"n1","nick":"Robert"}))
+        .await;
+    ack_seq(&bob.recv().await, "n1");
+    assert_eq!(
+        alice.event().await.body,
+        EventBody::Renamed {
+            from: "bob".into(),
+            to: "Robert".into()
+        }
+    );
+    bob.send(json!({"type":"nick","id":"n2","nick":"ALICE"}))
+        .await;
+    assert_eq!(error_code(&bob.recv().await), ErrorCode::NickTaken);
+    // Messages now carry the new name, and the old name is free.
+    bob.send_text("m", "hi").await;
+    ack_seq(&bob.recv().await, "m");
+    assert!(
+        matches!(alice.event().await.body, EventBody::Message { ref from, .. } if from == "Robert")
+    );
+    let (_, welcome) = Raw::join(&host.url, "Lobby", "bob").await;
+    assert_eq!(welcome.users, ["alice", "Robert", "bob"]);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_errors_and_the_connection_stays_usable() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    let mut alice = Raw::connect(&host.url).await;
+
+    // Before hello.
+    alice
+        .send(json!({"type":"send","id":"x","text":"hi"}))
+        .await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::HelloRequired);
+    alice.send(json!({"type":"hello","version":1})).await;
+    assert!(matches!(alice.recv().await, HostFrame::Hello { .. }));
+    alice.join_as("Lobby", "alice", None).await;
+    bob.until(|v| v["type"] == "joined").await;
+
+    alice.ws.send(Message::text("{not json")).await.unwrap();
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::BadFrame);
+    alice.send(json!({"type":"teleport","id":"t"})).await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::BadFrame);
+    alice.send(json!({"type":"send","id":"x"})).await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::BadFrame);
+    alice
+        .ws
+        .send(Message::binary(vec![1u8, 2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::BinaryFrame);
+    alice.send(json!({"type":"hello","version":1})).await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::AlreadyHello);
+    alice.send(json!({"type":"send","id":"","text":"hi"})).await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::BadId);
+    alice
+        .send(json!({"type":"send","id":"e","text":"  \n "}))
+        .await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::TextEmpty);
+    alice
+        .send(json!({"type":"send","id":"l","text":"x".repeat(4001)}))
+        .await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::TextTooLong);
+    alice
+        .send(json!({"type":"send","id":"c","text":"\u{1b}[31mred"}))
+        .await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::TextInvalid);
+    alice
+        .send(json!({"type":"join","id":"j","room":"Lobby","nick":"again"}))
+        .await;
+    assert_eq!(error_code(&alice.recv().await), ErrorCode::AlreadyInRoom);
+
+    // None of it reached bob, and alice can still chat.
+    bob.expect_silence(QUIET).await;
+    alice.send_text("ok", "still works").await;
+    ack_seq(&alice.recv().await, "ok");
+    assert!(
+        matches!(bob.event().await.body, EventBody::Message { ref text, .. } if text == "still works")
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_protocol_version_gets_a_clear_error_and_a_close() {
+    let host = TestHost::start(Limits::default()).await;
+    let mut raw = Raw::connect(&host.url).await;
+    raw.send(json!({"type":"hello","version":99})).await;
+    let frame = raw.recv().await;
+    assert_eq!(error_code(&frame), ErrorCode::UnsupportedVersion);
+    let HostFrame::Error { message, .. } = frame else {
+        unreachable!()
+    };
+    assert!(
+        message.contains("version 1") && message.contains("version 99"),
+        "{message}"
+    );
+    assert!(matches!(
+        raw.recv().await,
+        HostFrame::Bye {
+            code: ByeCode::ProtocolViolation,
+            ..
+        }
+    ));
+    let close = raw.closed().await.expect("a close frame");
+    assert_eq!(close.code, CloseCode::Protocol);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_that_connection_only() {
+    let host = TestHost::start(Limits {
+        max_frame_bytes: 2048,
+        ..Limits::default()
+    })
+    .await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    alice.until(|v| v["type"] == "joined").await;
+
+    bob.send_text("big", &"y".repeat(3000)).await;
+    match bob.recv().await {
+        HostFrame::Bye {
+            code: ByeCode::ProtocolViolation,
+            message,
+        } => assert!(message.contains("2048"), "{message}"),
+        other => panic!("expected bye, got {other:?}"),
+    }
+    assert_eq!(
+        bob.closed().await.expect("close frame").code,
+        CloseCode::Size
+    );
+    assert_eq!(
+        alice.event().await.body,
+        EventBody::Left {
+            nick: "bob".into(),
+            reason: LeaveReason::Dropped
+        }
+    );
+    alice.send_text("m", "unaffected").await;
+    ack_seq(&alice.recv().await, "m");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_stalled_reader_is_dropped_while_others_keep_receiving() {
+    const MESSAGES: usize = 3000;
+    // The room buffer holds the whole flood, so only the stalled writer path can drop anyone.
+    let host = TestHost::start(Limits {
+        room_buffer: MESSAGES + 1000,
+        write_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    })
+    .await;
+    // A client with a tiny receive buffer that joins and then never reads again.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(host.addr).await.unwrap();
+    let (mut stalled, _) = tokio_tungstenite::client_async(host.url.as_str(), stream)
+        .await
+        .unwrap();
+    stalled
+        .send(Message::text(r#"{"type":"hello","version":1}"#))
+        .await
+        .unwrap();
+    stalled
+        .send(Message::text(
+            r#"{"type":"join","id":"j","room":"Lobby","nick":"stalled"}"#,
+        ))
+        .await
+        .unwrap();
+
+    let (mut watcher, _) = Raw::join(&host.url, "Lobby", "watcher").await;
+    let (sender, _) = Raw::join(&host.url, "Lobby", "sender").await;
+    watcher.until(|v| v["nick"] == "sender").await;
+
+    // The sender floods in one task (reading its acks so it is not the slow one)...
+    let (mut sink, mut acks) = sender.ws.split();
+    let flood = tokio::spawn(async move {
+        let text = "z".repeat(1000);
+        for i in 0..MESSAGES {
+            let frame = json!({"type":"send","id":format!("f{i}"),"text":text});
+            sink.send(Message::text(frame.to_string())).await.unwrap();
+        }
+        sink
+    });
+    let drain_acks = tokio::spawn(async move {
+        let mut n = 0;
+        while n < MESSAGES {
+            match acks.next().await {
+                Some(Ok(Message::Text(t))) if t.as_str().contains(r#""type":"ack""#) => n += 1,
+                Some(Ok(_)) => {}
+                other => panic!("sender connection ended: {other:?}"),
+            }
+        }
+        n
+    });
+
+    // ...and the watcher gets every message, in order, plus the stalled member's drop.
+    let mut received = 0;
+    let mut last_seq = 0;
+    let mut dropped = false;
+    while received < MESSAGES || !dropped {
+        match watcher.recv().await {
+            HostFrame::Event(e) => {
+                assert!(e.seq > last_seq);
+                last_seq = e.seq;
+                match e.body {
+                    EventBody::Message { .. } => received += 1,
+                    EventBody::Left { nick, reason } => {
+                        assert_eq!((nick.as_str(), reason), ("stalled", LeaveReason::Dropped));
+                        dropped = true;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(received, MESSAGES);
+    assert_eq!(drain_acks.await.unwrap(), MESSAGES);
+    flood.await.unwrap();
+    drop(stalled);
+    host.stop().await;
+}
+
+/// Joins with a 4 KiB receive buffer, so the host's writes back up quickly when not read.
+async fn join_with_small_buffer(host: &TestHost, nick: &str) -> Raw {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(host.addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(host.url.as_str(), stream)
+        .await
+        .unwrap();
+    let mut raw = Raw {
+        ws: tokio_tungstenite::WebSocketStream::from_raw_socket(
+            tokio_tungstenite::MaybeTlsStream::Plain(ws.into_inner()),
+            tokio_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await,
+    };
+    raw.send(json!({"type":"hello","version":1})).await;
+    raw.recv().await;
+    raw.join_as("Lobby", nick, None).await;
+    raw
+}
+
+#[tokio::test]
+async fn a_member_that_falls_behind_the_room_buffer_is_told_it_was_too_slow() {
+    const MESSAGES: usize = 3000;
+    let host = TestHost::start(Limits {
+        room_buffer: 64,
+        client_queue: 16,
+        write_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    })
+    .await;
+    let mut slow = join_with_small_buffer(&host, "slow").await;
+    let (sender, _) = Raw::join(&host.url, "Lobby", "sender").await;
+    slow.until(|v| v["nick"] == "sender").await;
+
+    // The slow member stops reading while the room moves far ahead of it...
+    let (mut sink, mut acks) = sender.ws.split();
+    let text = "z".repeat(1000);
+    let flood = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            let frame = json!({"type":"send","id":format!("f{i}"),"text":text});
+            sink.send(Message::text(frame.to_string())).await.unwrap();
+        }
+        sink
+    });
+    let mut acked = 0;
+    while acked < MESSAGES {
+        match acks.next().await {
+            Some(Ok(Message::Text(t))) if t.as_str().contains(r#""type":"ack""#) => acked += 1,
+            Some(Ok(_)) => {}
+            other => panic!("the sender must be unaffected, got {other:?}"),
+        }
+    }
+    let _sink = flood.await.unwrap();
+
+    // ...and when it reads again, it gets what was in flight, then the reason it is dropped.
+    let bye = slow.until(|v| v["type"] == "bye").await;
+    assert_eq!(bye["code"], "too_slow", "{bye}");
+    assert!(bye["message"].as_str().unwrap().contains("behind"), "{bye}");
+    assert_eq!(slow.closed().await.unwrap().code, CloseCode::Policy);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn over_the_connection_cap_a_client_is_told_the_host_is_full() {
+    let host = TestHost::start(Limits {
+        max_connections: 2,
+        ..Limits::default()
+    })
+    .await;
+    let (_a, _) = Raw::join(&host.url, "Lobby", "a").await;
+    let (_b, _) = Raw::join(&host.url, "Lobby", "b").await;
+    let mut third = Raw::connect(&host.url).await;
+    assert_eq!(error_code(&third.recv().await), ErrorCode::HostFull);
+    assert!(matches!(
+        third.recv().await,
+        HostFrame::Bye {
+            code: ByeCode::HostFull,
+            ..
+        }
+    ));
+    assert_eq!(third.closed().await.unwrap().code, CloseCode::Again);
+    // A slot frees up when someone leaves.
+    drop(_a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_c, welcome) = Raw::join(&host.url, "Lobby", "c").await;
+    assert_eq!(welcome.users, ["b", "c"]);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_tells_every_client_the_host_is_closing() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (mut idle, _) = Raw::hello(&host.url).await; // connected, in no room
+    let started = tokio::time::Instant::now();
+    let addr = host.addr;
+    host.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    for client in [&mut alice, &mut idle] {
+        match client.recv().await {
+            HostFrame::Bye {
+                code: ByeCode::HostClosing,
+                message,
+            } => assert!(message.contains("closed the room"), "{message}"),
+            other => panic!("expected bye, got {other:?}"),
+        }
+        assert_eq!(client.closed().await.unwrap().code, CloseCode::Away);
+    }
+    // And the port is really closed.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn a_rejoining_session_takes_over_and_resumes_exactly_after_since() {
+    let host = TestHost::start(Limits::default()).await;
+    let session = "0123456789abcdef0123";
+    let (mut old, _) = Raw::hello(&host.url).await;
+    let first = old.join_as("Lobby", "alice", Some(session)).await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    old.until(|v| v["type"] == "joined").await;
+    old.send_text("a1", "before").await;
+    let a1 = ack_seq(&old.recv().await, "a1");
+    bob.event().await;
+    bob.send_text("b1", "missed one").await;
+    ack_seq(&bob.recv().await, "b1");
+    bob.send_text("b2", "missed two").await;
+    ack_seq(&bob.recv().await, "b2");
+
+    // The client thinks it saw up to a1 (say its connection died silently), and rejoins.
+    let (mut new, _) = Raw::hello(&host.url).await;
+    new.send(
+        json!({"type":"join","id":"j2","room":"Lobby","nick":"alice","session":session,
+                    "since":{"epoch":first.epoch,"seq":a1}}),
+    )
+    .await;
+    let HostFrame::Welcome(welcome) = new.recv().await else {
+        panic!()
+    };
+    let texts: Vec<_> = welcome
+        .history
+        .iter()
+        .map(|e| match &e.body {
+            EventBody::Message { text, .. } => text.clone(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(texts, ["missed one", "missed two"]);
+    assert!(welcome.complete);
+    assert_eq!(welcome.users, ["alice", "bob"]);
+
+    // The stale connection is told it was replaced; the room sees no leave or join.
+    assert!(matches!(
+        old.until(|v| v["type"] == "bye").await["code"].as_str(),
+        Some("replaced")
+    ));
+    bob.expect_silence(QUIET).await;
+
+    // A message resent with the same id (its ack was lost) is acknowledged, not repeated.
+    new.send_text("a1", "before").await;
+    assert_eq!(ack_seq(&new.recv().await, "a1"), a1);
+    bob.expect_silence(QUIET).await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn other_paths_are_not_websocket_endpoints() {
+    let host = TestHost::start(Limits::default()).await;
+    let wrong = format!("ws://{}/chat", host.addr);
+    let err = tokio_tungstenite::connect_async(wrong).await.unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    host.stop().await;
+}
