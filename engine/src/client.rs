@@ -451,6 +451,32 @@ impl Task {
         welcome
             .history
             .retain(|e| e.seq > after && !own.contains(&e.seq));
+        // A request whose ack was lost with the connection shows up in the history with our
+        // id: that is its acknowledgement. It leaves the outbox (no resend) and the history
+        // (it is ours, not news).
+        let mut acked = Vec::new();
+        if !self.outbox.is_empty() {
+            let outbox = &mut self.outbox;
+            welcome.history.retain(|e| {
+                let Some(id) = event_id(&e.body) else {
+                    return true;
+                };
+                match outbox.iter().position(|(pid, _)| pid == id) {
+                    Some(pos) => {
+                        if let Some((id, request)) = outbox.remove(pos) {
+                            acked.push(ClientEvent::Acked {
+                                id,
+                                request,
+                                seq: Some(e.seq),
+                                ts: Some(e.ts),
+                            });
+                        }
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
         self.nick = welcome.you.clone();
         self.last = Some(Since {
             epoch: welcome.epoch.clone(),
@@ -459,7 +485,13 @@ impl Task {
         self.joined_once = true;
         self.emit(ClientEvent::Joined { welcome, resumed })
             .await
-            .map_err(|()| Ended::Final(CloseReason::Left))
+            .map_err(|()| Ended::Final(CloseReason::Left))?;
+        for event in acked {
+            self.emit(event)
+                .await
+                .map_err(|()| Ended::Final(CloseReason::Left))?;
+        }
+        Ok(())
     }
 
     /// The connected phase: events in, requests out, liveness checked by ping.
@@ -589,6 +621,16 @@ impl Task {
             .await
             .err()
             .map(|()| Ended::Final(CloseReason::Left))
+    }
+}
+
+/// The client-chosen id an event carries, for the kinds that echo one.
+fn event_id(body: &EventBody) -> Option<&str> {
+    match body {
+        EventBody::Message { id, .. }
+        | EventBody::Private { id, .. }
+        | EventBody::Location { id, .. } => Some(id),
+        EventBody::Joined { .. } | EventBody::Left { .. } | EventBody::Renamed { .. } => None,
     }
 }
 
