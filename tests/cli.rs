@@ -1,1 +1,350 @@
+//! The `lanchat` binary as a user runs it: a headless host and terminal clients in separate
+//! processes, talking over 127.0.0.1, with stdin and stdout as pipes.
 
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{Raw, TestHost, PATIENCE};
+use lanchat::host::Limits;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lanchat");
+
+/// A running `lanchat` process with piped stdio.
+struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    /// Every stdout line read so far, for failure messages.
+    seen: Vec<String>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], config_dir: &Path) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("LANCHAT_CONFIG_DIR", config_dir)
+            .env("LANCHAT_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn lanchat");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        Proc {
+            child,
+            stdin,
+            stdout,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads stdout until a line contains `needle`; returns that line.
+    async fn expect(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stdout.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                other => panic!(
+                    "no line containing {needle:?} ({other:?}); lines so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    async fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).await.unwrap();
+        stdin.write_all(b"\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// Closes stdin and waits for the exit; returns (success, stderr).
+    async fn finish(mut self) -> (bool, String) {
+        drop(self.stdin.take());
+        let mut stderr = self.child.stderr.take().unwrap();
+        let status = tokio::time::timeout(PATIENCE * 3, self.child.wait())
+            .await
+            .expect("exits in time")
+            .unwrap();
+        let mut err = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err)
+            .await
+            .unwrap();
+        (status.success(), err)
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name} {pid}");
+    }
+}
+
+/// Runs `lanchat host` and returns it with the address it printed.
+async fn start_host(room: &str, config_dir: &Path) -> (Proc, String) {
+    let mut host = Proc::spawn(&["host", "--room", room, "--bind", "127.0.0.1"], config_dir);
+    let first = host.expect("listening on").await;
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("an address in the first line")
+        .to_owned();
+    host.expect(&format!("lanchat join {addr} --room")).await;
+    host.expect(&format!("ws://{addr}/ws")).await;
+    (host, addr)
+}
+
+#[tokio::test]
+async fn a_host_and_two_terminal_clients_chat_and_the_host_closes_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut host, addr) = start_host("Tokyo", dir.path()).await;
+
+    let mut alice = Proc::spawn(
+        &["join", &addr, "--room", "Tokyo", "--nick", "alice"],
+        dir.path(),
+    );
+    alice
+        .expect("Welcome to Tokyo, alice. Online (1): alice")
+        .await;
+    let mut bob = Proc::spawn(
+        &["join", &addr, "--room", "tokyo", "--nick", "bob"],
+        dir.path(),
+    );
+    bob.expect("Welcome to Tokyo, bob. Online (2): alice, bob")
+        .await;
+    alice.expect("* bob joined (2 online)").await;
+
+    alice.say("hello from alice").await;
+    bob.expect("<alice> hello from alice").await;
+    alice.expect("<alice> hello from alice").await; // confirmed by the host
+    bob.say("hi alice").await;
+    alice.expect("<bob> hi alice").await;
+    bob.say("/msg alice just for you").await;
+    alice.expect("[private] bob -> alice: just for you").await;
+    alice.say("/location 35.68 139.76").await;
+    bob.expect("* alice shared a location: 35.68, 139.76 https://www.openstreetmap.org/")
+        .await;
+    bob.say("/nick robert").await;
+    alice.expect("* bob is now known as robert").await;
+
+    // Bob's input ends: he leaves cleanly and everyone hears it.
+    let (ok, err) = bob.finish().await;
+    assert!(ok, "bob exits 0; stderr: {err}");
+    alice.expect("* robert left (1 online)").await;
+
+    // SIGTERM closes the host gracefully; alice is told and starts reconnecting.
+    host.signal("TERM");
+    alice
+        .expect("* disconnected: the host closed the room")
+        .await;
+    alice.expect("* reconnecting in").await;
+    host.expect("Host closed.").await;
+    let (ok, err) = host.finish().await;
+    assert!(ok, "host exits 0; stderr: {err}");
+    alice.signal("INT");
+}
+
+#[tokio::test]
+async fn piped_input_is_all_delivered_before_the_client_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(Limits::default()).await;
+    let (mut watcher, _) = Raw::join(&host.url, "Lobby", "watcher").await;
+    let addr = host.addr.to_string();
+    let mut bot = Proc::spawn(
+        &["join", &addr, "--room", "Lobby", "--nick", "bot"],
+        dir.path(),
+    );
+    for i in 0..20 {
+        bot.say(&format!("line {i}")).await;
+    }
+    let (ok, err) = bot.finish().await;
+    assert!(ok, "stderr: {err}");
+    watcher.until(|v| v["type"] == "joined").await;
+    for i in 0..20 {
+        let v = watcher.until(|v| v["type"] == "message").await;
+        assert_eq!(v["text"], format!("line {i}"));
+    }
+    let left = watcher.until(|v| v["type"] == "left").await;
+    assert_eq!(left["reason"], "left");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn without_nick_the_saved_nickname_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = std::process::Command::new(BIN)
+        .args(["nick", "  carol  "])
+        .env("LANCHAT_CONFIG_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    assert!(String::from_utf8_lossy(&saved.stdout).contains("Saved nickname \"carol\""));
+    assert!(dir.path().join("config.json").exists());
+    let shown = std::process::Command::new(BIN)
+        .arg("nick")
+        .env("LANCHAT_CONFIG_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), "carol");
+
+    let host = TestHost::start(Limits::default()).await;
+    let mut client = Proc::spawn(
+        &["join", &host.addr.to_string(), "--room", "Lobby"],
+        dir.path(),
+    );
+    client.expect("Welcome to Lobby, carol.").await;
+    let (ok, _) = client.finish().await;
+    assert!(ok);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_corrupt_config_warns_and_falls_back_to_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), b"\x00{ not json").unwrap();
+    let shown = std::process::Command::new(BIN)
+        .arg("nick")
+        .env("LANCHAT_CONFIG_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let stderr = String::from_utf8_lossy(&shown.stderr);
+    assert!(
+        stderr.contains("config.json") && stderr.contains("using defaults"),
+        "{stderr}"
+    );
+
+    let host = TestHost::start(Limits::default()).await;
+    let client = Command::new(BIN)
+        .args(["join", &host.addr.to_string(), "--room", "Lobby"])
+        .env("LANCHAT_CONFIG_DIR", dir.path())
+        .env("USER", "tester")
+        .stdin(Stdio::null())
+        .output();
+    let output = tokio::time::timeout(PATIENCE * 3, client)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Welcome to Lobby, tester."));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("joining as \"tester\""));
+    // The corrupt file is left for the user to inspect, not silently overwritten.
+    assert_eq!(
+        std::fs::read(dir.path().join("config.json")).unwrap(),
+        b"\x00{ not json"
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_and_bad_arguments_exit_non_zero_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(Limits::default()).await;
+    let (_alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let addr = host.addr.to_string();
+    let long_nick = "n".repeat(40);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["join", &addr, "--room", "Lobby", "--nick", "Alice"],
+            "already taken",
+        ),
+        (
+            vec!["join", "not-an-address", "--room", "Lobby", "--nick", "x"],
+            "is not a host address",
+        ),
+        (
+            vec!["join", &addr, "--room", "Lobby", "--nick", &long_nick],
+            "--nick: the nickname has 40 characters",
+        ),
+        (vec!["host", "--room", "   "], "invalid room name"),
+        (vec!["nick", ""], "the nickname is empty"),
+    ];
+    for (args, expected) in cases {
+        let output = Command::new(BIN)
+            .args(&args)
+            .env("LANCHAT_CONFIG_DIR", dir.path())
+            .stdin(Stdio::null())
+            .output();
+        let output = tokio::time::timeout(PATIENCE * 3, output)
+            .await
+            .expect("exits in time")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn json_mode_prints_protocol_shaped_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(Limits::default()).await;
+    let mut bot = Proc::spawn(
+        &[
+            "join",
+            &host.addr.to_string(),
+            "--room",
+            "Lobby",
+            "--nick",
+            "bot",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let welcome: serde_json::Value =
+        serde_json::from_str(&bot.expect(r#""type":"welcome""#).await).unwrap();
+    assert_eq!(welcome["you"], "bot");
+    assert_eq!(welcome["resumed"], false);
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    alice.send_text("m1", "for the bot").await;
+    let line = bot.expect(r#""type":"message""#).await;
+    let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(message["from"], "alice");
+    assert_eq!(message["text"], "for the bot");
+    assert!(message["seq"].as_u64().unwrap() > 0);
+    let (ok, _) = bot.finish().await;
+    assert!(ok);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn peer_text_cannot_inject_terminal_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(Limits::default()).await;
+    let mut viewer = Proc::spawn(
+        &[
+            "join",
+            &host.addr.to_string(),
+            "--room",
+            "Lobby",
+            "--nick",
+            "viewer",
+        ],
+        dir.path(),
+    );
+    viewer.expect("Welcome to Lobby").await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    alice.send_text("m", "two\nlines").await;
+    let line = viewer.expect("<alice>").await;
+    assert!(line.ends_with("<alice> two\\nlines"), "{line}");
+    viewer.finish().await;
+    host.stop().await;
+}
