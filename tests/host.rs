@@ -604,7 +604,7 @@ async fn a_stalled_reader_is_dropped_while_others_keep_receiving() {
     }
     assert_eq!(received, MESSAGES);
     assert_eq!(drain_acks.await.unwrap(), MESSAGES);
-    flood.await.unwrap();
+    let _sink = flood.await.unwrap();
     drop(stalled);
     host.stop().await;
 }

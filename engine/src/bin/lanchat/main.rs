@@ -456,10 +456,8 @@ impl Output {
         self.users_seq = event.seq;
         let key = protocol::name_key;
         match &event.body {
-            EventBody::Joined { nick } => {
-                if !self.users.iter().any(|u| key(u) == key(nick)) {
-                    self.users.push(nick.clone());
-                }
+            EventBody::Joined { nick } if !self.users.iter().any(|u| key(u) == key(nick)) => {
+                self.users.push(nick.clone());
             }
             EventBody::Left { nick, .. } => self.users.retain(|u| key(u) != key(nick)),
             EventBody::Renamed { from, to } => {
