@@ -6,99 +6,25 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
+use common::process::{Proc, BIN};
 use common::{Raw, TestHost, PATIENCE};
 use lanchat::host::Limits;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_lanchat");
-
-/// A running `lanchat` process with piped stdio.
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Lines<BufReader<ChildStdout>>,
-    /// Every stdout line read so far, for failure messages.
-    seen: Vec<String>,
-}
-
-impl Proc {
-    fn spawn(args: &[&str], config_dir: &Path) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env("LANCHAT_CONFIG_DIR", config_dir)
-            .env("LANCHAT_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn lanchat");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        Proc {
-            child,
-            stdin,
-            stdout,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads stdout until a line contains `needle`; returns that line.
-    async fn expect(&mut self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
-        loop {
-            match tokio::time::timeout_at(deadline, self.stdout.next_line()).await {
-                Ok(Ok(Some(line))) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                other => panic!(
-                    "no line containing {needle:?} ({other:?}); lines so far:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    async fn say(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin.write_all(line.as_bytes()).await.unwrap();
-        stdin.write_all(b"\n").await.unwrap();
-        stdin.flush().await.unwrap();
-    }
-
-    /// Closes stdin and waits for the exit; returns (success, stderr).
-    async fn finish(mut self) -> (bool, String) {
-        drop(self.stdin.take());
-        let mut stderr = self.child.stderr.take().unwrap();
-        let status = tokio::time::timeout(PATIENCE * 3, self.child.wait())
-            .await
-            .expect("exits in time")
-            .unwrap();
-        let mut err = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err)
-            .await
-            .unwrap();
-        (status.success(), err)
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{name} {pid}");
-    }
-}
+use tokio::process::Command;
 
 /// Runs `lanchat host` and returns it with the address it printed.
 async fn start_host(room: &str, config_dir: &Path) -> (Proc, String) {
-    let mut host = Proc::spawn(&["host", "--room", room, "--bind", "127.0.0.1"], config_dir);
+    // These tests run in the machine's own network namespace: no mDNS here, ever.
+    let mut host = Proc::spawn(
+        &[
+            "host",
+            "--room",
+            room,
+            "--bind",
+            "127.0.0.1",
+            "--no-discovery",
+        ],
+        config_dir,
+    );
     let first = host.expect("listening on").await;
     let addr = first
         .split("listening on ")
@@ -273,7 +199,10 @@ async fn refusals_and_bad_arguments_exit_non_zero_with_a_clear_message() {
             vec!["join", &addr, "--room", "Lobby", "--nick", &long_nick],
             "--nick: the nickname has 40 characters",
         ),
-        (vec!["host", "--room", "   "], "invalid room name"),
+        (
+            vec!["host", "--room", "   ", "--no-discovery"],
+            "invalid room name",
+        ),
         (vec!["nick", ""], "the nickname is empty"),
     ];
     for (args, expected) in cases {

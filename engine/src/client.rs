@@ -8,6 +8,8 @@
 //! host recognises resent ones by (session, id) and acknowledges them without storing twice.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -16,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::ids::random_hex;
 use crate::protocol::{
@@ -24,13 +26,60 @@ use crate::protocol::{
     PROTOCOL_VERSION,
 };
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = WebSocketStream<TcpStream>;
+
+/// Finds where a host is right now (a room discovered over mDNS moves when its host
+/// restarts on another port or address).
+pub trait Locator: Send + Sync + 'static {
+    /// Addresses to try, best first. Empty when the host is not known to be anywhere.
+    fn candidates(&self) -> Vec<SocketAddr>;
+    /// None of the candidates answered: a chance to ask the network again.
+    fn unreachable(&self) {}
+    /// What to call the host in messages ("Tokyo on alice-laptop").
+    fn describe(&self) -> String;
+}
+
+/// Where the client connects.
+#[derive(Clone)]
+pub enum Endpoint {
+    /// A fixed WebSocket URL, `ws://HOST:PORT/ws` (see [`parse_address`]).
+    Url(String),
+    /// Wherever the locator says, asked again before every attempt.
+    Locate(Arc<dyn Locator>),
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Url(url) => write!(f, "{url}"),
+            Endpoint::Locate(locator) => write!(f, "{}", locator.describe()),
+        }
+    }
+}
+
+impl From<String> for Endpoint {
+    fn from(url: String) -> Self {
+        Endpoint::Url(url)
+    }
+}
+
+impl From<&str> for Endpoint {
+    fn from(url: &str) -> Self {
+        Endpoint::Url(url.to_owned())
+    }
+}
+
+impl From<&String> for Endpoint {
+    fn from(url: &String) -> Self {
+        Endpoint::Url(url.clone())
+    }
+}
 
 /// How a client connects and reconnects.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// The host's WebSocket URL (`ws://HOST:PORT/ws`); see [`parse_address`].
-    pub url: String,
+    /// Where the host is.
+    pub endpoint: Endpoint,
     pub room: String,
     pub nick: String,
     /// Sent in `hello`, for the host's logs.
@@ -49,9 +98,13 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
-    pub fn new(url: impl Into<String>, room: impl Into<String>, nick: impl Into<String>) -> Self {
+    pub fn new(
+        endpoint: impl Into<Endpoint>,
+        room: impl Into<String>,
+        nick: impl Into<String>,
+    ) -> Self {
         Self {
-            url: url.into(),
+            endpoint: endpoint.into(),
             room: room.into(),
             nick: nick.into(),
             client_name: format!("lanchat/{}", env!("CARGO_PKG_VERSION")),
@@ -352,27 +405,61 @@ impl Task {
         true
     }
 
-    /// One connection, from connect to loss.
-    async fn connection(&mut self) -> Ended {
+    /// Opens a WebSocket to the first candidate address that answers.
+    async fn open(&self) -> Result<Ws, String> {
         let config = WebSocketConfig::default()
             .max_message_size(Some(16 << 20))
             .max_frame_size(Some(16 << 20));
-        let connect = tokio_tungstenite::connect_async_with_config(
-            self.options.url.as_str(),
-            Some(config),
-            true,
-        );
-        let mut ws = match tokio::time::timeout(self.options.connect_timeout, connect).await {
-            Ok(Ok((ws, _response))) => ws,
-            Ok(Err(e)) => {
-                return Ended::Lost(format!("cannot connect to {}: {e}", self.options.url))
+        let (candidates, fixed_url) = match &self.options.endpoint {
+            Endpoint::Url(url) => {
+                let authority = url
+                    .strip_prefix("ws://")
+                    .and_then(|rest| rest.split('/').next())
+                    .ok_or_else(|| format!("{url} is not a ws:// URL"))?;
+                let addrs = tokio::net::lookup_host(authority)
+                    .await
+                    .map_err(|e| format!("cannot resolve {authority}: {e}"))?;
+                (addrs.collect::<Vec<_>>(), Some(url.clone()))
             }
-            Err(_) => {
-                return Ended::Lost(format!(
-                    "cannot connect to {}: no answer within {:?}",
-                    self.options.url, self.options.connect_timeout
-                ))
+            Endpoint::Locate(locator) => (locator.candidates(), None),
+        };
+        let target = format!("{:?}", self.options.endpoint);
+        if candidates.is_empty() {
+            return Err(format!(
+                "{target} is not announced on the network right now"
+            ));
+        }
+        let mut failures = Vec::new();
+        for addr in candidates {
+            let url = fixed_url.clone().unwrap_or_else(|| url_for(addr));
+            let attempt = async {
+                let stream = TcpStream::connect(addr).await?;
+                let _ = stream.set_nodelay(true);
+                tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+                    .await
+                    .map(|(ws, _)| ws)
+                    .map_err(std::io::Error::other)
+            };
+            match tokio::time::timeout(self.options.connect_timeout, attempt).await {
+                Ok(Ok(ws)) => return Ok(ws),
+                Ok(Err(e)) => failures.push(format!("{addr}: {e}")),
+                Err(_) => failures.push(format!("{addr}: no answer")),
             }
+        }
+        if let Endpoint::Locate(locator) = &self.options.endpoint {
+            locator.unreachable();
+        }
+        Err(format!(
+            "cannot connect to {target} ({})",
+            failures.join("; ")
+        ))
+    }
+
+    /// One connection, from connect to loss.
+    async fn connection(&mut self) -> Ended {
+        let mut ws = match self.open().await {
+            Ok(ws) => ws,
+            Err(why) => return Ended::Lost(why),
         };
 
         let join_id = random_hex(8);
@@ -632,6 +719,12 @@ fn event_id(body: &EventBody) -> Option<&str> {
         | EventBody::Location { id, .. } => Some(id),
         EventBody::Joined { .. } | EventBody::Left { .. } | EventBody::Renamed { .. } => None,
     }
+}
+
+/// The WebSocket URL for a candidate address (an IPv6 scope is for the socket, not the URL).
+fn url_for(addr: SocketAddr) -> String {
+    let plain = SocketAddr::new(addr.ip(), addr.port());
+    format!("ws://{plain}{}", protocol::WS_PATH)
 }
 
 /// Whether a `bye` is worth reconnecting after.

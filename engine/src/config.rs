@@ -22,6 +22,13 @@ pub struct Settings {
     /// The nickname used when none is given; `None` until the user picks one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nickname: Option<String>,
+    /// Identifies this installation in room announcements, so listings can tell two hosts
+    /// apart even when their machines have the same name. Created on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    /// Network interfaces pinned for discovery; empty means "choose automatically".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
 }
 
 /// Why the settings could not be read or written.
@@ -140,6 +147,26 @@ impl ConfigStore {
         Ok(())
     }
 
+    /// This installation's host id, created and saved on first use. If it cannot be saved,
+    /// a fresh id is used for this run and the error says why.
+    pub fn host_id(&self) -> (String, Option<ConfigError>) {
+        let (mut settings, _) = self.load();
+        if let Some(id) = settings.host_id.as_ref().filter(|id| is_host_id(id)) {
+            return (id.clone(), None);
+        }
+        let id = crate::ids::random_hex(8);
+        settings.host_id = Some(id.clone());
+        let error = self.save(&settings).err();
+        (id, error)
+    }
+
+    /// Saves the interfaces to pin (empty: automatic), keeping the other settings.
+    pub fn save_interfaces(&self, names: &[String]) -> Result<(), ConfigError> {
+        let (mut settings, _) = self.load();
+        settings.interfaces = names.to_vec();
+        self.save(&settings)
+    }
+
     /// Validates and saves a nickname, keeping the other settings.
     pub fn save_nickname(&self, raw: &str) -> Result<String, ConfigError> {
         let nick = protocol::validate_nick(raw)?.to_owned();
@@ -148,6 +175,14 @@ impl ConfigStore {
         self.save(&settings)?;
         Ok(nick)
     }
+}
+
+/// A host id is 16 lowercase hex digits (also usable in a DNS host name).
+fn is_host_id(id: &str) -> bool {
+    id.len() == 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -212,6 +247,22 @@ mod tests {
             Err(ConfigError::InvalidNick(_))
         ));
         assert!(!store.path().exists());
+    }
+
+    #[test]
+    fn host_id_is_created_once_and_kept_with_other_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::at(dir.path());
+        store.save_nickname("alice").unwrap();
+        let (id, err) = store.host_id();
+        assert!(err.is_none());
+        assert!(is_host_id(&id), "{id}");
+        assert_eq!(store.host_id().0, id);
+        store.save_interfaces(&["eth1".into()]).unwrap();
+        let (settings, _) = store.load();
+        assert_eq!(settings.nickname.as_deref(), Some("alice"));
+        assert_eq!(settings.host_id.as_deref(), Some(id.as_str()));
+        assert_eq!(settings.interfaces, ["eth1"]);
     }
 
     #[test]

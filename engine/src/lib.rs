@@ -8,11 +8,15 @@
 //!   rooms, sequences and timestamps every event, and enforces every limit in `Limits`.
 //! - [`client`]: the client library: connect, join, send, a stream of events, and automatic
 //!   reconnect with backoff that rejoins the room and resumes where it left off.
-//! - [`config`]: the user's saved settings (the nickname) in the platform config directory.
+//! - [`discovery`]: rooms that appear by themselves: mDNS/DNS-SD announce and browse, and
+//!   the choice of network interfaces.
+//! - [`config`]: the user's saved settings (nickname, host id, pinned interfaces) in the
+//!   platform config directory.
 //! - [`ids`]: random identifiers and the millisecond clock.
 
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod host;
 pub mod ids;
 pub mod protocol;

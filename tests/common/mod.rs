@@ -3,6 +3,8 @@
 //! check exactly what goes over the wire.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -140,6 +140,12 @@ impl Host {
         self.shared.rooms.summaries()
     }
 
+    /// Changes whenever a room is created or someone joins or leaves one; read
+    /// [`Host::rooms`] then.
+    pub fn watch_rooms(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.rooms.watch()
+    }
+
     /// Serves connections from `listener` until `shutdown` completes, then tells every
     /// client the host is closing and waits (at most `Limits::shutdown_grace`) for them.
     pub async fn run(

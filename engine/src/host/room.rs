@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
@@ -89,6 +89,8 @@ pub(crate) struct Room {
     limits: Arc<Limits>,
     state: Mutex<State>,
     tx: broadcast::Sender<Delivery>,
+    /// Bumped when membership changes, so listings (the mDNS announcer) can follow.
+    changed: Arc<watch::Sender<u64>>,
 }
 
 /// What a successful join hands the connection.
@@ -117,7 +119,7 @@ pub(crate) struct JoinRequest<'a> {
 }
 
 impl Room {
-    fn new(name: String, limits: Arc<Limits>) -> Self {
+    fn new(name: String, limits: Arc<Limits>, changed: Arc<watch::Sender<u64>>) -> Self {
         let (tx, _) = broadcast::channel(limits.room_buffer);
         Self {
             name,
@@ -133,7 +135,12 @@ impl Room {
             }),
             limits,
             tx,
+            changed,
         }
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     pub fn name(&self) -> &str {
@@ -224,6 +231,7 @@ impl Room {
                         nick: nick.to_owned(),
                     },
                 );
+                self.notify();
                 member_id
             }
         };
@@ -309,6 +317,7 @@ impl Room {
                 reason,
             },
         );
+        self.notify();
     }
 
     /// A message to everyone, a location, or a private message, de-duplicated by
@@ -517,6 +526,8 @@ pub(crate) fn encode<T: serde::Serialize>(frame: &T) -> Utf8Bytes {
 /// All rooms of one host, created on first join.
 pub(crate) struct Rooms {
     limits: Arc<Limits>,
+    /// Bumped when a room is created or its membership changes.
+    changed: Arc<watch::Sender<u64>>,
     /// Lower-cased room name to room. Rooms live as long as the host: their history stays.
     map: Mutex<HashMap<String, Arc<Room>>>,
     /// Room names in creation order, for listings.
@@ -527,6 +538,7 @@ impl Rooms {
     pub fn new(limits: Arc<Limits>) -> Self {
         Self {
             limits,
+            changed: Arc::new(watch::channel(0).0),
             map: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
         }
@@ -549,13 +561,23 @@ impl Rooms {
                 ),
             });
         }
-        let room = Arc::new(Room::new(name.to_owned(), self.limits.clone()));
+        let room = Arc::new(Room::new(
+            name.to_owned(),
+            self.limits.clone(),
+            self.changed.clone(),
+        ));
         map.insert(key, room.clone());
         self.order
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(room.clone());
+        room.notify();
         Ok(room)
+    }
+
+    /// A receiver that sees a change whenever a room is created or its membership changes.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     pub fn summaries(&self) -> Vec<RoomSummary> {
@@ -569,7 +591,11 @@ mod tests {
     use super::*;
 
     fn room() -> Room {
-        Room::new("Tokyo".into(), Arc::new(Limits::default()))
+        Room::new(
+            "Tokyo".into(),
+            Arc::new(Limits::default()),
+            Arc::new(watch::channel(0).0),
+        )
     }
 
     fn join(room: &Room, nick: &str, session: &str, member: MemberId) -> Result<Joined, Invalid> {

@@ -1,10 +1,14 @@
 //! `lanchat`: the headless host and the terminal client.
 //!
-//! - `lanchat host --room NAME [--port N] [--bind ADDR]` serves rooms until Ctrl-C/SIGTERM.
-//! - `lanchat join ADDRESS --room NAME [--nick NICK] [--json]` chats from a terminal or a
-//!   pipe: every stdin line is sent, every room event is one stdout line.
+//! - `lanchat host --room NAME [--port N] [--bind ADDR]` serves rooms until Ctrl-C/SIGTERM
+//!   and announces them on the LAN.
+//! - `lanchat rooms [--watch]` lists the rooms on the LAN.
+//! - `lanchat join [ADDRESS] --room NAME [--nick NICK] [--json]` chats from a terminal or a
+//!   pipe: every stdin line is sent, every room event is one stdout line. Without an
+//!   address, the room is found on the LAN by name.
 //! - `lanchat nick [NAME]` shows or saves the default nickname.
 
+mod lan;
 mod render;
 
 use std::collections::HashSet;
@@ -16,7 +20,7 @@ use clap::{Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use lanchat::client::{parse_address, Client, ClientEvent, ClientOptions, CloseReason};
+use lanchat::client::{parse_address, Client, ClientEvent, ClientOptions, CloseReason, Endpoint};
 use lanchat::config::ConfigStore;
 use lanchat::host::{self, Host, HostConfig, Limits};
 use lanchat::protocol::{self, EventBody};
@@ -51,6 +55,27 @@ enum Command {
         /// Connections served at once.
         #[arg(long, default_value_t = Limits::default().max_connections)]
         max_connections: usize,
+        /// Do not announce the rooms on the LAN (people then join by address).
+        #[arg(long)]
+        no_discovery: bool,
+        /// Announce only on this network interface (repeatable; remembered; `auto` resets).
+        #[arg(long = "interface", value_name = "NAME")]
+        interfaces: Vec<String>,
+    },
+    /// List the rooms on the LAN.
+    Rooms {
+        /// Keep printing rooms as they appear (+), change (~) and go (-).
+        #[arg(long)]
+        watch: bool,
+        /// How long to listen before exiting, in seconds (without --watch).
+        #[arg(long, default_value_t = 2.0)]
+        wait: f64,
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Use only this network interface (repeatable; remembered; `auto` resets).
+        #[arg(long = "interface", value_name = "NAME")]
+        interfaces: Vec<String>,
     },
     /// Join a room: each stdin line is sent; each room event is printed as one line.
     ///
@@ -58,10 +83,21 @@ enum Command {
     /// /location LAT LON, /typing, /users, /leave. Start a line with // to send a
     /// literal slash.
     Join {
-        /// The host: HOST:PORT, ws://HOST:PORT/ws or lanchat://HOST:PORT
-        address: String,
+        /// The host: HOST:PORT, ws://HOST:PORT/ws or lanchat://HOST:PORT[/ROOM]. Without
+        /// it, the room is found on the LAN by name.
+        address: Option<String>,
+        /// The room (optional with a lanchat:// link that names one).
         #[arg(long)]
-        room: String,
+        room: Option<String>,
+        /// With several rooms of that name on the LAN: the host's name (or id) to pick.
+        #[arg(long)]
+        host: Option<String>,
+        /// How long to look for the room on the LAN, in seconds.
+        #[arg(long, default_value_t = 3.0)]
+        wait: f64,
+        /// Use only this network interface for discovery (repeatable; remembered).
+        #[arg(long = "interface", value_name = "NAME")]
+        interfaces: Vec<String>,
         /// Nickname for this session (default: the saved one, see `lanchat nick`).
         #[arg(long)]
         nick: Option<String>,
@@ -97,18 +133,43 @@ fn main() -> ExitCode {
             bind,
             name,
             max_connections,
-        } => runtime.block_on(run_host(
+            no_discovery,
+            interfaces,
+        } => runtime.block_on(run_host(HostArgs {
             room,
-            SocketAddr::new(bind, port),
+            addr: SocketAddr::new(bind, port),
             name,
             max_connections,
+            discovery: (!no_discovery).then(|| lan::interface_policy(&interfaces)),
+        })),
+        Command::Rooms {
+            watch,
+            wait,
+            json,
+            interfaces,
+        } => runtime.block_on(lan::run_rooms(
+            lan::interface_policy(&interfaces),
+            seconds(wait),
+            watch,
+            json,
         )),
         Command::Join {
             address,
             room,
+            host,
+            wait,
+            interfaces,
             nick,
             json,
-        } => runtime.block_on(run_join(address, room, nick, json)),
+        } => runtime.block_on(run_join(JoinArgs {
+            address,
+            room,
+            host,
+            wait: seconds(wait),
+            interfaces,
+            nick,
+            json,
+        })),
         Command::Nick { name } => run_nick(name),
     };
     match result {
@@ -130,55 +191,115 @@ fn machine_name() -> String {
         .unwrap_or_else(|| "lanchat-host".into())
 }
 
-async fn run_host(
+/// A duration from a user-given number of seconds (negative or absurd values clamped).
+fn seconds(s: f64) -> Duration {
+    Duration::from_secs_f64(if s.is_finite() {
+        s.clamp(0.0, 86_400.0)
+    } else {
+        0.0
+    })
+}
+
+struct HostArgs {
     room: String,
     addr: SocketAddr,
     name: Option<String>,
     max_connections: usize,
-) -> Result<(), String> {
+    /// The interfaces to announce on, or `None` for no announcement.
+    discovery: Option<lanchat::discovery::InterfacePolicy>,
+}
+
+async fn run_host(args: HostArgs) -> Result<(), String> {
+    let name = args.name.unwrap_or_else(machine_name);
     let config = HostConfig {
-        name: name.unwrap_or_else(machine_name),
-        rooms: vec![room.clone()],
+        name: name.clone(),
+        rooms: vec![args.room.clone()],
         limits: Limits {
-            max_connections,
+            max_connections: args.max_connections,
             ..Limits::default()
         },
     };
     let host = Host::new(config).map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(addr)
+    let listener = TcpListener::bind(args.addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let shown = if local.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
-    } else {
-        local
-    };
-    let room = protocol::validate_room(&room).map_err(|e| e.to_string())?;
+    let room = protocol::validate_room(&args.room).map_err(|e| e.to_string())?;
     println!("LAN Chat host listening on {local}, room \"{room}\"");
-    println!(
-        "Join with: lanchat join {shown} --room {}",
-        shell_word(room)
-    );
-    println!("WebSocket: {}", host::ws_url(shown));
     if local.ip().is_unspecified() {
+        let this_machine = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port());
         println!(
-            "Others on the LAN use this machine's LAN address with port {}.",
-            local.port()
+            "Join with: lanchat join {this_machine} --room {}",
+            shell_word(room)
         );
+        let policy = args.discovery.clone().unwrap_or_default();
+        let hints = lan::join_hints(local.port(), room, &policy);
+        if hints.is_empty() {
+            println!("No LAN interface is up: only this machine can join.");
+        } else {
+            println!("From other machines on the LAN, by address (one per interface):");
+            for hint in hints {
+                println!("{hint}");
+            }
+        }
+    } else {
+        println!(
+            "Join with: lanchat join {local} --room {}",
+            shell_word(room)
+        );
+        println!("Link: lanchat://{local}/{}", lan::percent_encode(room));
+        println!("WebSocket: {}", host::ws_url(local));
     }
+
+    let announcing = match args.discovery {
+        Some(policy) => match lan::start_discovery(policy) {
+            Ok(discovery) => {
+                let id = match ConfigStore::from_env().map(|store| store.host_id()) {
+                    Ok((id, None)) => id,
+                    Ok((id, Some(e))) => {
+                        eprintln!("lanchat: warning: {e}; this host's id changes every run");
+                        id
+                    }
+                    Err(e) => {
+                        eprintln!("lanchat: warning: {e}; this host's id changes every run");
+                        lanchat::ids::random_hex(8)
+                    }
+                };
+                let identity = lanchat::discovery::HostIdentity {
+                    name: name.clone(),
+                    id,
+                };
+                let announcer = discovery.announce(&host, identity, local.port());
+                println!(
+                    "Announced on the LAN as \"{room} on {name}\": others find it with \
+                     `lanchat rooms` and join with `lanchat join --room {}`.",
+                    shell_word(room)
+                );
+                Some((discovery, announcer))
+            }
+            Err(e) => {
+                eprintln!("lanchat: warning: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     println!("Press Ctrl-C to close the room for everyone.");
-    host.run(listener, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+
+    let served = host.run(listener, shutdown_signal()).await;
+    if let Some((discovery, announcer)) = announcing {
+        announcer.stop().await;
+        discovery.shutdown().await;
+    }
+    served.map_err(|e| e.to_string())?;
     println!("Host closed.");
     Ok(())
 }
 
 /// Quotes a word for a shell command line if it needs it.
-fn shell_word(word: &str) -> String {
+pub(crate) fn shell_word(word: &str) -> String {
     if word
         .chars()
         .all(|c| c.is_alphanumeric() || "-_.".contains(c))
@@ -264,18 +385,65 @@ fn resolve_nick(given: Option<String>) -> Result<String, String> {
     Ok(nick)
 }
 
-async fn run_join(
-    address: String,
-    room: String,
+struct JoinArgs {
+    address: Option<String>,
+    room: Option<String>,
+    host: Option<String>,
+    wait: Duration,
+    interfaces: Vec<String>,
     nick: Option<String>,
     json: bool,
-) -> Result<(), String> {
-    let url = parse_address(&address).map_err(|e| e.to_string())?;
+}
+
+async fn run_join(args: JoinArgs) -> Result<(), String> {
+    let linked = args.address.as_deref().and_then(lan::room_from_link);
+    let room = args
+        .room
+        .or(linked)
+        .ok_or("--room NAME is required (or a lanchat:// link that names the room)")?;
     let room = protocol::validate_room(&room)
         .map_err(|e| format!("--room: {e}"))?
         .to_owned();
-    let nick = resolve_nick(nick)?;
-    let (client, mut events) = Client::connect(ClientOptions::new(url, room, nick.clone()));
+    let nick = resolve_nick(args.nick)?;
+    let json = args.json;
+
+    // Discovery keeps running while connected: it tells the client where the room is after
+    // its host restarts, and drops the room when it stops answering.
+    let mut discovered = None;
+    let endpoint = match &args.address {
+        Some(address) => Endpoint::Url(parse_address(address).map_err(|e| e.to_string())?),
+        None => {
+            let discovery = lan::start_discovery(lan::interface_policy(&args.interfaces))?;
+            let mut browser = discovery.browse().map_err(|e| e.to_string())?;
+            let found = lan::find_room(&mut browser, &room, args.host.as_deref(), args.wait)
+                .await
+                .and_then(|found| {
+                    if found.compatible() {
+                        Ok(found)
+                    } else {
+                        Err(format!(
+                            "{} speaks protocol version {}; this lanchat speaks {}",
+                            found.label(),
+                            found.version,
+                            protocol::PROTOCOL_VERSION
+                        ))
+                    }
+                });
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    drop(browser);
+                    discovery.shutdown().await;
+                    return Err(e);
+                }
+            };
+            eprintln!("lanchat: joining {}", lan::room_line(&found));
+            let locator = browser.locator(&found);
+            discovered = Some((discovery, browser, found.key.clone()));
+            Endpoint::Locate(std::sync::Arc::new(locator))
+        }
+    };
+    let (client, mut events) = Client::connect(ClientOptions::new(endpoint, room, nick.clone()));
     let mut out = Output::new(json, nick);
 
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
@@ -314,6 +482,19 @@ async fn run_join(
                 unconfirmed.clear();
                 exit = Err("some messages were not delivered".into());
             }
+            Some(change) = room_change(&mut discovered) => {
+                use lanchat::discovery::RoomChange;
+                let line = match change {
+                    RoomChange::Gone(r) => format!(
+                        "{} is no longer announced on the LAN (its host stopped answering)",
+                        r.label()
+                    ),
+                    RoomChange::Appeared(r) | RoomChange::Updated(r) => {
+                        format!("{} is announced on the LAN again", r.label())
+                    }
+                };
+                out.local_note(&line).await;
+            }
             event = events.recv() => {
                 let Some(event) = event else { break };
                 match &event {
@@ -341,7 +522,36 @@ async fn run_join(
             }
         }
     }
+    if let Some((discovery, browser, _)) = discovered {
+        drop(browser);
+        discovery.shutdown().await;
+    }
     exit
+}
+
+/// The next change to the joined room's announcement (never, when joined by address).
+async fn room_change(
+    discovered: &mut Option<(
+        lanchat::discovery::Discovery,
+        lanchat::discovery::RoomBrowser,
+        String,
+    )>,
+) -> Option<lanchat::discovery::RoomChange> {
+    use lanchat::discovery::RoomChange;
+    let Some((_, browser, key)) = discovered.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match browser.next().await? {
+            RoomChange::Appeared(r) | RoomChange::Gone(r) if r.key == *key => {
+                return Some(match browser.rooms().iter().any(|r| r.key == *key) {
+                    true => RoomChange::Appeared(r),
+                    false => RoomChange::Gone(r),
+                })
+            }
+            _ => continue,
+        }
+    }
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

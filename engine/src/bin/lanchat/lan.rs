@@ -1,0 +1,300 @@
+//! The CLI's use of discovery: listing rooms, finding one to join by name, choosing the
+//! interfaces, and the addresses and links a host prints.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::time::Instant;
+
+use lanchat::config::ConfigStore;
+use lanchat::discovery::{
+    lan_addresses, DiscoveredRoom, Discovery, InterfacePolicy, RoomBrowser, RoomChange,
+};
+use lanchat::protocol;
+
+/// The interfaces to use: `--interface` values (saved for next time; `auto` clears the
+/// pin), else the saved ones, else automatic.
+pub fn interface_policy(given: &[String]) -> InterfacePolicy {
+    let store = ConfigStore::from_env().ok();
+    if !given.is_empty() {
+        let names: Vec<String> = if given.iter().any(|g| g == "auto") {
+            Vec::new()
+        } else {
+            given.to_vec()
+        };
+        if let Some(store) = &store {
+            if let Err(e) = store.save_interfaces(&names) {
+                eprintln!("lanchat: warning: {e}");
+            }
+        }
+        return InterfacePolicy::pinned(names);
+    }
+    let saved = store.map(|s| s.load().0.interfaces).unwrap_or_default();
+    InterfacePolicy::pinned(saved)
+}
+
+pub fn start_discovery(policy: InterfacePolicy) -> Result<Discovery, String> {
+    Discovery::start(policy).map_err(|e| {
+        format!("{e}. Without multicast, join by address instead (the host prints it).")
+    })
+}
+
+/// One line describing a room: "Tokyo on alice-laptop (2 users) 10.0.0.5:4000".
+pub fn room_line(room: &DiscoveredRoom) -> String {
+    let mut line = room.label();
+    if let Some(users) = room.users {
+        line.push_str(&format!(
+            " ({users} {})",
+            if users == 1 { "user" } else { "users" }
+        ));
+    }
+    if room.locked {
+        line.push_str(" [locked]");
+    }
+    if !room.compatible() {
+        line.push_str(&format!(
+            " [protocol v{}: needs another LAN Chat version]",
+            room.version
+        ));
+    }
+    let addrs: Vec<String> = room.addrs.iter().map(show_addr).collect();
+    format!("{line}  {}", addrs.join(" "))
+}
+
+fn show_addr(addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V6(v6) if v6.scope_id() != 0 => {
+            format!("[{}%{}]:{}", v6.ip(), v6.scope_id(), v6.port())
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `lanchat rooms`: prints rooms as they are found for `wait`, or changes forever with
+/// `watch`.
+pub async fn run_rooms(
+    policy: InterfacePolicy,
+    wait: Duration,
+    watch: bool,
+    json: bool,
+) -> Result<(), String> {
+    let discovery = start_discovery(policy)?;
+    let mut browser = discovery.browse().map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + wait;
+    let mut seen = 0usize;
+    loop {
+        let change = if watch {
+            browser.next().await
+        } else {
+            match tokio::time::timeout_at(deadline, browser.next()).await {
+                Ok(change) => change,
+                Err(_) => break,
+            }
+        };
+        let Some(change) = change else { break };
+        let (mark, room, kind) = match &change {
+            RoomChange::Appeared(r) => ("+", r, "appeared"),
+            RoomChange::Updated(r) => ("~", r, "updated"),
+            RoomChange::Gone(r) => ("-", r, "gone"),
+        };
+        if !watch && !matches!(change, RoomChange::Appeared(_)) {
+            continue;
+        }
+        seen += 1;
+        if json {
+            println!("{}", room_json(kind, room));
+        } else if watch {
+            println!("{mark} {}", room_line(room));
+        } else {
+            println!("{}", room_line(room));
+        }
+    }
+    if !watch && seen == 0 && !json {
+        println!(
+            "No LAN Chat rooms found in {:.0} s. Check that a host is running on this network, \
+             that this machine is on the same Wi-Fi or LAN (not a guest network), and that the \
+             firewall allows mDNS (UDP 5353). Joining by address works without discovery.",
+            wait.as_secs_f64()
+        );
+    }
+    drop(browser);
+    discovery.shutdown().await;
+    Ok(())
+}
+
+fn room_json(change: &str, room: &DiscoveredRoom) -> String {
+    serde_json::json!({
+        "change": change,
+        "room": room.room,
+        "host": room.host,
+        "host_id": room.host_id,
+        "version": room.version,
+        "locked": room.locked,
+        "users": room.users,
+        "addrs": room.addrs.iter().map(show_addr).collect::<Vec<_>>(),
+        "key": room.key,
+    })
+    .to_string()
+}
+
+/// Finds the room called `name` on the LAN (optionally on the host called `host`). Waits up
+/// to `wait` for a first match, then briefly for others of the same name; asks which one on
+/// a terminal, or fails clearly, when several hosts have it.
+pub async fn find_room(
+    browser: &mut RoomBrowser,
+    name: &str,
+    host: Option<&str>,
+    wait: Duration,
+) -> Result<DiscoveredRoom, String> {
+    let key = protocol::name_key(name);
+    let wanted = |r: &DiscoveredRoom| {
+        protocol::name_key(&r.room) == key
+            && host.is_none_or(|h| {
+                protocol::name_key(h) == protocol::name_key(&r.host) || h == r.host_id
+            })
+    };
+    let mut deadline = Instant::now() + wait;
+    let mut settled = false;
+    loop {
+        let matches: Vec<DiscoveredRoom> = browser.rooms().into_iter().filter(wanted).collect();
+        if !matches.is_empty() && !settled {
+            // Others of the same name answer within a few hundred milliseconds too.
+            deadline = deadline.min(Instant::now() + Duration::from_millis(500));
+            settled = true;
+        }
+        if tokio::time::timeout_at(deadline, browser.next())
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut matches: Vec<DiscoveredRoom> = browser.rooms().into_iter().filter(wanted).collect();
+    match matches.len() {
+        0 => {
+            let others: Vec<String> = browser.rooms().iter().map(|r| r.label()).collect();
+            let seen = if others.is_empty() {
+                "no rooms at all were found (is multicast blocked?)".to_owned()
+            } else {
+                format!("rooms seen: {}", others.join(", "))
+            };
+            Err(format!(
+                "no room named \"{name}\"{} on the LAN within {:.0} s; {seen}. \
+                 Join by address instead: lanchat join HOST:PORT --room {name}",
+                host.map(|h| format!(" on host \"{h}\""))
+                    .unwrap_or_default(),
+                wait.as_secs_f64()
+            ))
+        }
+        1 => Ok(matches.remove(0)),
+        _ => choose(matches).await,
+    }
+}
+
+/// Asks which of several rooms of the same name to join, on a terminal; fails clearly in a
+/// pipe.
+async fn choose(rooms: Vec<DiscoveredRoom>) -> Result<DiscoveredRoom, String> {
+    let list: Vec<String> = rooms
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("  {}. {}", i + 1, room_line(r)))
+        .collect();
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "{} hosts have a room called \"{}\":\n{}\nPick one with --host NAME, or join by address.",
+            rooms.len(),
+            rooms[0].room,
+            list.join("\n")
+        ));
+    }
+    eprintln!(
+        "Several hosts have a room called \"{}\":\n{}",
+        rooms[0].room,
+        list.join("\n")
+    );
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        eprint!("Join which one (1-{})? ", rooms.len());
+        let Ok(Some(line)) = lines.next_line().await else {
+            return Err("no choice made".into());
+        };
+        if let Ok(n) = line.trim().parse::<usize>() {
+            if (1..=rooms.len()).contains(&n) {
+                return Ok(rooms[n - 1].clone());
+            }
+        }
+    }
+}
+
+/// The lines a host prints so that people can join without discovery: one address per LAN
+/// interface, each with a `lanchat://` link.
+pub fn join_hints(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<String> {
+    lan_addresses(policy)
+        .into_iter()
+        // Loopback reaches only this machine, which the "Join with" line already covers.
+        .filter(|a| !a.ip.is_loopback())
+        .map(|a| {
+            let addr = match a.ip {
+                std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+                    format!("[{v6}%{}]:{port}", a.interface)
+                }
+                std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+                std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
+            };
+            format!(
+                "  {:<10} lanchat join {addr} --room {}    lanchat://{addr}/{}",
+                a.interface,
+                crate::shell_word(room),
+                percent_encode(room)
+            )
+        })
+        .collect()
+}
+
+/// Percent-encodes everything but unreserved URL characters.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The room named in a `lanchat://HOST:PORT/ROOM` link, if any.
+pub fn room_from_link(link: &str) -> Option<String> {
+    let rest = link.trim().strip_prefix("lanchat://")?;
+    let (_, path) = rest.split_once('/')?;
+    let mut bytes = Vec::new();
+    let mut it = path.bytes();
+    while let Some(b) = it.next() {
+        if b == b'%' {
+            let hex = [it.next()?, it.next()?];
+            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            bytes.push(b);
+        }
+    }
+    let room = String::from_utf8(bytes).ok()?;
+    protocol::validate_room(&room).ok().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_carry_any_room_name() {
+        for room in ["Tokyo", "Salle de réunion", "a/b?c#d %"] {
+            let link = format!("lanchat://10.0.0.1:4000/{}", percent_encode(room));
+            assert_eq!(room_from_link(&link).as_deref(), Some(room), "{link}");
+        }
+        assert_eq!(room_from_link("lanchat://10.0.0.1:4000"), None);
+        assert_eq!(room_from_link("10.0.0.1:4000"), None);
+    }
+}

@@ -1,0 +1,107 @@
+//! A `lanchat` process with piped stdio, as the CLI and discovery tests run it.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use super::PATIENCE;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lanchat");
+
+/// A running `lanchat` process with piped stdio.
+pub struct Proc {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    /// Every stdout line read so far, for failure messages.
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    pub fn spawn(args: &[&str], config_dir: &Path) -> Proc {
+        Self::spawn_in(None, args, config_dir)
+    }
+
+    /// Runs `lanchat ARGS` inside network namespace `netns` (via `ip netns exec`), or here.
+    pub fn spawn_in(netns: Option<&str>, args: &[&str], config_dir: &Path) -> Proc {
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
+            .args(args)
+            .env("LANCHAT_CONFIG_DIR", config_dir)
+            .env("LANCHAT_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn lanchat");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        Proc {
+            child,
+            stdin,
+            stdout,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads stdout until a line contains `needle`; returns that line.
+    pub async fn expect(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stdout.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                other => panic!(
+                    "no line containing {needle:?} ({other:?}); lines so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    pub async fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).await.unwrap();
+        stdin.write_all(b"\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// Closes stdin and waits for the exit; returns (success, stderr).
+    pub async fn finish(mut self) -> (bool, String) {
+        drop(self.stdin.take());
+        let mut stderr = self.child.stderr.take().unwrap();
+        let status = tokio::time::timeout(PATIENCE * 3, self.child.wait())
+            .await
+            .expect("exits in time")
+            .unwrap();
+        let mut err = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err)
+            .await
+            .unwrap();
+        (status.success(), err)
+    }
+
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name} {pid}");
+    }
+}

@@ -1,0 +1,404 @@
+//! Discovery between simulated LAN hosts, with real `lanchat` processes and real mDNS.
+//!
+//! Each test re-runs itself inside a fresh user + network + mount namespace (`unshare -rnm`,
+//! no root needed, nothing left behind), then builds its own little LAN there out of network
+//! namespaces joined by veth pairs or a bridge. mDNS never runs in the machine's own network
+//! namespace, where the real network is. If the kernel refuses to make namespaces, each test
+//! says so on stderr and is skipped.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command as StdCommand;
+use std::time::Duration;
+
+use common::process::Proc;
+use serde_json::Value;
+
+const SANDBOX_ENV: &str = "LANCHAT_NETNS_SANDBOX";
+
+/// Runs test `name` again inside a sandbox. Returns true in the sandboxed copy (which then
+/// does the work) and false in the outer copy (which has checked the result already).
+fn sandboxed(name: &str) -> bool {
+    if std::env::var_os(SANDBOX_ENV).is_some() {
+        // Belt and braces: never do mDNS where a real interface is.
+        let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
+        assert!(
+            !dev.lines()
+                .skip(2)
+                .any(|l| !l.trim_start().starts_with("lo:")),
+            "the sandbox must start with loopback only:\n{dev}"
+        );
+        return true;
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    let output = StdCommand::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--net",
+            "--mount",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(r#"mount -t tmpfs tmpfs /run && ip link set lo up && exec "$0" "$@""#)
+        .arg(&exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(SANDBOX_ENV, "1")
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(e) => {
+            skip(name, &format!("cannot run unshare: {e}"));
+            return false;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() && !stdout.contains("running 1 test") {
+        skip(
+            name,
+            &format!("the kernel refused to create namespaces: {}", stderr.trim()),
+        );
+        return false;
+    }
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "sandboxed run of {name} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    false
+}
+
+/// Says plainly, past the test harness's output capture, that a test did not run.
+fn skip(name: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED {name}: {why}");
+}
+
+fn sh(script: &str) {
+    let status = StdCommand::new("sh")
+        .args(["-ec", script])
+        .status()
+        .expect("sh");
+    assert!(status.success(), "failed: {script}");
+}
+
+/// Waits until the kernel reports `ifname` in `ns` as operationally up (it lags `ip link set
+/// up` by up to a second, and mDNS only uses interfaces that are up).
+fn wait_up(ns: &str, ifname: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = StdCommand::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "cat",
+                &format!("/sys/class/net/{ifname}/operstate"),
+            ])
+            .output()
+            .expect("ip netns exec");
+        if String::from_utf8_lossy(&out.stdout).trim() == "up" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{ns}/{ifname} never came up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two hosts on one cable: `a` (10.201.0.1) and `b` (10.201.0.2).
+fn two_hosts() {
+    sh("ip netns add a; ip netns add b
+        ip link add va netns a type veth peer name vb netns b
+        ip -n a addr add 10.201.0.1/24 dev va; ip -n b addr add 10.201.0.2/24 dev vb
+        for n in a b; do ip -n $n link set lo up; done
+        ip -n a link set va up; ip -n b link set vb up");
+    wait_up("a", "va");
+    wait_up("b", "vb");
+}
+
+/// Hosts on one switch: namespace `names[i]` gets 10.201.0.(i+1) on a bridge in `sw`.
+fn switched_hosts(names: &[&str]) {
+    sh("ip netns add sw; ip -n sw link add br0 type bridge; ip -n sw link set br0 up");
+    for (i, ns) in names.iter().enumerate() {
+        sh(&format!(
+            "ip netns add {ns}; ip -n {ns} link set lo up
+             ip link add eth0 netns {ns} type veth peer name p{i} netns sw
+             ip -n sw link set p{i} master br0; ip -n sw link set p{i} up
+             ip -n {ns} addr add 10.201.0.{}/24 dev eth0; ip -n {ns} link set eth0 up",
+            i + 1
+        ));
+    }
+    for ns in names {
+        wait_up(ns, "eth0");
+    }
+}
+
+fn config_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(tag).tempdir().unwrap()
+}
+
+/// Starts `lanchat host` in `ns`; returns it and its port.
+async fn host_in(ns: &str, room: &str, name: &str, dir: &Path) -> (Proc, u16) {
+    let mut host = Proc::spawn_in(Some(ns), &["host", "--room", room, "--name", name], dir);
+    let first = host.expect("listening on").await;
+    let port = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|addr| addr.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .expect("a port in the first line");
+    host.expect("Announced on the LAN").await;
+    (host, port)
+}
+
+/// Reads `rooms --json` lines until one satisfies `pred`.
+async fn room_event(watcher: &mut Proc, mut pred: impl FnMut(&Value) -> bool) -> Value {
+    loop {
+        let line = watcher.expect(r#""change""#).await;
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if pred(&v) {
+            return v;
+        }
+    }
+}
+
+fn addrs(v: &Value) -> Vec<String> {
+    v["addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_room_in_one_namespace_is_listed_joined_and_gone_from_another() {
+    if !sandboxed("a_room_in_one_namespace_is_listed_joined_and_gone_from_another") {
+        return;
+    }
+    two_hosts();
+    let (wd, hd, bd, ad) = (
+        config_dir("w"),
+        config_dir("h"),
+        config_dir("b"),
+        config_dir("a"),
+    );
+
+    // Nothing is there yet, and `rooms` says what to check.
+    let mut empty = Proc::spawn_in(Some("b"), &["rooms", "--wait", "1"], wd.path());
+    empty.expect("No LAN Chat rooms found in 1 s").await;
+    assert!(empty.finish().await.0);
+
+    let mut watcher = Proc::spawn_in(Some("b"), &["rooms", "--watch", "--json"], wd.path());
+    let (host, port) = host_in("a", "Tokyo", "host-a", hd.path()).await;
+    let seen = room_event(&mut watcher, |v| v["change"] == "appeared").await;
+    assert_eq!(seen["room"], "Tokyo");
+    assert_eq!(seen["host"], "host-a");
+    assert_eq!(seen["version"], 1);
+    assert_eq!(seen["locked"], false);
+    assert_eq!(seen["users"], 0);
+    assert_eq!(seen["host_id"].as_str().unwrap().len(), 16);
+    let found = addrs(&seen);
+    assert_eq!(found[0], format!("10.201.0.1:{port}"), "{found:?}");
+    assert!(found.iter().all(|a| !a.starts_with("127.")), "{found:?}");
+
+    // Joined by name from the other host, with no address typed.
+    let mut bob = Proc::spawn_in(
+        Some("b"),
+        &["join", "--room", "tokyo", "--nick", "bob"],
+        bd.path(),
+    );
+    bob.expect("Welcome to Tokyo, bob").await;
+    let local = format!("127.0.0.1:{port}");
+    let mut alice = Proc::spawn_in(
+        Some("a"),
+        &["join", &local, "--room", "Tokyo", "--nick", "alice"],
+        ad.path(),
+    );
+    alice
+        .expect("Welcome to Tokyo, alice. Online (2): bob, alice")
+        .await;
+    bob.say("hello across the LAN").await;
+    alice.expect("<bob> hello across the LAN").await;
+    alice.say("hi bob").await;
+    bob.expect("<alice> hi bob").await;
+
+    // The user count in the announcement follows.
+    room_event(&mut watcher, |v| {
+        v["change"] == "updated" && v["users"] == 2
+    })
+    .await;
+
+    assert!(bob.finish().await.0);
+    assert!(alice.finish().await.0);
+    // A clean exit says goodbye: the room leaves the list without waiting for expiry.
+    host.signal("TERM");
+    let gone = room_event(&mut watcher, |v| v["change"] == "gone").await;
+    assert_eq!(gone["room"], "Tokyo");
+    assert!(host.finish().await.0);
+    watcher.signal("TERM");
+}
+
+#[tokio::test]
+async fn two_hosts_with_a_room_of_the_same_name_are_both_listed() {
+    if !sandboxed("two_hosts_with_a_room_of_the_same_name_are_both_listed") {
+        return;
+    }
+    switched_hosts(&["a", "b", "c"]);
+    let (ad, cd, bd) = (config_dir("a"), config_dir("c"), config_dir("b"));
+    let (_host_a, _) = host_in("a", "Tokyo", "host-a", ad.path()).await;
+    let (_host_c, port_c) = host_in("c", "Tokyo", "host-c", cd.path()).await;
+
+    let mut lister = Proc::spawn_in(Some("b"), &["rooms", "--wait", "4", "--json"], bd.path());
+    let mut hosts = Vec::new();
+    for _ in 0..2 {
+        let v = room_event(&mut lister, |v| v["change"] == "appeared").await;
+        assert_eq!(v["room"], "Tokyo");
+        hosts.push((
+            v["host"].as_str().unwrap().to_owned(),
+            v["host_id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    hosts.sort();
+    assert_eq!(
+        (hosts[0].0.as_str(), hosts[1].0.as_str()),
+        ("host-a", "host-c")
+    );
+    assert_ne!(hosts[0].1, hosts[1].1, "distinct host ids");
+    assert!(lister.finish().await.0);
+
+    // Joining by name alone is ambiguous: in a pipe it fails and says how to choose.
+    let ambiguous = Proc::spawn_in(
+        Some("b"),
+        &["join", "--room", "Tokyo", "--nick", "bob"],
+        bd.path(),
+    );
+    let (ok, stderr) = ambiguous.finish().await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("2 hosts have a room called \"Tokyo\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("host-a") && stderr.contains("host-c") && stderr.contains("--host"),
+        "{stderr}"
+    );
+
+    // --host picks one.
+    let mut bob = Proc::spawn_in(
+        Some("b"),
+        &[
+            "join", "--room", "Tokyo", "--host", "host-c", "--nick", "bob",
+        ],
+        bd.path(),
+    );
+    bob.expect("Welcome to Tokyo, bob").await;
+    let local = format!("127.0.0.1:{port_c}");
+    let mut carol = Proc::spawn_in(
+        Some("c"),
+        &["join", &local, "--room", "Tokyo", "--nick", "carol"],
+        cd.path(),
+    );
+    carol.expect("Online (2): bob, carol").await;
+    bob.finish().await;
+    carol.finish().await;
+}
+
+#[tokio::test]
+async fn a_decoy_bridge_neither_breaks_nor_pollutes_discovery() {
+    if !sandboxed("a_decoy_bridge_neither_breaks_nor_pollutes_discovery") {
+        return;
+    }
+    two_hosts();
+    // A container-style bridge on the host, as Docker makes them: a br-* bridge with its own
+    // subnet, a veth* port for carrier, and nobody at the other end.
+    sh("ip -n a link add br-decoy type bridge
+        ip -n a link add vethd0 type veth peer name vethd1
+        ip -n a link set vethd0 master br-decoy
+        ip -n a addr add 172.18.0.1/16 dev br-decoy
+        ip -n a link set vethd0 up; ip -n a link set vethd1 up; ip -n a link set br-decoy up");
+    wait_up("a", "br-decoy");
+    let (hd, wd) = (config_dir("h"), config_dir("w"));
+    let mut watcher = Proc::spawn_in(Some("b"), &["rooms", "--watch", "--json"], wd.path());
+    let (host, port) = host_in("a", "Tokyo", "host-a", hd.path()).await;
+    let hints: Vec<String> = host.seen.clone();
+    assert!(
+        hints
+            .iter()
+            .any(|l| l.contains(&format!("10.201.0.1:{port}"))),
+        "{hints:?}"
+    );
+    assert!(
+        hints
+            .iter()
+            .all(|l| !l.contains("172.18.") && !l.contains("br-decoy") && !l.contains("vethd")),
+        "{hints:?}"
+    );
+
+    let seen = room_event(&mut watcher, |v| v["change"] == "appeared").await;
+    let found = addrs(&seen);
+    assert_eq!(found[0], format!("10.201.0.1:{port}"));
+    assert!(found.iter().all(|a| !a.contains("172.18.")), "{found:?}");
+    host.signal("TERM");
+    host.finish().await;
+    watcher.signal("TERM");
+}
+
+#[tokio::test]
+async fn a_killed_hosts_room_goes_away_after_a_failed_reconnect_and_comes_back_with_it() {
+    if !sandboxed("a_killed_hosts_room_goes_away_after_a_failed_reconnect_and_comes_back_with_it") {
+        return;
+    }
+    two_hosts();
+    let (hd, bd) = (config_dir("h"), config_dir("b"));
+    let (host, _) = host_in("a", "Tokyo", "host-a", hd.path()).await;
+    let mut bob = Proc::spawn_in(
+        Some("b"),
+        &["join", "--room", "Tokyo", "--nick", "bob"],
+        bd.path(),
+    );
+    bob.expect("Welcome to Tokyo, bob").await;
+
+    // No goodbye from a killed host: the record would linger for 120 s, but the failed
+    // reconnect asks the network, and nobody answers.
+    host.signal("KILL");
+    bob.expect("* disconnected").await;
+    bob.expect("Tokyo on host-a is no longer announced on the LAN")
+        .await;
+
+    // The host comes back (same installation, so same name; a new port): bob finds it again
+    // and rejoins by himself.
+    let (_host, _) = host_in("a", "Tokyo", "host-a", hd.path()).await;
+    bob.expect("Tokyo on host-a is announced on the LAN again")
+        .await;
+    bob.expect("Back in Tokyo, bob").await;
+    bob.finish().await;
+}
+
+#[tokio::test]
+async fn a_machine_without_a_network_still_hosts_for_itself_over_loopback() {
+    if !sandboxed("a_machine_without_a_network_still_hosts_for_itself_over_loopback") {
+        return;
+    }
+    // Only loopback in this namespace: it is all there is, so it is used.
+    let (hd, wd) = (config_dir("h"), config_dir("w"));
+    let mut host = Proc::spawn(&["host", "--room", "Solo", "--name", "alone"], hd.path());
+    host.expect("No LAN interface is up: only this machine can join.")
+        .await;
+    host.expect("Announced on the LAN").await;
+    let mut lister = Proc::spawn(&["rooms", "--wait", "3", "--json"], wd.path());
+    let seen = room_event(&mut lister, |v| v["change"] == "appeared").await;
+    assert_eq!(seen["room"], "Solo");
+    assert!(addrs(&seen)[0].starts_with("127.0.0.1:"), "{seen}");
+    let mut me = Proc::spawn(&["join", "--room", "Solo", "--nick", "me"], wd.path());
+    me.expect("Welcome to Solo, me").await;
+    me.finish().await;
+    host.signal("TERM");
+    assert!(host.finish().await.0);
+}
