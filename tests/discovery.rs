@@ -121,6 +121,36 @@ fn two_hosts() {
     wait_up("b", "vb");
 }
 
+/// Two hosts on one cable with no IPv4 at all: only IPv6 link-local addresses, which need
+/// their interface scope to be usable.
+fn two_ipv6_link_local_hosts() {
+    sh("ip netns add a; ip netns add b
+        ip link add va netns a type veth peer name vb netns b
+        for n in a b; do ip -n $n link set lo up; done
+        ip -n a link set va up; ip -n b link set vb up");
+    wait_up("a", "va");
+    wait_up("b", "vb");
+    // Duplicate address detection keeps new IPv6 addresses unusable ("tentative") for a while.
+    for (ns, ifname) in [("a", "va"), ("b", "vb")] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = StdCommand::new("ip")
+                .args(["-n", ns, "-6", "addr", "show", "dev", ifname])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.contains("scope link") && !text.contains("tentative") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{ns}/{ifname}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// Hosts on one switch: namespace `names[i]` gets 10.201.0.(i+1) on a bridge in `sw`.
 fn switched_hosts(names: &[&str]) {
     sh("ip netns add sw; ip -n sw link add br0 type bridge; ip -n sw link set br0 up");
@@ -401,4 +431,46 @@ async fn a_machine_without_a_network_still_hosts_for_itself_over_loopback() {
     me.finish().await;
     host.signal("TERM");
     assert!(host.finish().await.0);
+}
+
+#[tokio::test]
+async fn a_room_reachable_only_over_ipv6_link_local_is_joined_with_its_scope() {
+    if !sandboxed("a_room_reachable_only_over_ipv6_link_local_is_joined_with_its_scope") {
+        return;
+    }
+    two_ipv6_link_local_hosts();
+    let (hd, bd) = (config_dir("h"), config_dir("b"));
+    let (_host, port) = host_in("a", "Tokyo", "host-a", hd.path()).await;
+    let mut lister = Proc::spawn_in(Some("b"), &["rooms", "--wait", "3", "--json"], bd.path());
+    let seen = room_event(&mut lister, |v| v["change"] == "appeared").await;
+    let found = addrs(&seen);
+    // [fe80::...%N]: the scope is b's own interface index.
+    let index = StdCommand::new("ip")
+        .args(["netns", "exec", "b", "cat", "/sys/class/net/vb/ifindex"])
+        .output()
+        .unwrap();
+    let index = String::from_utf8_lossy(&index.stdout).trim().to_owned();
+    assert!(
+        found[0].starts_with("[fe80::") && found[0].ends_with(&format!("%{index}]:{port}")),
+        "{found:?}, vb is {index}"
+    );
+    lister.finish().await;
+    let mut bob = Proc::spawn_in(
+        Some("b"),
+        &["join", "--room", "Tokyo", "--nick", "bob"],
+        bd.path(),
+    );
+    bob.expect("Welcome to Tokyo, bob").await;
+    bob.finish().await;
+
+    // And by address, with the zone written as the interface name.
+    let address = found[0].replace(&format!("%{index}]"), "%vb]");
+    assert!(address.contains("%vb]"));
+    let mut carol = Proc::spawn_in(
+        Some("b"),
+        &["join", &address, "--room", "Tokyo", "--nick", "carol"],
+        bd.path(),
+    );
+    carol.expect("Welcome to Tokyo, carol").await;
+    carol.finish().await;
 }

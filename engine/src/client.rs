@@ -416,10 +416,12 @@ impl Task {
                     .strip_prefix("ws://")
                     .and_then(|rest| rest.split('/').next())
                     .ok_or_else(|| format!("{url} is not a ws:// URL"))?;
-                let addrs = tokio::net::lookup_host(authority)
+                let addrs = resolve(authority)
                     .await
                     .map_err(|e| format!("cannot resolve {authority}: {e}"))?;
-                (addrs.collect::<Vec<_>>(), Some(url.clone()))
+                // A URL cannot carry an IPv6 zone; the socket address has it.
+                let url = (!authority.contains('%')).then(|| url.clone());
+                (addrs, url)
             }
             Endpoint::Locate(locator) => (locator.candidates(), None),
         };
@@ -721,6 +723,36 @@ fn event_id(body: &EventBody) -> Option<&str> {
     }
 }
 
+/// Resolves `HOST:PORT`, including `[fe80::1%eth0]:PORT` (a link-local IPv6 address with
+/// its zone, as an interface name or index), which the standard resolver does not take.
+async fn resolve(authority: &str) -> std::io::Result<Vec<SocketAddr>> {
+    if let Some((ip, zone, port)) = authority
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("]:"))
+        .and_then(|(host, port)| {
+            let (ip, zone) = host.split_once('%')?;
+            Some((ip, zone, port))
+        })
+    {
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+        let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| bad("not an IPv6 address"))?;
+        let port: u16 = port.parse().map_err(|_| bad("not a port"))?;
+        let scope = match zone.parse::<u32>() {
+            Ok(index) => index,
+            Err(_) => if_addrs::get_if_addrs()?
+                .into_iter()
+                .find(|i| i.name == zone)
+                .and_then(|i| i.index)
+                .ok_or_else(|| bad(&format!("no network interface called {zone}")))?,
+        };
+        return Ok(vec![SocketAddr::V6(std::net::SocketAddrV6::new(
+            ip, port, 0, scope,
+        ))]);
+    }
+    Ok(tokio::net::lookup_host(authority).await?.collect())
+}
+
 /// The WebSocket URL for a candidate address (an IPv6 scope is for the socket, not the URL).
 fn url_for(addr: SocketAddr) -> String {
     let plain = SocketAddr::new(addr.ip(), addr.port());
@@ -798,6 +830,7 @@ mod tests {
                 "ws://192.168.1.2:5000/ws",
             ),
             ("[fe80::1]:4000", "ws://[fe80::1]:4000/ws"),
+            ("[fe80::1%eth0]:4000", "ws://[fe80::1%eth0]:4000/ws"),
         ] {
             assert_eq!(parse_address(input).unwrap(), url, "{input}");
         }

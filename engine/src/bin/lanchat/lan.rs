@@ -231,10 +231,19 @@ async fn choose(rooms: Vec<DiscoveredRoom>) -> Result<DiscoveredRoom, String> {
 /// The lines a host prints so that people can join without discovery: one address per LAN
 /// interface, each with a `lanchat://` link.
 pub fn join_hints(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<String> {
-    lan_addresses(policy)
+    // Loopback reaches only this machine, which the "Join with" line already covers.
+    let mut addrs: Vec<_> = lan_addresses(policy)
         .into_iter()
-        // Loopback reaches only this machine, which the "Join with" line already covers.
         .filter(|a| !a.ip.is_loopback())
+        .collect();
+    // A link-local address needs the joiner's own interface name as its zone, not ours, so it
+    // makes a poor hint; show those only when there is nothing else.
+    let link_local = |a: &lanchat::discovery::LanAddress| matches!(a.ip, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+    if addrs.iter().any(|a| !link_local(a)) {
+        addrs.retain(|a| !link_local(a));
+    }
+    addrs
+        .into_iter()
         .map(|a| {
             let addr = match a.ip {
                 std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {

@@ -12,7 +12,7 @@ mod lan;
 mod render;
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -46,9 +46,9 @@ enum Command {
         /// TCP port; 0 or none lets the system pick a free one.
         #[arg(long, default_value_t = 0)]
         port: u16,
-        /// Address to listen on.
-        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
-        bind: IpAddr,
+        /// Address to listen on (default: every address, IPv6 and IPv4).
+        #[arg(long)]
+        bind: Option<IpAddr>,
         /// The name others see for this host (default: the machine's name).
         #[arg(long)]
         name: Option<String>,
@@ -137,7 +137,8 @@ fn main() -> ExitCode {
             interfaces,
         } => runtime.block_on(run_host(HostArgs {
             room,
-            addr: SocketAddr::new(bind, port),
+            bind,
+            port,
             name,
             max_connections,
             discovery: (!no_discovery).then(|| lan::interface_policy(&interfaces)),
@@ -202,7 +203,10 @@ fn seconds(s: f64) -> Duration {
 
 struct HostArgs {
     room: String,
-    addr: SocketAddr,
+    /// `None`: dual-stack `[::]` where IPv6 exists (link-local IPv6 peers can connect), else
+    /// `0.0.0.0`.
+    bind: Option<IpAddr>,
+    port: u16,
     name: Option<String>,
     max_connections: usize,
     /// The interfaces to announce on, or `None` for no announcement.
@@ -220,9 +224,14 @@ async fn run_host(args: HostArgs) -> Result<(), String> {
         },
     };
     let host = Host::new(config).map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(args.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let listener = match args.bind {
+        Some(ip) => TcpListener::bind((ip, args.port)).await,
+        None => match TcpListener::bind((Ipv6Addr::UNSPECIFIED, args.port)).await {
+            Ok(listener) => Ok(listener),
+            Err(_) => TcpListener::bind((Ipv4Addr::UNSPECIFIED, args.port)).await,
+        },
+    }
+    .map_err(|e| format!("cannot listen on port {}: {e}", args.port))?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
