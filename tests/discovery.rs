@@ -33,16 +33,16 @@ fn sandboxed(name: &str) -> bool {
         return true;
     }
     let exe = std::env::current_exe().expect("test executable");
+    // As root, new network and mount namespaces are enough (and let avahi-daemon run);
+    // otherwise a user namespace makes us root inside it.
+    let namespaces: &[&str] = if is_real_root() {
+        &["--net", "--mount"]
+    } else {
+        &["--user", "--map-root-user", "--net", "--mount"]
+    };
     let output = StdCommand::new("unshare")
-        .args([
-            "--user",
-            "--map-root-user",
-            "--net",
-            "--mount",
-            "--",
-            "sh",
-            "-c",
-        ])
+        .args(namespaces)
+        .args(["--", "sh", "-c"])
         .arg(r#"mount -t tmpfs tmpfs /run && ip link set lo up && exec "$0" "$@""#)
         .arg(&exe)
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
@@ -69,6 +69,17 @@ fn sandboxed(name: &str) -> bool {
         "sandboxed run of {name} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
     false
+}
+
+/// Whether this process is root of the machine (not only of a user namespace).
+fn is_real_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid_zero = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"));
+    let uid_map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    uid_zero && uid_map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
 }
 
 /// Says plainly, past the test harness's output capture, that a test did not run.
@@ -473,4 +484,161 @@ async fn a_room_reachable_only_over_ipv6_link_local_is_joined_with_its_scope() {
     );
     carol.expect("Welcome to Tokyo, carol").await;
     carol.finish().await;
+}
+
+/// Kills the daemons a test started when it ends, however it ends.
+struct Daemons(Vec<u32>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = StdCommand::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
+fn read_pid(path: &Path) -> u32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pid in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts a private D-Bus system bus and avahi-daemon (limited to `ifname`) in `ns`.
+fn start_avahi(ns: &str, ifname: &str, dir: &Path) -> Daemons {
+    std::fs::write(
+        dir.join("dbus.conf"),
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=/run/dbus/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/><allow own="*"/><allow send_type="method_call"/>
+    <allow send_destination="*"/><allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("avahi.conf"),
+        format!(
+            "[server]\nuse-ipv4=yes\nuse-ipv6=no\nallow-interfaces={ifname}\nenable-dbus=yes\n\
+             [wide-area]\nenable-wide-area=no\n\
+             [publish]\npublish-hinfo=no\npublish-workstation=no\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/dbus").unwrap();
+    let dbus_pid = dir.join("dbus.pid");
+    sh(&format!(
+        "ip netns exec {ns} dbus-daemon --config-file={} --fork --print-pid > {}",
+        dir.join("dbus.conf").display(),
+        dbus_pid.display()
+    ));
+    let mut daemons = Daemons(vec![read_pid(&dbus_pid)]);
+    sh(&format!(
+        "ip netns exec {ns} avahi-daemon -f {} --no-drop-root --no-chroot --no-rlimits -D",
+        dir.join("avahi.conf").display()
+    ));
+    daemons.0.push(read_pid(Path::new("/run/avahi-daemon/pid")));
+    daemons
+}
+
+#[tokio::test]
+async fn standard_dns_sd_tools_see_lanchat_rooms_and_lanchat_sees_theirs() {
+    const NAME: &str = "standard_dns_sd_tools_see_lanchat_rooms_and_lanchat_sees_theirs";
+    if !sandboxed(NAME) {
+        return;
+    }
+    if !is_real_root() {
+        skip(NAME, "avahi-daemon only starts as the machine's root");
+        return;
+    }
+    two_hosts();
+    let (hd, bd, ad) = (config_dir("h"), config_dir("b"), config_dir("avahi"));
+    let mut daemons = start_avahi("b", "vb", ad.path());
+    let (_host, port) = host_in("a", "Tokyo", "host-a", hd.path()).await;
+
+    // avahi-browse, in the other namespace, resolves the LAN Chat room with its TXT keys.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let resolved = loop {
+        let out = StdCommand::new("ip")
+            .args(["netns", "exec", "b", "timeout", "5"])
+            .args(["avahi-browse", "-rtp", "_lanchat._tcp"])
+            .output()
+            .expect("avahi-browse (Debian's avahi-utils) must be installed");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.starts_with("=;") && l.contains("host-a"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "avahi-browse never resolved it: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    println!("avahi-browse -rtp _lanchat._tcp: {resolved}");
+    let fields: Vec<&str> = resolved.splitn(10, ';').collect();
+    assert_eq!(fields[3], r"Tokyo\032on\032host-a", "{resolved}");
+    assert_eq!(fields[4], "_lanchat._tcp");
+    assert_eq!(fields[7], "10.201.0.1", "{resolved}");
+    assert_eq!(fields[8], port.to_string(), "{resolved}");
+    for txt in [
+        r#""room=Tokyo""#,
+        r#""v=1""#,
+        r#""host=host-a""#,
+        r#""locked=0""#,
+        r#""users=0""#,
+        r#""id="#,
+    ] {
+        assert!(fields[9].contains(txt), "{txt} in {resolved}");
+    }
+
+    // A room announced by avahi with the documented TXT keys shows up in LAN Chat's list.
+    let publisher = tokio::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "b",
+            "avahi-publish",
+            "-s",
+            "Paris on avahi-host",
+        ])
+        .args([
+            "_lanchat._tcp",
+            "4567",
+            "room=Paris",
+            "v=1",
+            "host=avahi-host",
+        ])
+        .args(["id=00000000000a1a1a", "locked=0", "users=3"])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    daemons.0.push(publisher.id().unwrap());
+    let mut lister = Proc::spawn_in(Some("a"), &["rooms", "--wait", "4", "--json"], bd.path());
+    let paris = room_event(&mut lister, |v| v["room"] == "Paris").await;
+    assert_eq!(paris["host"], "avahi-host");
+    assert_eq!(paris["host_id"], "00000000000a1a1a");
+    assert_eq!(paris["users"], 3);
+    assert_eq!(addrs(&paris)[0], "10.201.0.2:4567");
+    lister.finish().await;
+    drop(daemons);
 }
