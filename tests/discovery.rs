@@ -162,6 +162,23 @@ fn two_ipv6_link_local_hosts() {
     }
 }
 
+/// Two hosts on different subnets behind a router `r`: `a` (10.201.0.1) and `b`
+/// (10.202.0.2). Unicast is routed; mDNS multicast, link-local by definition, is not.
+fn routed_hosts() {
+    sh("ip netns add a; ip netns add b; ip netns add r
+        ip link add va netns a type veth peer name ra netns r
+        ip link add vb netns b type veth peer name rb netns r
+        ip -n a addr add 10.201.0.1/24 dev va; ip -n r addr add 10.201.0.254/24 dev ra
+        ip -n b addr add 10.202.0.2/24 dev vb; ip -n r addr add 10.202.0.254/24 dev rb
+        for n in a b r; do ip -n $n link set lo up; done
+        ip -n a link set va up; ip -n b link set vb up; ip -n r link set ra up; ip -n r link set rb up
+        ip -n a route add default via 10.201.0.254; ip -n b route add default via 10.202.0.254
+        ip netns exec r sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'");
+    for (ns, ifname) in [("a", "va"), ("b", "vb"), ("r", "ra"), ("r", "rb")] {
+        wait_up(ns, ifname);
+    }
+}
+
 /// Hosts on one switch: namespace `names[i]` gets 10.201.0.(i+1) on a bridge in `sw`.
 fn switched_hosts(names: &[&str]) {
     sh("ip netns add sw; ip -n sw link add br0 type bridge; ip -n sw link set br0 up");
@@ -276,6 +293,18 @@ async fn a_room_in_one_namespace_is_listed_joined_and_gone_from_another() {
     })
     .await;
 
+    // A room created by joining it is announced as well.
+    let mut carol = Proc::spawn_in(
+        Some("a"),
+        &["join", &local, "--room", "Osaka", "--nick", "carol"],
+        ad.path(),
+    );
+    carol.expect("Welcome to Osaka, carol").await;
+    let osaka = room_event(&mut watcher, |v| v["change"] == "appeared").await;
+    assert_eq!(osaka["room"], "Osaka");
+    assert_eq!(osaka["host"], "host-a");
+    assert!(carol.finish().await.0);
+
     assert!(bob.finish().await.0);
     assert!(alice.finish().await.0);
     // A clean exit says goodbye: the room leaves the list without waiting for expiry.
@@ -312,6 +341,12 @@ async fn two_hosts_with_a_room_of_the_same_name_are_both_listed() {
         ("host-a", "host-c")
     );
     assert_ne!(hosts[0].1, hosts[1].1, "distinct host ids");
+    // Each room is seen with an IPv4 and an IPv6 address, and is still one entry each.
+    let more = lister.rest().await;
+    assert!(
+        more.iter().all(|l| !l.contains(r#""change":"appeared""#)),
+        "{more:?}"
+    );
     assert!(lister.finish().await.0);
 
     // Joining by name alone is ambiguous: in a pipe it fails and says how to choose.
@@ -366,6 +401,32 @@ async fn a_decoy_bridge_neither_breaks_nor_pollutes_discovery() {
         ip -n a link set vethd0 up; ip -n a link set vethd1 up; ip -n a link set br-decoy up");
     wait_up("a", "br-decoy");
     let (hd, wd) = (config_dir("h"), config_dir("w"));
+
+    // Pinned to the decoy on purpose, discovery (and the printed addresses) use only it, and
+    // the choice is remembered for the next run...
+    let pinned_run = |extra: &[&str]| {
+        let mut args = vec!["host", "--room", "Pinned", "--name", "host-a"];
+        args.extend_from_slice(extra);
+        Proc::spawn_in(Some("a"), &args, hd.path())
+    };
+    let mut pinned = pinned_run(&["--interface", "br-decoy"]);
+    let line = pinned.expect("lanchat join 172.18.0.1:").await;
+    assert!(line.contains("br-decoy"), "{line}");
+    pinned.signal("TERM");
+    assert!(pinned.finish().await.0);
+    let config = std::fs::read_to_string(hd.path().join("config.json")).unwrap();
+    assert!(config.contains("br-decoy"), "{config}");
+    let mut remembered = pinned_run(&[]);
+    remembered.expect("lanchat join 172.18.0.1:").await;
+    remembered.signal("TERM");
+    remembered.finish().await;
+    // ...until `--interface auto` goes back to choosing.
+    let mut auto = pinned_run(&["--interface", "auto"]);
+    auto.expect("lanchat join 10.201.0.1:").await;
+    auto.signal("TERM");
+    auto.finish().await;
+    let config = std::fs::read_to_string(hd.path().join("config.json")).unwrap();
+    assert!(!config.contains("br-decoy"), "{config}");
     let mut watcher = Proc::spawn_in(Some("b"), &["rooms", "--watch", "--json"], wd.path());
     let (host, port) = host_in("a", "Tokyo", "host-a", hd.path()).await;
     let hints: Vec<String> = host.seen.clone();
@@ -641,4 +702,34 @@ async fn standard_dns_sd_tools_see_lanchat_rooms_and_lanchat_sees_theirs() {
     assert_eq!(addrs(&paris)[0], "10.201.0.2:4567");
     lister.finish().await;
     drop(daemons);
+}
+
+#[tokio::test]
+async fn where_multicast_does_not_reach_joining_by_the_printed_link_still_works() {
+    if !sandboxed("where_multicast_does_not_reach_joining_by_the_printed_link_still_works") {
+        return;
+    }
+    routed_hosts();
+    let (hd, bd) = (config_dir("h"), config_dir("b"));
+    let mut host = Proc::spawn_in(
+        Some("a"),
+        &["host", "--room", "Tokyo", "--name", "host-a"],
+        hd.path(),
+    );
+    // The host prints an address per LAN interface, with a link to share.
+    let hint = host.expect("lanchat join 10.201.0.1:").await;
+    let link = hint
+        .split_whitespace()
+        .find(|w| w.starts_with("lanchat://"))
+        .expect("a lanchat:// link")
+        .to_owned();
+    let mut lister = Proc::spawn_in(Some("b"), &["rooms", "--wait", "2"], bd.path());
+    lister.expect("No LAN Chat rooms found").await;
+    lister.finish().await;
+    // The link alone names the host and the room.
+    let mut bob = Proc::spawn_in(Some("b"), &["join", &link, "--nick", "bob"], bd.path());
+    bob.expect("Welcome to Tokyo, bob").await;
+    bob.finish().await;
+    host.signal("TERM");
+    assert!(host.finish().await.0);
 }

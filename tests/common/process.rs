@@ -73,6 +73,18 @@ impl Proc {
         }
     }
 
+    /// Every stdout line from here until the process exits (bounded by the patience window).
+    pub async fn rest(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout_at(deadline, self.stdout.next_line()).await
+        {
+            lines.push(line);
+        }
+        lines
+    }
+
     pub async fn say(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(line.as_bytes()).await.unwrap();

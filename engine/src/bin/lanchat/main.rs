@@ -214,6 +214,8 @@ struct HostArgs {
 }
 
 async fn run_host(args: HostArgs) -> Result<(), String> {
+    // Before anything else: a SIGTERM that arrives while starting must still close cleanly.
+    let shutdown = shutdown_signal()?;
     let name = args.name.unwrap_or_else(machine_name);
     let config = HostConfig {
         name: name.clone(),
@@ -297,7 +299,7 @@ async fn run_host(args: HostArgs) -> Result<(), String> {
     };
     println!("Press Ctrl-C to close the room for everyone.");
 
-    let served = host.run(listener, shutdown_signal()).await;
+    let served = host.run(listener, shutdown).await;
     if let Some((discovery, announcer)) = announcing {
         announcer.stop().await;
         discovery.shutdown().await;
@@ -319,26 +321,26 @@ pub(crate) fn shell_word(word: &str) -> String {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+/// Installs the Ctrl-C and SIGTERM handlers now; the future completes on either.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        let cannot = |e: std::io::Error| format!("cannot handle signals: {e}");
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(cannot)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(cannot)?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
