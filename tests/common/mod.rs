@@ -42,6 +42,7 @@ impl TestHost {
             name: "test-host".into(),
             rooms: vec!["Lobby".into()],
             limits,
+            page: true,
         })
         .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -133,6 +133,32 @@ impl RoomBrowser {
 
     /// A locator that always has the room's latest addresses, for the client.
     pub fn locator(&self, room: &DiscoveredRoom) -> RoomLocator {
+        self.handle().locator(room)
+    }
+
+    /// A cheap, clonable view of the list for other tasks (the browse goes on as long as
+    /// this browser lives).
+    pub fn handle(&self) -> BrowserHandle {
+        BrowserHandle {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// Another task's view of a [`RoomBrowser`]'s list.
+#[derive(Clone)]
+pub struct BrowserHandle {
+    inner: Arc<Inner>,
+}
+
+impl BrowserHandle {
+    /// The room with this key, if it is listed now.
+    pub fn find(&self, key: &str) -> Option<DiscoveredRoom> {
+        self.inner.rooms().get(key).cloned()
+    }
+
+    /// A locator that always has the room's latest addresses, for the client.
+    pub fn locator(&self, room: &DiscoveredRoom) -> RoomLocator {
         RoomLocator {
             inner: self.inner.clone(),
             key: room.key.clone(),

@@ -9,14 +9,16 @@
 mod announce;
 mod browse;
 mod interfaces;
+mod links;
 
 use std::time::Duration;
 
 use mdns_sd::{IfKind, IfPredicate, ServiceDaemon};
 
 pub use announce::{Announcer, HostIdentity};
-pub use browse::{DiscoveredRoom, RoomBrowser, RoomChange, RoomLocator};
+pub use browse::{BrowserHandle, DiscoveredRoom, RoomBrowser, RoomChange, RoomLocator};
 pub use interfaces::{excluded_by_default, lan_addresses, InterfacePolicy, LanAddress};
+pub use links::{percent_encode, room_from_link, share_links, ShareLink};
 
 /// The DNS-SD service type of a LAN Chat room.
 pub const SERVICE_TYPE: &str = "_lanchat._tcp.local.";

@@ -23,7 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
 use super::room::{encode, ConnId, Delivery, JoinRequest, MemberId, Room, Say};
-use super::{Limits, Shared};
+use super::{web, Limits, Shared};
 use crate::ids::random_hex;
 use crate::protocol::{
     self, ByeCode, ClientFrame, ErrorCode, HostFrame, Invalid, LeaveReason, PROTOCOL_VERSION,
@@ -100,6 +100,15 @@ impl Connection {
 
     pub(super) async fn serve(self, stream: TcpStream, peer: SocketAddr) {
         let limits = self.shared.limits.clone();
+        match web::route(&stream, limits.handshake_timeout).await {
+            None => return,
+            Some(web::Route::Page) => {
+                let assets = if self.shared.page { web::UI } else { &[] };
+                web::serve(stream, assets, limits.handshake_timeout).await;
+                return;
+            }
+            Some(web::Route::WebSocket) => {}
+        }
         let ws = match handshake(stream, &limits).await {
             Ok(ws) => ws,
             Err(e) => {

@@ -7,6 +7,7 @@
 
 mod connection;
 mod room;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -86,6 +87,8 @@ pub struct HostConfig {
     /// Rooms that exist from the start (more are created when someone joins them).
     pub rooms: Vec<String>,
     pub limits: Limits,
+    /// Whether plain HTTP requests get the chat page (`ui/`), so browsers can join.
+    pub page: bool,
 }
 
 /// Why a host could not start or run.
@@ -105,6 +108,8 @@ pub struct Host {
 
 struct Shared {
     name: String,
+    /// Whether to serve the page to browsers.
+    page: bool,
     limits: Arc<Limits>,
     rooms: Rooms,
     /// Source of member and connection ids, unique for the host's lifetime.
@@ -128,6 +133,7 @@ impl Host {
         Ok(Self {
             shared: Arc::new(Shared {
                 name: config.name,
+                page: config.page,
                 limits,
                 rooms,
                 next_id: AtomicU64::new(1),

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use lanchat::config::ConfigStore;
 use lanchat::discovery::{
-    lan_addresses, DiscoveredRoom, Discovery, InterfacePolicy, RoomBrowser, RoomChange,
+    share_links, DiscoveredRoom, Discovery, InterfacePolicy, RoomBrowser, RoomChange,
 };
 use lanchat::protocol;
 
@@ -231,79 +231,16 @@ async fn choose(rooms: Vec<DiscoveredRoom>) -> Result<DiscoveredRoom, String> {
 /// The lines a host prints so that people can join without discovery: one address per LAN
 /// interface, each with a `lanchat://` link.
 pub fn join_hints(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<String> {
-    // Loopback reaches only this machine, which the "Join with" line already covers.
-    let mut addrs: Vec<_> = lan_addresses(policy)
+    share_links(port, room, policy)
         .into_iter()
-        .filter(|a| !a.ip.is_loopback())
-        .collect();
-    // A link-local address needs the joiner's own interface name as its zone, not ours, so it
-    // makes a poor hint; show those only when there is nothing else.
-    let link_local = |a: &lanchat::discovery::LanAddress| matches!(a.ip, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
-    if addrs.iter().any(|a| !link_local(a)) {
-        addrs.retain(|a| !link_local(a));
-    }
-    addrs
-        .into_iter()
-        .map(|a| {
-            let addr = match a.ip {
-                std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
-                    format!("[{v6}%{}]:{port}", a.interface)
-                }
-                std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-                std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
-            };
+        .map(|l| {
             format!(
-                "  {:<10} lanchat join {addr} --room {}    lanchat://{addr}/{}",
-                a.interface,
+                "  {:<10} lanchat join {} --room {}    {}",
+                l.interface,
+                l.address,
                 crate::shell_word(room),
-                percent_encode(room)
+                l.link
             )
         })
         .collect()
-}
-
-/// Percent-encodes everything but unreserved URL characters.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The room named in a `lanchat://HOST:PORT/ROOM` link, if any.
-pub fn room_from_link(link: &str) -> Option<String> {
-    let rest = link.trim().strip_prefix("lanchat://")?;
-    let (_, path) = rest.split_once('/')?;
-    let mut bytes = Vec::new();
-    let mut it = path.bytes();
-    while let Some(b) = it.next() {
-        if b == b'%' {
-            let hex = [it.next()?, it.next()?];
-            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
-        } else {
-            bytes.push(b);
-        }
-    }
-    let room = String::from_utf8(bytes).ok()?;
-    protocol::validate_room(&room).ok().map(str::to_owned)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn links_carry_any_room_name() {
-        for room in ["Tokyo", "Salle de réunion", "a/b?c#d %"] {
-            let link = format!("lanchat://10.0.0.1:4000/{}", percent_encode(room));
-            assert_eq!(room_from_link(&link).as_deref(), Some(room), "{link}");
-        }
-        assert_eq!(room_from_link("lanchat://10.0.0.1:4000"), None);
-        assert_eq!(room_from_link("10.0.0.1:4000"), None);
-    }
 }

@@ -224,6 +224,7 @@ async fn run_host(args: HostArgs) -> Result<(), String> {
             max_connections: args.max_connections,
             ..Limits::default()
         },
+        page: true,
     };
     let host = Host::new(config).map_err(|e| e.to_string())?;
     let listener = match args.bind {
@@ -260,7 +261,10 @@ async fn run_host(args: HostArgs) -> Result<(), String> {
             "Join with: lanchat join {local} --room {}",
             shell_word(room)
         );
-        println!("Link: lanchat://{local}/{}", lan::percent_encode(room));
+        println!(
+            "Link: lanchat://{local}/{}",
+            lanchat::discovery::percent_encode(room)
+        );
         println!("WebSocket: {}", host::ws_url(local));
     }
 
@@ -407,7 +411,10 @@ struct JoinArgs {
 }
 
 async fn run_join(args: JoinArgs) -> Result<(), String> {
-    let linked = args.address.as_deref().and_then(lan::room_from_link);
+    let linked = args
+        .address
+        .as_deref()
+        .and_then(lanchat::discovery::room_from_link);
     let room = args
         .room
         .or(linked)

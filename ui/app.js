@@ -1,0 +1,407 @@
+// Wiring: decides what happens when. Talks to the outside only through transport.js and to
+// the page only through view.js.
+
+import { createTransport, checkNickname } from './transport.js';
+import { View } from './view.js';
+
+const transport = createTransport();
+const view = new View();
+
+const TYPING_REFRESH_MS = 2500; // the host forgets "typing" after 6 s without a refresh
+const TYPING_IDLE_MS = 4000; // stop saying "typing" this long after the last keystroke
+
+const state = {
+  nickname: null,
+  /** The room we are in: {room, you, users: [], hosting, typing: Map(nick -> timer)}. */
+  chat: null,
+  rooms: [],
+  unread: 0,
+  focused: document.hasFocus(),
+  typingSentAt: 0,
+  typingIdle: null,
+  privateTo: null,
+};
+
+function message(error) {
+  if (!error) return 'Something went wrong.';
+  if (typeof error === 'string') return error;
+  return error.message || String(error);
+}
+
+// ---- nickname ----
+
+async function boot() {
+  let profile = { nickname: null };
+  try {
+    profile = await transport.profile();
+  } catch (e) {
+    console.warn('profile unavailable', e);
+  }
+  if (profile.nickname) {
+    state.nickname = profile.nickname;
+    goHome();
+  } else {
+    view.askNickname({ current: '', cancellable: false });
+  }
+}
+
+view.onNickname(async (raw) => {
+  const checked = checkNickname(raw);
+  if (checked.error) {
+    view.nickRefused(capitalize(checked.error) + '.');
+    return;
+  }
+  try {
+    state.nickname = await transport.saveNickname(checked.nick);
+    goHome();
+  } catch (e) {
+    view.nickRefused(capitalize(message(e)));
+  }
+});
+
+view.onNickCancel(() => goHome());
+view.onSettings(() => view.askNickname({ current: state.nickname, cancellable: true }));
+
+function capitalize(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// ---- home ----
+
+let watching = false;
+
+function goHome() {
+  view.home({
+    nickname: state.nickname,
+    canHost: transport.canHost,
+    canDiscover: transport.canDiscover,
+  });
+  view.rooms(state.rooms, joinListed);
+  updateTitle();
+  if (!watching) {
+    watching = true;
+    transport
+      .watchRooms((change) => {
+        state.rooms = change.rooms;
+        if (!state.chat) view.rooms(state.rooms, joinListed);
+      })
+      .catch((e) => view.homeError('address', `Room discovery is not available: ${message(e)}`));
+  }
+}
+
+function joinListed(room) {
+  enterRoom({ key: room.key }, room.room, { hosting: null });
+}
+
+view.onHost(async (name) => {
+  const room = name.trim();
+  if (!room) {
+    view.homeError('host', 'Give the room a name.');
+    return;
+  }
+  view.homeError('host', '');
+  try {
+    const hosting = await transport.hostRoom(room);
+    await enterRoom({ address: hosting.local }, hosting.room, { hosting });
+  } catch (e) {
+    view.homeError('host', capitalize(message(e)));
+  }
+});
+
+view.onJoinAddress(async (address, room) => {
+  view.homeError('address', '');
+  const linked = /^lanchat:\/\/[^/]+\/(.+)$/.exec(address.trim());
+  const name = room.trim() || (linked ? decodeURIComponent(linked[1]) : '');
+  if (!address.trim()) {
+    view.homeError('address', 'Type the address the host gave you.');
+    return;
+  }
+  if (!name) {
+    view.homeError('address', 'Which room? Type its name (or paste a lanchat:// link).');
+    return;
+  }
+  await enterRoom({ address: address.trim() }, name, { hosting: null });
+});
+
+// ---- chat ----
+
+async function enterRoom(target, room, { hosting }) {
+  state.chat = { room, you: state.nickname, users: [], usersSeq: 0, hosting, typing: new Map() };
+  view.enterChat(room);
+  view.hosting(hosting ? hosting.addresses : null);
+  view.status('Connecting…', 'info');
+  try {
+    await transport.join(target, room, onRoomEvent);
+  } catch (e) {
+    view.status(`Cannot join: ${message(e)}`, 'error');
+  }
+}
+
+function onRoomEvent(e) {
+  const chat = state.chat;
+  if (!chat) return;
+  switch (e.kind) {
+    case 'welcome':
+      return welcome(e.welcome, e.resumed);
+    case 'event':
+      return roomEvent(e.event, true);
+    case 'typing':
+      return typing(e.nick, e.active);
+    case 'ack':
+      return view.delivered(e.id, e.ts);
+    case 'refused':
+      if (e.id) view.failed(e.id, e.message);
+      else view.system(`Not sent: ${e.message}`);
+      return;
+    case 'disconnected':
+      clearTyping();
+      view.status(`${capitalize(e.reason)}. Reconnecting…`, 'warn');
+      return;
+    case 'reconnecting':
+      view.status(`Connection lost. Reconnecting (attempt ${e.attempt})…`, 'warn');
+      return;
+    case 'closed':
+      clearTyping();
+      if (e.code === 'left') return;
+      view.status(`${capitalize(e.reason)}.`, 'error');
+      view.system(`You are no longer in the room: ${e.reason}`);
+      return;
+    default:
+  }
+}
+
+function welcome(w, resumed) {
+  const chat = state.chat;
+  chat.room = w.room;
+  chat.you = w.you;
+  chat.users = w.users.slice();
+  chat.usersSeq = w.seq;
+  view.status(null);
+  if (!resumed) {
+    view.enterChat(w.room);
+    view.hosting(chat.hosting ? chat.hosting.addresses : null);
+    view.system(`Welcome to ${w.room}, ${w.you}!`);
+  } else {
+    view.system('Reconnected.');
+  }
+  for (const event of w.history) roomEvent(event, false);
+  if (w.complete === false) view.system('Some earlier messages are no longer available.');
+  renderUsers();
+}
+
+function renderUsers() {
+  const chat = state.chat;
+  view.users(chat.users, chat.you, (nick) => {
+    state.privateTo = nick;
+    view.setPrivateTarget(nick);
+  });
+}
+
+function sameNick(a, b) {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+/** Applies and shows one sequenced event; `live` ones may notify. */
+function roomEvent(ev, live) {
+  const chat = state.chat;
+  const current = ev.seq > chat.usersSeq;
+  switch (ev.type) {
+    case 'message':
+    case 'private':
+    case 'location': {
+      stopTyping(ev.from);
+      const own = sameNick(ev.from, chat.you);
+      view.message({
+        id: ev.id,
+        from: ev.from,
+        text: ev.text,
+        ts: ev.ts,
+        own,
+        privateWith: ev.type === 'private' ? (own ? ev.to : ev.from) : null,
+        location: ev.type === 'location' ? { lat: ev.lat, lon: ev.lon } : null,
+      });
+      if (live && !own) attention(ev);
+      break;
+    }
+    case 'joined':
+      view.system(`${ev.nick} joined`, ev.ts);
+      if (current && !chat.users.some((u) => sameNick(u, ev.nick))) chat.users.push(ev.nick);
+      break;
+    case 'left': {
+      stopTyping(ev.nick);
+      const how = { left: 'left', disconnected: 'disconnected', dropped: 'was disconnected by the host' };
+      view.system(`${ev.nick} ${how[ev.reason] || 'left'}`, ev.ts);
+      if (current) chat.users = chat.users.filter((u) => !sameNick(u, ev.nick));
+      if (state.privateTo && sameNick(state.privateTo, ev.nick)) {
+        state.privateTo = null;
+        view.setPrivateTarget(null);
+      }
+      break;
+    }
+    case 'renamed':
+      stopTyping(ev.from);
+      view.system(`${ev.from} is now known as ${ev.to}`, ev.ts);
+      if (current) chat.users = chat.users.map((u) => (sameNick(u, ev.from) ? ev.to : u));
+      break;
+    default:
+      return;
+  }
+  if (current) {
+    chat.usersSeq = ev.seq;
+    renderUsers();
+  }
+}
+
+// ---- typing ----
+
+function typing(nick, active) {
+  const chat = state.chat;
+  clearTimeout(chat.typing.get(nick));
+  if (active) {
+    // Should the "stop" never come, forget it a little after the host would.
+    chat.typing.set(nick, setTimeout(() => stopTyping(nick), 8000));
+  } else {
+    chat.typing.delete(nick);
+  }
+  view.typingNames([...chat.typing.keys()]);
+}
+
+function stopTyping(nick) {
+  const chat = state.chat;
+  if (!chat || !chat.typing.has(nick)) return;
+  clearTimeout(chat.typing.get(nick));
+  chat.typing.delete(nick);
+  view.typingNames([...chat.typing.keys()]);
+}
+
+function clearTyping() {
+  const chat = state.chat;
+  if (!chat) return;
+  for (const timer of chat.typing.values()) clearTimeout(timer);
+  chat.typing.clear();
+  view.typingNames([]);
+}
+
+view.onInput((text) => {
+  if (!state.chat) return;
+  clearTimeout(state.typingIdle);
+  if (text.trim() === '') {
+    sendTyping(false);
+    return;
+  }
+  if (Date.now() - state.typingSentAt > TYPING_REFRESH_MS) {
+    state.typingSentAt = Date.now();
+    transport.typing(true).catch(() => {});
+  }
+  state.typingIdle = setTimeout(() => sendTyping(false), TYPING_IDLE_MS);
+});
+
+function sendTyping(active) {
+  if (!active && state.typingSentAt === 0) return;
+  state.typingSentAt = 0;
+  transport.typing(active).catch(() => {});
+}
+
+// ---- sending ----
+
+view.onSend((text) => {
+  const chat = state.chat;
+  if (!chat) return false;
+  clearTimeout(state.typingIdle);
+  state.typingSentAt = 0; // the host ends "typing" when a message arrives
+  const to = state.privateTo;
+  // Shown at once; ticked when the host confirms.
+  const entry = view.message({ from: chat.you, text, own: true, pending: true, privateWith: to });
+  const request = to ? transport.sendPrivate(to, text) : transport.send(text);
+  Promise.resolve(request)
+    .then((id) => view.bind(id, entry))
+    .catch((e) => {
+      view.system(`Not sent: ${message(e)}`);
+      entry.item.classList.add('failed');
+    });
+  return true;
+});
+
+view.onPrivateCancel(() => {
+  state.privateTo = null;
+  view.setPrivateTarget(null);
+});
+
+view.onLocation(async () => {
+  if (!state.chat) return;
+  try {
+    const { lat, lon } = await transport.location();
+    const entry = view.message({ from: state.chat.you, own: true, pending: true, location: { lat, lon } });
+    view.bind(await transport.sendLocation(lat, lon), entry);
+  } catch (e) {
+    view.system(`Cannot share a location: ${message(e)}`);
+  }
+});
+
+// ---- leaving ----
+
+async function leaveRoom() {
+  const chat = state.chat;
+  if (!chat) return true;
+  if (chat.hosting) {
+    const ok = await view.confirm(
+      `Close “${chat.room}” for everyone?`,
+      'You are hosting this room. If you leave, it closes and everyone in it is disconnected.',
+      'Close the room',
+    );
+    if (!ok) return false;
+  }
+  clearTyping();
+  state.chat = null;
+  state.privateTo = null;
+  await transport.leave().catch(() => {});
+  goHome();
+  return true;
+}
+
+view.onLeave(() => {
+  leaveRoom();
+});
+
+transport.onCloseRequested(async () => {
+  if (state.chat && state.chat.hosting) {
+    const ok = await view.confirm(
+      'Quit and close the room?',
+      `You are hosting “${state.chat.room}”. Quitting closes it for everyone in it.`,
+      'Quit',
+    );
+    if (!ok) return;
+  }
+  await transport.quit();
+});
+
+// ---- attention: notifications and unread count ----
+
+function attention(ev) {
+  const privately = ev.type === 'private';
+  if (state.focused && !document.hidden) return;
+  state.unread += 1;
+  updateTitle();
+  const body = ev.type === 'location' ? 'shared a location' : ev.text;
+  const title = privately ? `${ev.from} (private)` : `${ev.from} in ${state.chat.room}`;
+  transport.notify(title, body).catch(() => {});
+}
+
+function updateTitle() {
+  const base = state.chat ? `${state.chat.room} – LAN Chat` : 'LAN Chat';
+  const title = state.unread > 0 ? `(${state.unread}) ${base}` : base;
+  transport.setTitle(title).catch(() => {});
+}
+
+window.addEventListener('focus', () => {
+  state.focused = true;
+  if (state.unread > 0) {
+    state.unread = 0;
+    updateTitle();
+  }
+});
+window.addEventListener('blur', () => {
+  state.focused = false;
+});
+
+boot();

@@ -1,0 +1,391 @@
+// The only module that talks to the outside: Tauri commands in the desktop app, or the
+// LAN Chat protocol over a WebSocket in a browser that opened the host's link. Both give
+// app.js the same interface and the same events:
+//   {kind:'welcome', welcome, resumed}  {kind:'event', event}  {kind:'typing', nick, active}
+//   {kind:'ack', id, seq, ts}  {kind:'refused', id, code, message}
+//   {kind:'disconnected', reason}  {kind:'reconnecting', attempt, delayMs}
+//   {kind:'closed', reason, code}
+
+export function createTransport() {
+  return window.__TAURI__ ? new AppTransport(window.__TAURI__) : new BrowserTransport();
+}
+
+/** Nickname rules, as the host enforces them (PROTOCOL.md). */
+export function checkNickname(raw) {
+  const nick = String(raw).trim();
+  const length = [...nick].length;
+  if (length === 0) return { error: 'the nickname is empty' };
+  if (length > 32) return { error: `the nickname has ${length} characters; at most 32 are allowed` };
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(nick)) {
+    return { error: 'the nickname contains a control character' };
+  }
+  return { nick };
+}
+
+class AppTransport {
+  constructor(tauri) {
+    this.kind = 'app';
+    this.canHost = true;
+    this.canDiscover = true;
+    this.tauri = tauri;
+    this.invoke = tauri.core.invoke;
+  }
+
+  profile() {
+    return this.invoke('profile');
+  }
+
+  saveNickname(nickname) {
+    return this.invoke('set_nickname', { nickname });
+  }
+
+  watchRooms(onChange) {
+    const channel = new this.tauri.core.Channel();
+    channel.onmessage = onChange;
+    return this.invoke('watch_rooms', { onChange: channel });
+  }
+
+  hostRoom(room) {
+    return this.invoke('host_room', { room });
+  }
+
+  /** target: {key} for a discovered room, {address} otherwise. */
+  join(target, room, onEvent) {
+    const channel = new this.tauri.core.Channel();
+    channel.onmessage = onEvent;
+    return this.invoke('join_room', { target, room, onEvent: channel });
+  }
+
+  send(text) {
+    return this.invoke('send_message', { text });
+  }
+
+  sendPrivate(to, text) {
+    return this.invoke('send_private', { to, text });
+  }
+
+  sendLocation(lat, lon) {
+    return this.invoke('send_location', { lat, lon });
+  }
+
+  typing(active) {
+    return this.invoke('set_typing', { active });
+  }
+
+  leave() {
+    return this.invoke('leave_room');
+  }
+
+  quit() {
+    return this.invoke('quit');
+  }
+
+  onCloseRequested(handler) {
+    return this.tauri.event.listen('lanchat://close-requested', handler);
+  }
+
+  setTitle(title) {
+    document.title = title;
+    return this.tauri.window.getCurrentWindow().setTitle(title);
+  }
+
+  async notify(title, body) {
+    const n = this.tauri.notification;
+    if (!n) return;
+    let granted = await n.isPermissionGranted();
+    if (!granted) granted = (await n.requestPermission()) === 'granted';
+    if (granted) n.sendNotification({ title, body });
+  }
+
+  location() {
+    return this.invoke('locate');
+  }
+}
+
+const STORAGE_KEY = 'lanchat.nickname';
+
+function randomId(bytes = 8) {
+  const buf = new Uint8Array(bytes);
+  crypto.getRandomValues(buf);
+  return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+class BrowserTransport {
+  constructor() {
+    this.kind = 'browser';
+    this.canHost = false;
+    this.canDiscover = false;
+    this.url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    this.session = null;
+  }
+
+  async profile() {
+    let nickname = null;
+    try {
+      nickname = localStorage.getItem(STORAGE_KEY);
+    } catch {
+      nickname = null; // storage disabled: ask every time
+    }
+    return { nickname: nickname && !checkNickname(nickname).error ? nickname : null };
+  }
+
+  async saveNickname(raw) {
+    const { nick, error } = checkNickname(raw);
+    if (error) throw { code: 'nick_invalid', message: error };
+    try {
+      localStorage.setItem(STORAGE_KEY, nick);
+    } catch {
+      // Not remembered, but usable for this visit.
+    }
+    return nick;
+  }
+
+  /** The host that served this page is the one place to look: list its rooms, refreshed. */
+  async watchRooms(onChange) {
+    const refresh = async () => {
+      try {
+        const rooms = await this.listRooms();
+        onChange({ kind: 'snapshot', rooms });
+      } catch {
+        onChange({ kind: 'snapshot', rooms: [] });
+      }
+    };
+    await refresh();
+    this.roomTimer = setInterval(refresh, 5000);
+  }
+
+  listRooms() {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url);
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new Error('no answer'));
+      }, 5000);
+      ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', version: 1, client: 'lanchat-web' }));
+      ws.onmessage = (m) => {
+        const frame = JSON.parse(m.data);
+        if (frame.type !== 'hello') return;
+        clearTimeout(timer);
+        ws.close();
+        resolve(
+          frame.rooms.map((r) => ({
+            key: r.name,
+            room: r.name,
+            host: frame.host,
+            users: r.users,
+            locked: false,
+            compatible: true,
+          })),
+        );
+      };
+      ws.onerror = () => {
+        clearTimeout(timer);
+        reject(new Error('cannot reach the host'));
+      };
+    });
+  }
+
+  async hostRoom() {
+    throw { code: 'unsupported', message: 'Hosting needs the LAN Chat app.' };
+  }
+
+  async join(_target, room, onEvent) {
+    clearInterval(this.roomTimer);
+    const nickname = (await this.profile()).nickname;
+    this.session = new ProtocolSession(this.url, room, nickname, onEvent);
+    this.session.start();
+  }
+
+  async send(text) {
+    return this.session.request({ type: 'send', text });
+  }
+
+  async sendPrivate(to, text) {
+    return this.session.request({ type: 'send_private', to, text });
+  }
+
+  async sendLocation(lat, lon) {
+    return this.session.request({ type: 'send_location', lat, lon });
+  }
+
+  async typing(active) {
+    this.session?.raw({ type: 'typing', active });
+  }
+
+  async leave() {
+    this.session?.stop();
+    this.session = null;
+  }
+
+  async quit() {}
+
+  async onCloseRequested() {}
+
+  async setTitle(title) {
+    document.title = title;
+  }
+
+  async notify(title, body) {
+    if (!('Notification' in window)) return;
+    if (Notification.permission === 'default') await Notification.requestPermission();
+    if (Notification.permission === 'granted') new Notification(title, { body });
+  }
+
+  location() {
+    return new Promise((resolve, reject) => {
+      if (!navigator.geolocation) {
+        reject({ message: 'This browser cannot tell your location.' });
+        return;
+      }
+      navigator.geolocation.getCurrentPosition(
+        (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude }),
+        (e) => reject({ message: `No location available (${e.message || 'denied'}).` }),
+        { timeout: 10000 },
+      );
+    });
+  }
+}
+
+/**
+ * One room membership over a WebSocket, reconnecting with backoff and resuming from the
+ * last sequence number, with an outbox resent after each rejoin (the host de-duplicates
+ * by session and id): the same behaviour as the Rust client.
+ */
+class ProtocolSession {
+  constructor(url, room, nick, onEvent) {
+    this.url = url;
+    this.room = room;
+    this.nick = nick;
+    this.onEvent = onEvent;
+    this.sessionId = randomId(16);
+    this.outbox = new Map(); // id -> frame, in insertion order
+    this.since = null;
+    this.ws = null;
+    this.attempt = 0;
+    this.stopped = false;
+    /** Joined at least once (later welcomes are resumptions). */
+    this.joined = false;
+    /** Between a welcome and the connection's end: requests may go out now. */
+    this.live = false;
+  }
+
+  start() {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    this.live = false;
+    const joinId = randomId();
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ type: 'hello', version: 1, client: 'lanchat-web' }));
+      const join = { type: 'join', id: joinId, room: this.room, nick: this.nick, session: this.sessionId };
+      if (this.since) join.since = this.since;
+      ws.send(JSON.stringify(join));
+    };
+    ws.onmessage = (m) => this.frame(JSON.parse(m.data), joinId);
+    ws.onclose = (e) => {
+      if (this.ws !== ws || this.stopped) return;
+      this.ws = null;
+      this.live = false;
+      this.lost(this.byeMessage || e.reason || 'the connection was lost');
+    };
+  }
+
+  frame(f, joinId) {
+    switch (f.type) {
+      case 'hello':
+        return;
+      case 'welcome': {
+        if (f.id !== joinId) return;
+        const resumed = this.joined;
+        const sameEpoch = this.since && this.since.epoch === f.epoch;
+        const after = sameEpoch ? this.since.seq : 0;
+        const history = [];
+        for (const e of f.history) {
+          if (e.seq <= after) continue;
+          if (e.id && this.outbox.has(e.id)) {
+            this.outbox.delete(e.id); // stored before the connection died: that is its ack
+            this.onEvent({ kind: 'ack', id: e.id, seq: e.seq, ts: e.ts });
+            continue;
+          }
+          history.push(e);
+        }
+        this.since = { epoch: f.epoch, seq: Math.max(f.seq, after) };
+        this.joined = true;
+        this.live = true;
+        this.attempt = 0;
+        this.byeMessage = null;
+        this.nick = f.you;
+        this.onEvent({ kind: 'welcome', welcome: { ...f, history }, resumed });
+        for (const [id, frame] of this.outbox) this.ws.send(JSON.stringify({ ...frame, id }));
+        return;
+      }
+      case 'ack':
+        if (this.outbox.delete(f.id)) this.onEvent({ kind: 'ack', id: f.id, seq: f.seq, ts: f.ts });
+        return;
+      case 'error':
+        if (f.id === joinId) {
+          this.stop();
+          this.onEvent({ kind: 'closed', reason: f.message, code: f.code });
+          return;
+        }
+        if (f.id) this.outbox.delete(f.id);
+        this.onEvent({ kind: 'refused', id: f.id ?? null, code: f.code, message: f.message });
+        return;
+      case 'bye':
+        this.byeMessage = f.message;
+        if (f.code === 'replaced' || f.code === 'protocol_violation') {
+          this.stop();
+          this.onEvent({ kind: 'closed', reason: f.message, code: f.code });
+        }
+        return;
+      case 'typing':
+        this.onEvent({ kind: 'typing', nick: f.nick, active: f.active });
+        return;
+      default:
+        if (typeof f.seq !== 'number' || !this.since) return;
+        if (f.seq <= this.since.seq) return;
+        this.since.seq = f.seq;
+        this.onEvent({ kind: 'event', event: f });
+    }
+  }
+
+  lost(reason) {
+    this.onEvent({ kind: 'disconnected', reason });
+    this.attempt += 1;
+    const base = Math.min(250 * 2 ** (this.attempt - 1), 5000);
+    const delayMs = Math.round(base * (0.8 + 0.4 * Math.random()));
+    this.onEvent({ kind: 'reconnecting', attempt: this.attempt, delayMs });
+    this.timer = setTimeout(() => this.start(), delayMs);
+  }
+
+  request(frame) {
+    if (this.outbox.size >= 1000) {
+      throw { code: 'outbox_full', message: 'Too many messages are waiting for the host.' };
+    }
+    const id = randomId();
+    this.outbox.set(id, frame);
+    if (this.live) {
+      this.ws.send(JSON.stringify({ ...frame, id }));
+    }
+    return id;
+  }
+
+  raw(frame) {
+    if (this.live) this.ws.send(JSON.stringify(frame));
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) {
+      try {
+        this.ws.send(JSON.stringify({ type: 'leave', id: randomId() }));
+      } catch {
+        // already closed
+      }
+      this.ws.close();
+      this.ws = null;
+    }
+  }
+}

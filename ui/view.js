@@ -1,0 +1,386 @@
+// The only module that touches the DOM. Peer text always goes in through textContent,
+// never as HTML. Elements are looked up once.
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function clock(ts) {
+  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+export function mapLink(lat, lon) {
+  return `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`;
+}
+
+export class View {
+  constructor() {
+    this.screens = {
+      welcome: $('screen-welcome'),
+      home: $('screen-home'),
+      chat: $('screen-chat'),
+    };
+    this.loading = $('loading');
+    this.nickForm = $('nick-form');
+    this.nickInput = $('nick-input');
+    this.nickError = $('nick-error');
+    this.nickCancel = $('nick-cancel');
+    this.greeting = $('greeting');
+    this.settingsButton = $('settings-button');
+    this.roomList = $('room-list');
+    this.roomsEmpty = $('rooms-empty');
+    this.hostCard = $('host-card');
+    this.hostForm = $('host-form');
+    this.hostRoom = $('host-room');
+    this.hostError = $('host-error');
+    this.addressCard = $('address-card');
+    this.addressForm = $('address-form');
+    this.addressInput = $('address-input');
+    this.addressRoom = $('address-room');
+    this.addressError = $('address-error');
+    this.roomName = $('room-name');
+    this.roomMeta = $('room-meta');
+    this.userCount = $('user-count');
+    this.usersToggle = $('users-toggle');
+    this.usersPanel = $('users-panel');
+    this.userList = $('user-list');
+    this.leaveButton = $('leave-button');
+    this.banner = $('status-banner');
+    this.hostingPanel = $('hosting-panel');
+    this.hostingAddresses = $('hosting-addresses');
+    this.messages = $('messages');
+    this.jumpButton = $('jump-button');
+    this.typing = $('typing');
+    this.composer = $('composer');
+    this.messageInput = $('message-input');
+    this.locationButton = $('location-button');
+    this.privateTo = $('private-to');
+    this.privateLabel = $('private-label');
+    this.privateCancel = $('private-cancel');
+    this.dialog = $('confirm-dialog');
+    /** Message elements by client id, to tick them when the host confirms. */
+    this.pending = new Map();
+    /** Confirmations that arrived before their message's id was known: id -> ts. */
+    this.early = new Map();
+
+    this.messages.addEventListener('scroll', () => {
+      if (this.atBottom()) this.jumpButton.hidden = true;
+    });
+    this.jumpButton.addEventListener('click', () => this.scrollToBottom());
+    this.usersToggle.addEventListener('click', () => {
+      const open = this.usersPanel.classList.toggle('open');
+      this.usersToggle.setAttribute('aria-expanded', String(open));
+    });
+  }
+
+  show(name) {
+    this.loading.hidden = true;
+    for (const [key, screen] of Object.entries(this.screens)) screen.hidden = key !== name;
+    const focus = { welcome: this.nickInput, chat: this.messageInput }[name];
+    if (focus) focus.focus();
+  }
+
+  // ---- nickname ----
+
+  askNickname({ current, cancellable }) {
+    this.nickInput.value = current || '';
+    this.nickError.textContent = '';
+    this.nickCancel.hidden = !cancellable;
+    this.show('welcome');
+  }
+
+  onNickname(handler) {
+    this.nickForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      handler(this.nickInput.value);
+    });
+  }
+
+  onNickCancel(handler) {
+    this.nickCancel.addEventListener('click', handler);
+  }
+
+  nickRefused(message) {
+    this.nickError.textContent = message;
+    this.nickInput.focus();
+  }
+
+  onSettings(handler) {
+    this.settingsButton.addEventListener('click', handler);
+  }
+
+  // ---- home ----
+
+  home({ nickname, canHost, canDiscover }) {
+    this.greeting.textContent = `Hello, ${nickname}!`;
+    this.hostCard.hidden = !canHost;
+    this.addressCard.hidden = !canDiscover;
+    this.show('home');
+  }
+
+  /** rooms: [{key, room, host, users, locked, compatible}] */
+  rooms(list, onJoin) {
+    this.roomList.replaceChildren();
+    for (const room of list) {
+      const item = el('li', 'room');
+      const info = el('div', 'room-info');
+      const name = el('strong', 'room-name', room.room);
+      if (room.locked) name.append(el('span', 'lock', ' (locked)'));
+      info.append(name);
+      const details = [room.host ? `on ${room.host}` : null];
+      if (room.users !== null && room.users !== undefined) {
+        details.push(`${room.users} ${room.users === 1 ? 'person' : 'people'}`);
+      }
+      info.append(el('span', 'muted', details.filter(Boolean).join(' · ')));
+      const join = el('button', 'primary', 'Join');
+      join.type = 'button';
+      join.setAttribute('aria-label', `Join ${room.room}${room.host ? ` on ${room.host}` : ''}`);
+      join.disabled = room.compatible === false;
+      if (room.compatible === false) join.title = 'Needs another version of LAN Chat';
+      join.addEventListener('click', () => onJoin(room));
+      item.append(info, join);
+      this.roomList.append(item);
+    }
+    this.roomsEmpty.hidden = list.length > 0;
+  }
+
+  onHost(handler) {
+    this.hostForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      handler(this.hostRoom.value);
+    });
+  }
+
+  onJoinAddress(handler) {
+    this.addressForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      handler(this.addressInput.value, this.addressRoom.value);
+    });
+  }
+
+  homeError(which, message) {
+    const target = which === 'host' ? this.hostError : this.addressError;
+    target.textContent = message || '';
+  }
+
+  // ---- chat ----
+
+  enterChat(room) {
+    this.roomName.textContent = room;
+    this.roomMeta.textContent = '';
+    this.messages.replaceChildren();
+    this.pending.clear();
+    this.early.clear();
+    this.typing.textContent = '';
+    this.banner.hidden = true;
+    this.jumpButton.hidden = true;
+    this.setPrivateTarget(null);
+    this.messageInput.value = '';
+    this.show('chat');
+  }
+
+  users(list, me, onPick) {
+    this.userCount.textContent = String(list.length);
+    this.roomMeta.textContent = `${list.length} online · you are ${me}`;
+    this.userList.replaceChildren();
+    for (const nick of list) {
+      const item = el('li');
+      const button = el('button', 'user', nick);
+      button.type = 'button';
+      if (nick.toLowerCase() === me.toLowerCase()) {
+        button.disabled = true;
+        button.append(el('span', 'muted', ' (you)'));
+      } else {
+        button.setAttribute('aria-label', `Send a private message to ${nick}`);
+        button.addEventListener('click', () => onPick(nick));
+      }
+      item.append(button);
+      this.userList.append(item);
+    }
+  }
+
+  atBottom() {
+    const m = this.messages;
+    return m.scrollHeight - m.scrollTop - m.clientHeight < 24;
+  }
+
+  scrollToBottom() {
+    this.messages.scrollTop = this.messages.scrollHeight;
+    this.jumpButton.hidden = true;
+  }
+
+  /** Appends a list item, following the conversation only if the reader is at the bottom. */
+  append(item, { own = false } = {}) {
+    const follow = own || this.atBottom();
+    this.messages.append(item);
+    if (follow) this.scrollToBottom();
+    else this.jumpButton.hidden = false;
+  }
+
+  /**
+   * A chat message. kind: 'own' | 'other'; privateTo/privateFrom for private ones;
+   * pending: shown at once, ticked when confirmed.
+   */
+  message({ id, from, text, ts, own, privateWith, pending, location }) {
+    const item = el('li', `message ${own ? 'own' : 'other'}${privateWith ? ' private' : ''}`);
+    const meta = el('p', 'meta');
+    meta.append(el('span', 'from', own ? 'You' : from));
+    if (privateWith) meta.append(el('span', 'badge', own ? `private to ${privateWith}` : 'private'));
+    const time = el('time', 'time', ts ? clock(ts) : '');
+    if (ts) time.dateTime = new Date(ts).toISOString();
+    meta.append(time);
+    const body = el('p', 'text');
+    if (location) {
+      body.append(`${own ? 'You' : from} shared a location: `);
+      const link = el('a', null, `${location.lat.toFixed(5)}, ${location.lon.toFixed(5)}`);
+      link.href = mapLink(location.lat, location.lon);
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      body.append(link);
+    } else {
+      body.textContent = text;
+    }
+    item.append(meta, body);
+    if (own) {
+      const tick = el('span', 'tick', pending ? '…' : '✓');
+      tick.setAttribute('aria-label', pending ? 'sending' : 'delivered');
+      tick.title = pending ? 'Waiting for the host' : 'Delivered';
+      meta.append(tick);
+      item.classList.toggle('pending', Boolean(pending));
+    }
+    this.append(item, { own });
+    const entry = { item, time, tick };
+    if (own && pending && id) this.bind(id, entry);
+    return entry;
+  }
+
+  /** Attaches the client id of a pending message, once known. */
+  bind(id, entry) {
+    this.pending.set(id, entry);
+    if (this.early.has(id)) {
+      const ts = this.early.get(id);
+      this.early.delete(id);
+      this.delivered(id, ts);
+    }
+  }
+
+  delivered(id, ts) {
+    const entry = this.pending.get(id);
+    if (!entry) {
+      if (this.early.size > 1000) this.early.clear();
+      this.early.set(id, ts);
+      return;
+    }
+    this.pending.delete(id);
+    entry.item.classList.remove('pending');
+    entry.tick.textContent = '✓';
+    entry.tick.setAttribute('aria-label', 'delivered');
+    entry.tick.title = 'Delivered';
+    if (ts) {
+      entry.time.textContent = clock(ts);
+      entry.time.dateTime = new Date(ts).toISOString();
+    }
+  }
+
+  failed(id, message) {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.pending.delete(id);
+    entry.item.classList.remove('pending');
+    entry.item.classList.add('failed');
+    entry.tick.textContent = '!';
+    entry.tick.setAttribute('aria-label', `not delivered: ${message}`);
+    entry.tick.title = message;
+  }
+
+  system(text, ts) {
+    const item = el('li', 'system');
+    item.append(el('span', null, text));
+    if (ts) item.append(el('time', 'time', clock(ts)));
+    this.append(item);
+  }
+
+  typingNames(names) {
+    if (names.length === 0) this.typing.textContent = '';
+    else if (names.length === 1) this.typing.textContent = `${names[0]} is typing…`;
+    else if (names.length <= 3) this.typing.textContent = `${names.join(', ')} are typing…`;
+    else this.typing.textContent = 'Several people are typing…';
+  }
+
+  status(text, tone = 'warn') {
+    this.banner.hidden = !text;
+    this.banner.textContent = text || '';
+    this.banner.dataset.tone = tone;
+  }
+
+  /** addresses: [{interface, join, link}] or null when not hosting. */
+  hosting(addresses) {
+    this.hostingPanel.hidden = !addresses;
+    this.hostingAddresses.replaceChildren();
+    for (const a of addresses || []) {
+      const item = el('li');
+      item.append(el('span', 'muted', `${a.interface}: `));
+      item.append(el('code', null, a.link));
+      this.hostingAddresses.append(item);
+    }
+  }
+
+  setPrivateTarget(nick) {
+    this.privateTo.hidden = !nick;
+    this.privateLabel.textContent = nick ? `Private message to ${nick}` : '';
+    this.messageInput.placeholder = nick ? `Message ${nick} privately…` : 'Type a message…';
+    if (nick) this.messageInput.focus();
+  }
+
+  onPrivateCancel(handler) {
+    this.privateCancel.addEventListener('click', handler);
+  }
+
+  onSend(handler) {
+    this.composer.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const text = this.messageInput.value;
+      if (text.trim() === '') {
+        this.messageInput.focus();
+        return;
+      }
+      if (handler(text) !== false) this.messageInput.value = '';
+      this.messageInput.focus();
+    });
+  }
+
+  onInput(handler) {
+    this.messageInput.addEventListener('input', () => handler(this.messageInput.value));
+  }
+
+  onLocation(handler) {
+    this.locationButton.addEventListener('click', handler);
+  }
+
+  onLeave(handler) {
+    this.leaveButton.addEventListener('click', handler);
+  }
+
+  /** A modal question; resolves true when confirmed. */
+  confirm(title, text, ok) {
+    $('confirm-title').textContent = title;
+    $('confirm-text').textContent = text;
+    $('confirm-ok').textContent = ok;
+    return new Promise((resolve) => {
+      this.dialog.addEventListener('close', () => resolve(this.dialog.returnValue === 'ok'), {
+        once: true,
+      });
+      this.dialog.returnValue = 'cancel';
+      this.dialog.showModal();
+    });
+  }
+
+  title(text) {
+    document.title = text;
+  }
+}
