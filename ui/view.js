@@ -246,8 +246,9 @@ export class View {
       body.textContent = text;
     }
     item.append(meta, body);
+    let tick = null;
     if (own) {
-      const tick = el('span', 'tick', pending ? '…' : '✓');
+      tick = el('span', 'tick', pending ? '…' : '✓');
       tick.setAttribute('aria-label', pending ? 'sending' : 'delivered');
       tick.title = pending ? 'Waiting for the host' : 'Delivered';
       meta.append(tick);
@@ -325,7 +326,9 @@ export class View {
     for (const a of addresses || []) {
       const item = el('li');
       item.append(el('span', 'muted', `${a.interface}: `));
-      item.append(el('code', null, a.link));
+      item.append(el('code', 'share-link', a.link));
+      item.append(el('span', 'muted', ' · in a browser: '));
+      item.append(el('code', 'web-link', a.web));
       this.hostingAddresses.append(item);
     }
   }

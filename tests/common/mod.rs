@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod process;
+pub mod sandbox;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -120,9 +120,7 @@ impl RoomBrowser {
 
     /// The rooms known right now, by label.
     pub fn rooms(&self) -> Vec<DiscoveredRoom> {
-        let mut rooms: Vec<_> = self.inner.rooms().values().cloned().collect();
-        rooms.sort_by_key(|r| (protocol::name_key(&r.room), protocol::name_key(&r.host)));
-        rooms
+        self.handle().rooms()
     }
 
     /// Asks the network whether a room is still there; it is dropped from the list if its
@@ -152,6 +150,13 @@ pub struct BrowserHandle {
 }
 
 impl BrowserHandle {
+    /// The rooms known right now, by label.
+    pub fn rooms(&self) -> Vec<DiscoveredRoom> {
+        let mut rooms: Vec<_> = self.inner.rooms().values().cloned().collect();
+        rooms.sort_by_key(|r| (protocol::name_key(&r.room), protocol::name_key(&r.host)));
+        rooms
+    }
+
     /// The room with this key, if it is listed now.
     pub fn find(&self, key: &str) -> Option<DiscoveredRoom> {
         self.inner.rooms().get(key).cloned()

@@ -12,8 +12,10 @@ pub struct ShareLink {
     pub interface: String,
     /// `HOST:PORT`, for `lanchat join` or the app's "Join by address".
     pub address: String,
-    /// `lanchat://HOST:PORT/ROOM`.
+    /// `lanchat://HOST:PORT/ROOM`, for the app and the CLI.
     pub link: String,
+    /// `http://HOST:PORT/`, for someone without the app: the host serves the page there.
+    pub web: String,
 }
 
 /// The machine's LAN addresses for a room on `port`. Loopback is left out (it reaches only
@@ -40,6 +42,7 @@ pub fn share_links(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<Share
             ShareLink {
                 interface: a.interface,
                 link: format!("lanchat://{address}/{}", percent_encode(room)),
+                web: format!("http://{address}/"),
                 address,
             }
         })

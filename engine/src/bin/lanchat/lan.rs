@@ -235,11 +235,12 @@ pub fn join_hints(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<String
         .into_iter()
         .map(|l| {
             format!(
-                "  {:<10} lanchat join {} --room {}    {}",
+                "  {:<10} lanchat join {} --room {}    {}    browser: {}",
                 l.interface,
                 l.address,
                 crate::shell_word(room),
-                l.link
+                l.link,
+                l.web
             )
         })
         .collect()

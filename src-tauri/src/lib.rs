@@ -1,0 +1,84 @@
+//! LAN Chat's desktop shell: a Tauri window over the `lanchat` engine.
+//!
+//! # Layout
+//! - [`commands`]: what the page can ask for (profile, rooms, host, join, send, leave);
+//!   each a thin delegation into the engine.
+//! - [`state`]: the managed state between commands (config, discovery, the joined room, the
+//!   hosted room).
+//! - [`events`]: the engine's events converted into what `ui/app.js` expects.
+//! - [`error`]: command errors, serialized for the page as `{code, message}`.
+//!
+//! The page itself is `ui/` (plain ES modules, no bundler), shared with browsers that open a
+//! host's link.
+
+mod commands;
+mod error;
+mod events;
+mod state;
+
+use std::time::Duration;
+
+use lanchat::config::ConfigStore;
+use tauri::{Emitter, Manager, RunEvent, WindowEvent};
+
+use state::Shell;
+
+/// Runs the app until its window closes.
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LANCHAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lanchat=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = ConfigStore::from_env().unwrap_or_else(|e| {
+        let fallback = std::env::temp_dir().join("lanchat");
+        tracing::warn!("{e}; keeping settings in {}", fallback.display());
+        ConfigStore::at(fallback)
+    });
+
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
+        .manage(Shell::new(config))
+        .invoke_handler(tauri::generate_handler![
+            commands::profile,
+            commands::set_nickname,
+            commands::watch_rooms,
+            commands::host_room,
+            commands::join_room,
+            commands::send_message,
+            commands::send_private,
+            commands::send_location,
+            commands::set_typing,
+            commands::leave_room,
+            commands::quit,
+        ])
+        .on_window_event(|window, event| {
+            // Closing the window while hosting would close the room for everyone: the page
+            // asks first, then calls `quit`.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if window.state::<Shell>().is_hosting() {
+                    api.prevent_close();
+                    let _ = window.emit("lanchat://close-requested", ());
+                }
+            }
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("lanchat-desktop: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event {
+            // Leave politely so the others see "left", not "disconnected"; bounded.
+            let shell = handle.state::<Shell>();
+            tauri::async_runtime::block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(3), shell.shut_down()).await;
+            });
+        }
+    });
+}

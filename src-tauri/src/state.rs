@@ -1,0 +1,136 @@
+//! What the app keeps between commands. Every lock here is held only to read or swap a
+//! handle, never across an `.await`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use lanchat::client::Client;
+use lanchat::config::ConfigStore;
+use lanchat::discovery::{Announcer, BrowserHandle, Discovery};
+use tauri::async_runtime::JoinHandle;
+use tauri::ipc::Channel;
+use tokio::sync::oneshot;
+
+use crate::events::RoomList;
+
+/// The app's managed state.
+pub struct Shell {
+    pub config: ConfigStore,
+    /// The mDNS daemon, started the first time something needs it.
+    pub discovery: Mutex<Option<Discovery>>,
+    /// The live room list, once browsing has started.
+    pub browser: Mutex<Option<BrowserHandle>>,
+    /// Where list updates go (replaced when the page reloads).
+    pub rooms_channel: std::sync::Arc<Mutex<Option<Channel<RoomList>>>>,
+    /// The room the user is in.
+    pub session: Mutex<Option<Session>>,
+    /// The room the user hosts, if any.
+    pub hosting: Mutex<Option<Hosting>>,
+}
+
+/// Membership of one room.
+pub struct Session {
+    pub client: Client,
+    /// Forwards the client's events to the page.
+    pub pump: JoinHandle<()>,
+}
+
+/// A room hosted in this process.
+pub struct Hosting {
+    pub room: String,
+    pub stop: oneshot::Sender<()>,
+    pub task: JoinHandle<()>,
+    pub announcer: Option<Announcer>,
+}
+
+impl Hosting {
+    /// Withdraws the announcement (goodbyes), then closes the room for everyone.
+    pub async fn close(self) {
+        if let Some(announcer) = self.announcer {
+            announcer.stop().await;
+        }
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shell {
+    pub fn new(config: ConfigStore) -> Self {
+        Self {
+            config,
+            discovery: Mutex::new(None),
+            browser: Mutex::new(None),
+            rooms_channel: Default::default(),
+            session: Mutex::new(None),
+            hosting: Mutex::new(None),
+        }
+    }
+
+    pub fn is_hosting(&self) -> bool {
+        lock(&self.hosting).is_some()
+    }
+
+    /// The mDNS daemon, started on first use with the saved interface choice.
+    pub fn discovery(&self) -> Result<Discovery, lanchat::discovery::DiscoveryError> {
+        let mut slot = lock(&self.discovery);
+        if let Some(d) = slot.as_ref() {
+            return Ok(d.clone());
+        }
+        let pinned = self.config.load().0.interfaces;
+        let d = Discovery::start(lanchat::discovery::InterfacePolicy::pinned(pinned))?;
+        *slot = Some(d.clone());
+        Ok(d)
+    }
+
+    pub fn client(&self) -> Option<Client> {
+        lock(&self.session).as_ref().map(|s| s.client.clone())
+    }
+
+    pub fn replace_session(&self, session: Option<Session>) -> Option<Session> {
+        std::mem::replace(&mut *lock(&self.session), session)
+    }
+
+    pub fn take_hosting(&self) -> Option<Hosting> {
+        lock(&self.hosting).take()
+    }
+
+    pub fn hosting_room(&self) -> Option<String> {
+        lock(&self.hosting).as_ref().map(|h| h.room.clone())
+    }
+
+    pub fn set_hosting(&self, hosting: Hosting) {
+        *lock(&self.hosting) = Some(hosting);
+    }
+
+    pub fn browser(&self) -> Option<BrowserHandle> {
+        lock(&self.browser).clone()
+    }
+
+    pub fn set_browser(&self, handle: BrowserHandle) -> bool {
+        let mut slot = lock(&self.browser);
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(handle);
+        true
+    }
+
+    pub fn set_rooms_channel(&self, channel: Channel<RoomList>) {
+        *lock(&self.rooms_channel) = Some(channel);
+    }
+
+    /// Leaves the room and closes the hosted one, each bounded in time.
+    pub async fn shut_down(&self) {
+        if let Some(session) = self.replace_session(None) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), session.client.leave()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), session.pump).await;
+        }
+        if let Some(hosting) = self.take_hosting() {
+            hosting.close().await;
+        }
+    }
+}

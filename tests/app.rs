@@ -1,0 +1,429 @@
+//! The desktop app end to end: two real app instances in real windows (Xvfb), driven through
+//! WebDriver (tauri-driver + WebKitWebDriver), find each other over mDNS, host, join, chat,
+//! type and leave; then a real browser (chromium, playwright-core) opens the host's link and
+//! chats with the app user. Everything runs in a sandbox with only loopback, so mDNS never
+//! touches the machine's network.
+//!
+//! Needs Xvfb, tauri-driver, WebKitWebDriver, node and chromium (scripts/setup installs them).
+//! Screenshots of the home, chat and hosting screens are written to docs/.
+
+#[path = "common/sandbox.rs"]
+mod sandbox;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const APP: &str = env!("CARGO_BIN_EXE_lanchat-desktop");
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Kills a child process when dropped (tauri-driver gets SIGTERM so it stops its
+/// WebKitWebDriver too).
+struct Guard(Child, &'static str);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args([format!("-{}", self.1), self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Xvfb on a free display; returns it and the display name.
+fn xvfb() -> (Guard, String) {
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb (Debian's xvfb) must be installed");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let display = format!(":{}", line.trim());
+    assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
+    (Guard(child, "TERM"), display)
+}
+
+/// A tauri-driver, and the app session it drives.
+struct Driver {
+    agent: ureq::Agent,
+    base: String,
+    session: String,
+    _process: Guard,
+}
+
+fn driver_binary() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cargo_bin = Path::new(&home).join(".cargo/bin/tauri-driver");
+    if cargo_bin.exists() {
+        cargo_bin
+    } else {
+        PathBuf::from("tauri-driver")
+    }
+}
+
+impl Driver {
+    /// Launches the app with its own config dir through a tauri-driver on `port`; returns
+    /// the driver and how long the window took to become usable.
+    fn launch(port: u16, display: &str, config_dir: &Path) -> (Driver, Duration) {
+        let process = Command::new(driver_binary())
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &(port + 1).to_string(),
+            ])
+            .env("DISPLAY", display)
+            .env("LANCHAT_CONFIG_DIR", config_dir)
+            .env("LANCHAT_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver (cargo install tauri-driver) must be installed");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + PATIENCE;
+        while agent.get(format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "tauri-driver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let started = Instant::now();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "wry",
+            "tauri:options": {"application": APP}
+        }}});
+        let mut response = agent
+            .post(format!("{base}/session"))
+            .send_json(&caps)
+            .expect("new session");
+        let body: Value = response.body_mut().read_json().unwrap();
+        let session = body["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {body}"))
+            .to_owned();
+        let mut driver = Driver {
+            agent,
+            base,
+            session,
+            _process: Guard(process, "TERM"),
+        };
+        driver.wait_until("the first screen", "return !document.getElementById('screen-welcome').hidden || !document.getElementById('screen-home').hidden");
+        let usable = started.elapsed();
+        (driver, usable)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut response = match (method, body) {
+            ("GET", _) => self.agent.get(&url).call(),
+            ("POST", Some(body)) => self.agent.post(&url).send_json(&body),
+            ("POST", None) => self.agent.post(&url).send_json(json!({})),
+            ("DELETE", _) => self.agent.delete(&url).call(),
+            _ => unreachable!(),
+        }
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        response.body_mut().read_json().unwrap_or(Value::Null)
+    }
+
+    /// Runs JavaScript in the page; returns its value.
+    fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        let v = self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        );
+        assert!(v["value"].get("error").is_none(), "script failed: {v}");
+        v["value"].clone()
+    }
+
+    fn wait_until(&mut self, what: &str, script: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let v = self.call(
+                "POST",
+                "/execute/sync",
+                Some(json!({"script": script, "args": []})),
+            );
+            if v["value"] == json!(true) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let shot = self.failure_screenshot();
+                panic!("timed out waiting for {what}; last: {v}; screen: {shot}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn element(&self, css: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let v = self.call(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            // W3C WebDriver's element reference key.
+            if let Some(id) = v["value"]["element-6066-11e4-a52e-4f735466cecf"].as_str() {
+                return id.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no element {css}: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.element(css);
+        let v = self.call("POST", &format!("/element/{id}/click"), None);
+        assert!(v["value"].get("error").is_none(), "click {css}: {v}");
+    }
+
+    /// Types as a user would (key events, so "is typing" fires); "\u{E007}" is Enter.
+    fn type_keys(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        let v = self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        );
+        assert!(v["value"].get("error").is_none(), "type into {css}: {v}");
+    }
+
+    fn text(&self, css: &str) -> String {
+        let id = self.element(css);
+        self.call("GET", &format!("/element/{id}/text"), None)["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the element's text contains `needle`.
+    fn wait_text(&mut self, css: &str, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = self.text(css);
+            if text.contains(needle) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let shot = self.failure_screenshot();
+                panic!("{css} never showed {needle:?}; it shows {text:?}; screen: {shot}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Saves what the window shows when a wait fails, to see why.
+    fn failure_screenshot(&self) -> String {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-failures");
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!("{}.png", self.session));
+        self.screenshot(&path);
+        path.display().to_string()
+    }
+
+    fn screenshot(&self, path: &Path) {
+        let v = self.call("GET", "/screenshot", None);
+        let data = v["value"].as_str().expect("screenshot data");
+        std::fs::write(path, decode_base64(data)).unwrap();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self
+            .agent
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .call();
+    }
+}
+
+fn decode_base64(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => 0,
+    };
+    let clean: Vec<u8> = s
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let v: Vec<u32> = chunk.iter().map(|&c| value(c) as u32).collect();
+        let n = v.iter().fold(0u32, |acc, x| (acc << 6) | x) << (6 * (4 - v.len()));
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..v.len() - 1]);
+    }
+    out
+}
+
+fn docs_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
+    const NAME: &str = "two_apps_find_each_other_host_join_chat_and_a_browser_joins_too";
+    if !sandbox::sandboxed(NAME) {
+        return;
+    }
+    let (_x, display) = xvfb();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    let (mut alice, usable_a) = Driver::launch(4444, &display, dir_a.path());
+    let (mut bob, usable_b) = Driver::launch(4446, &display, dir_b.path());
+    println!("launch to usable window: {usable_a:?} and {usable_b:?}");
+
+    // First run: each asks for a nickname, checks it, and greets by name.
+    for (app, nick) in [(&mut alice, "alice"), (&mut bob, "bob")] {
+        app.wait_until(
+            "the nickname form",
+            "return !document.getElementById('screen-welcome').hidden",
+        );
+        app.type_keys("#nick-input", "   \u{E007}");
+        app.wait_text("#nick-error", "empty");
+        app.type_keys("#nick-input", &format!("{nick}\u{E007}"));
+        app.wait_text("#greeting", &format!("Hello, {nick}!"));
+    }
+    assert!(std::fs::read_to_string(dir_a.path().join("config.json"))
+        .unwrap()
+        .contains("\"alice\""));
+
+    // Alice hosts; the app shows where others can join.
+    alice.type_keys("#host-room", "Tokyo\u{E007}");
+    alice.wait_text("#messages", "Welcome to Tokyo, alice!");
+    alice.wait_text("#hosting-addresses", "http://127.0.0.1:");
+    let addresses = alice.text("#hosting-addresses");
+    let web = addresses
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("a browser link in {addresses:?}"))
+        .to_owned();
+    alice.screenshot(&docs_dir().join("hosting.png"));
+
+    // Bob sees the room appear in his list and joins with one click.
+    bob.wait_text("#room-list", "Tokyo");
+    bob.wait_text("#room-list", "on alice");
+    bob.screenshot(&docs_dir().join("home.png"));
+    bob.click("#room-list button");
+    bob.wait_text("#messages", "Welcome to Tokyo, bob!");
+    alice.wait_text("#messages", "bob joined");
+    alice.wait_text("#user-count", "2");
+
+    // Typing shows on the other side, then the message arrives and is ticked.
+    bob.type_keys("#message-input", "hello alice");
+    alice.wait_text("#typing", "bob is typing");
+    bob.type_keys("#message-input", "\u{E007}");
+    alice.wait_text("#messages", "hello alice");
+    bob.wait_until("the delivery tick", "const t = document.querySelector('.message.own .tick'); return t !== null && t.textContent === '✓'");
+    alice.wait_until(
+        "typing to end",
+        "return document.getElementById('typing').textContent === ''",
+    );
+    assert_eq!(
+        bob.js(
+            "return document.getElementById('message-input').value",
+            vec![]
+        ),
+        json!("")
+    );
+
+    // Peer text is never HTML.
+    alice.type_keys(
+        "#message-input",
+        "<img src=x onerror=\"document.title='pwned'\">\u{E007}",
+    );
+    bob.wait_text("#messages", "<img src=x");
+    assert_eq!(
+        bob.js(
+            "return document.querySelectorAll('#messages img').length",
+            vec![]
+        ),
+        json!(0)
+    );
+    assert_ne!(bob.js("return document.title", vec![]), json!("pwned"));
+
+    // A private message, picked from the online list.
+    bob.click("#user-list button[aria-label='Send a private message to alice']");
+    bob.type_keys("#message-input", "just for you\u{E007}");
+    alice.wait_text("#messages", "just for you");
+    alice.wait_until("the private badge", "return [...document.querySelectorAll('.message.private')].some(m => m.textContent.includes('just for you'))");
+    bob.click("#private-cancel");
+    bob.screenshot(&docs_dir().join("chat.png"));
+
+    // Someone without the app opens the host's link in a browser and chats with alice.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/join.mjs");
+    let mut browser = Command::new("node")
+        .arg(&script)
+        .args([web.as_str(), "Tokyo", "carol", "hi carol"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node must be installed");
+    let mut lines = BufReader::new(browser.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().map(|l| l.unwrap()).as_deref(), Some("joined"));
+    alice.wait_text("#messages", "carol joined");
+    alice.wait_text("#messages", "hello from the browser");
+    assert_eq!(
+        lines.next().map(|l| l.unwrap()).as_deref(),
+        Some("delivered")
+    );
+    alice.type_keys("#message-input", "hi carol\u{E007}");
+    assert_eq!(
+        lines.next().map(|l| l.unwrap()).as_deref(),
+        Some("received hi carol")
+    );
+    assert_eq!(
+        lines.next().map(|l| l.unwrap()).as_deref(),
+        Some("kept carol")
+    );
+    let status = browser.wait().unwrap();
+    let mut err = String::new();
+    browser
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "browser script failed: {err}");
+
+    // Bob leaves; alice sees it.
+    bob.click("#leave-button");
+    bob.wait_until(
+        "the home screen",
+        "return !document.getElementById('screen-home').hidden",
+    );
+    alice.wait_text("#messages", "bob left");
+}

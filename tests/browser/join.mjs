@@ -1,0 +1,48 @@
+// Joins a LAN Chat room from a real browser, as someone without the app would: open the
+// host's link in Debian's chromium (driven by playwright-core), pick a nickname, join the
+// room from the host's list, send a message and wait for an answer.
+//
+//   node join.mjs URL ROOM NICK REPLY
+//
+// Prints one line per step on stdout ("joined", "delivered", "received ...", "kept ...") so
+// the test driving the other side knows where it is; exits non-zero on any failure.
+import { chromium } from 'playwright-core';
+
+const [url, room, nick, reply] = process.argv.slice(2);
+const step = (text) => console.log(text);
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+try {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+
+  await page.goto(url);
+  await page.fill('#nick-input', nick);
+  await page.click('#nick-form button[type=submit]');
+  // The host that served the page lists its rooms.
+  await page.click(`#room-list button[aria-label^="Join ${room}"]`, { timeout: 15000 });
+  await page.locator('#messages').getByText(`Welcome to ${room}, ${nick}!`).waitFor();
+  step('joined');
+
+  await page.fill('#message-input', 'hello from the browser');
+  await page.press('#message-input', 'Enter');
+  await page.locator('.message.own .tick', { hasText: '✓' }).waitFor();
+  step('delivered');
+
+  await page.locator('#messages').getByText(reply).waitFor({ timeout: 20000 });
+  step(`received ${reply}`);
+
+  // The nickname is kept in the browser for next time.
+  step(`kept ${await page.evaluate(() => localStorage.getItem('lanchat.nickname'))}`);
+  if (problems.length) throw new Error(problems.join('; '));
+} finally {
+  await browser.close();
+}
