@@ -304,7 +304,7 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
 
     let (mut alice, usable_a) = Driver::launch(4444, &display, dir_a.path());
     let (mut bob, usable_b) = Driver::launch(4446, &display, dir_b.path());
-    println!("launch to usable window: {usable_a:?} and {usable_b:?}");
+    println!("measured: launch to usable window: {usable_a:?} and {usable_b:?}");
 
     // First run: each asks for a nickname, checks it, and greets by name.
     for (app, nick) in [(&mut alice, "alice"), (&mut bob, "bob")] {
@@ -336,6 +336,8 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
     // Bob sees the room appear in his list and joins with one click.
     bob.wait_text("#room-list", "Tokyo");
     bob.wait_text("#room-list", "on alice");
+    // The user count in the list follows (alice's own client has joined by now).
+    bob.wait_text("#room-list", "1 person");
     bob.screenshot(&docs_dir().join("home.png"));
     bob.click("#room-list button");
     bob.wait_text("#messages", "Welcome to Tokyo, bob!");
@@ -419,6 +421,25 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
         .unwrap();
     assert!(status.success(), "browser script failed: {err}");
 
+    // With alice's window unfocused, a new message counts in her title (and notifies).
+    // (Under Xvfb without a window manager nothing has focus: start from a known state.)
+    alice.js("window.dispatchEvent(new Event('focus'))", vec![]);
+    alice.wait_until(
+        "no unread count",
+        "return document.title === 'Tokyo – LAN Chat'",
+    );
+    alice.js("window.dispatchEvent(new Event('blur'))", vec![]);
+    bob.type_keys("#message-input", "are you there?\u{E007}");
+    alice.wait_until(
+        "the unread count",
+        "return document.title === '(1) Tokyo – LAN Chat'",
+    );
+    alice.js("window.dispatchEvent(new Event('focus'))", vec![]);
+    alice.wait_until(
+        "the count to clear",
+        "return document.title === 'Tokyo – LAN Chat'",
+    );
+
     // Bob leaves; alice sees it.
     bob.click("#leave-button");
     bob.wait_until(
@@ -426,4 +447,120 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
         "return !document.getElementById('screen-home').hidden",
     );
     alice.wait_text("#messages", "bob left");
+
+    // Leaving while hosting asks first: cancel keeps the room, confirm closes it.
+    alice.click("#leave-button");
+    alice.wait_text("#confirm-title", "Close “Tokyo” for everyone?");
+    alice.click("#confirm-dialog button[value='cancel']");
+    alice.wait_until(
+        "the chat to stay",
+        "return !document.getElementById('screen-chat').hidden \
+         && !document.getElementById('confirm-dialog').open",
+    );
+    alice.click("#leave-button");
+    alice.click("#confirm-ok");
+    alice.wait_until(
+        "the home screen",
+        "return !document.getElementById('screen-home').hidden",
+    );
+    // And the room leaves bob's list (goodbye packets).
+    bob.wait_until(
+        "the room to leave the list",
+        "return document.querySelectorAll('#room-list li').length === 0",
+    );
+}
+
+/// A host in this process, on a fixed port, that the test can stop and start again.
+struct InProcessHost {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InProcessHost {
+    fn start(port: u16) -> InProcessHost {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                let host = lanchat::host::Host::new(lanchat::host::HostConfig {
+                    name: "test-host".into(),
+                    rooms: vec!["Lobby".into()],
+                    limits: lanchat::host::Limits::default(),
+                    page: true,
+                })
+                .unwrap();
+                ready.send(()).unwrap();
+                host.run(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        is_ready.recv_timeout(PATIENCE).expect("host started");
+        InProcessHost {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_app_shows_reconnecting_and_carries_on_when_the_host_comes_back() {
+    const NAME: &str = "the_app_shows_reconnecting_and_carries_on_when_the_host_comes_back";
+    if !sandbox::sandboxed(NAME) {
+        return;
+    }
+    let (_x, display) = xvfb();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"nickname":"dana"}"#).unwrap();
+    let host = InProcessHost::start(47000);
+    let (mut dana, _) = Driver::launch(4444, &display, dir.path());
+    // A saved nickname: straight to the home screen, greeted by name.
+    dana.wait_text("#greeting", "Hello, dana!");
+    dana.type_keys("#address-input", "127.0.0.1:47000");
+    dana.type_keys("#address-room", "Lobby\u{E007}");
+    dana.wait_text("#messages", "Welcome to Lobby, dana!");
+
+    host.stop();
+    dana.wait_text("#status-banner", "The host closed the room");
+    dana.wait_text("#status-banner", "Reconnecting");
+    // Typed while the host is away: shown at once, pending.
+    dana.type_keys("#message-input", "typed while away\u{E007}");
+    dana.wait_until(
+        "a pending message",
+        "const m = document.querySelector('.message.own'); \
+         return m !== null && m.classList.contains('pending')",
+    );
+
+    let host = InProcessHost::start(47000);
+    dana.wait_text("#messages", "Reconnected.");
+    dana.wait_until(
+        "the banner to go",
+        "return document.getElementById('status-banner').hidden",
+    );
+    // Delivered after the reconnect, and ticked.
+    dana.wait_until(
+        "the tick",
+        "const t = document.querySelector('.message.own .tick'); \
+         return t !== null && t.textContent === '✓'",
+    );
+    drop(dana);
+    host.stop();
 }

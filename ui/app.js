@@ -155,10 +155,15 @@ function onRoomEvent(e) {
       return;
     case 'disconnected':
       clearTyping();
-      view.status(`${capitalize(e.reason)}. Reconnecting…`, 'warn');
+      chat.lostBecause = capitalize(e.reason);
+      view.status(`${chat.lostBecause}. Reconnecting…`, 'warn');
       return;
     case 'reconnecting':
-      view.status(`Connection lost. Reconnecting (attempt ${e.attempt})…`, 'warn');
+      // Keep saying why (e.g. "the host closed the room") while retrying.
+      view.status(
+        `${chat.lostBecause || 'Connection lost'}. Reconnecting (attempt ${e.attempt})…`,
+        'warn',
+      );
       return;
     case 'closed':
       clearTyping();

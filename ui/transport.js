@@ -85,9 +85,9 @@ class AppTransport {
     return this.tauri.event.listen('lanchat://close-requested', handler);
   }
 
-  setTitle(title) {
+  async setTitle(title) {
     document.title = title;
-    return this.tauri.window.getCurrentWindow().setTitle(title);
+    await this.tauri.window?.getCurrentWindow().setTitle(title);
   }
 
   async notify(title, body) {

@@ -54,6 +54,10 @@ pub fn sandboxed(name: &str) -> bool {
         );
         return false;
     }
+    // Figures the sandboxed test measured, shown even though the harness captures output.
+    for line in stdout.lines().filter(|l| l.contains("measured: ")) {
+        let _ = writeln!(std::io::stderr(), "{name}: {}", line.trim());
+    }
     assert!(
         output.status.success() && stdout.contains("1 passed"),
         "sandboxed run of {name} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
