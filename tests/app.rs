@@ -538,6 +538,19 @@ fn the_app_shows_reconnecting_and_carries_on_when_the_host_comes_back() {
     dana.type_keys("#address-room", "Lobby\u{E007}");
     dana.wait_text("#messages", "Welcome to Lobby, dana!");
 
+    // An empty message is refused (nothing sent, nothing shown).
+    dana.type_keys("#message-input", "   \u{E007}");
+    assert_eq!(
+        dana.js(
+            "return document.querySelectorAll('.message').length",
+            vec![]
+        ),
+        json!(0)
+    );
+    // No location service under Xvfb: a clear notice, not a silent failure.
+    dana.click("#location-button");
+    dana.wait_text("#messages", "Cannot share a location");
+
     host.stop();
     dana.wait_text("#status-banner", "The host closed the room");
     dana.wait_text("#status-banner", "Reconnecting");

@@ -99,8 +99,23 @@ class AppTransport {
   }
 
   location() {
-    return this.invoke('locate');
+    return geolocate();
   }
+}
+
+/** Where this computer is, from the platform's location service, if it has one. */
+function geolocate() {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) {
+      reject({ message: 'this computer cannot tell its location' });
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude }),
+      (e) => reject({ message: `no location is available here (${e.message || 'denied'})` }),
+      { timeout: 10000, maximumAge: 60000 },
+    );
+  });
 }
 
 const STORAGE_KEY = 'lanchat.nickname';
@@ -233,17 +248,7 @@ class BrowserTransport {
   }
 
   location() {
-    return new Promise((resolve, reject) => {
-      if (!navigator.geolocation) {
-        reject({ message: 'This browser cannot tell your location.' });
-        return;
-      }
-      navigator.geolocation.getCurrentPosition(
-        (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude }),
-        (e) => reject({ message: `No location available (${e.message || 'denied'}).` }),
-        { timeout: 10000 },
-      );
-    });
+    return geolocate();
   }
 }
 
