@@ -589,7 +589,7 @@ async fn standard_dns_sd_tools_see_lanchat_rooms_and_lanchat_sees_theirs() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    println!("avahi-browse -rtp _lanchat._tcp: {resolved}");
+    println!("seen: avahi-browse -rtp _lanchat._tcp => {resolved}");
     let fields: Vec<&str> = resolved.splitn(10, ';').collect();
     assert_eq!(fields[3], r"Tokyo\032on\032host-a", "{resolved}");
     assert_eq!(fields[4], "_lanchat._tcp");

@@ -54,8 +54,11 @@ pub fn sandboxed(name: &str) -> bool {
         );
         return false;
     }
-    // Figures the sandboxed test measured, shown even though the harness captures output.
-    for line in stdout.lines().filter(|l| l.contains("measured: ")) {
+    // What the sandboxed test measured or saw, shown even though the harness captures output.
+    for line in stdout
+        .lines()
+        .filter(|l| l.contains("measured: ") || l.contains("seen: "))
+    {
         let _ = writeln!(std::io::stderr(), "{name}: {}", line.trim());
     }
     assert!(
