@@ -239,6 +239,15 @@ impl Driver {
         }
     }
 
+    fn set_size(&self, width: u32, height: u32) {
+        let v = self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
+        assert!(v["value"].get("error").is_none(), "resize: {v}");
+    }
+
     /// Saves what the window shows when a wait fails, to see why.
     fn failure_screenshot(&self) -> String {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-failures");
@@ -384,6 +393,25 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
     alice.wait_until("the private badge", "return [...document.querySelectorAll('.message.private')].some(m => m.textContent.includes('just for you'))");
     bob.click("#private-cancel");
     bob.screenshot(&docs_dir().join("chat.png"));
+
+    // A narrow window: nothing overflows sideways, and the online list opens on demand.
+    bob.set_size(380, 720);
+    bob.wait_until("a narrow layout", "return window.innerWidth <= 400");
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
+    bob.wait_until("the chat to fit", fits);
+    bob.click("#users-toggle");
+    bob.wait_until(
+        "the online list",
+        "return document.getElementById('users-panel').classList.contains('open')",
+    );
+    bob.wait_until(
+        "the list to slide in",
+        "return getComputedStyle(document.getElementById('users-panel')).transform === 'none'",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    bob.screenshot(&docs_dir().join("narrow.png"));
+    bob.click("#users-toggle");
+    bob.set_size(1000, 720);
 
     // Someone without the app opens the host's link in a browser and chats with alice.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/join.mjs");
