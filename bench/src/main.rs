@@ -162,7 +162,9 @@ async fn open(args: &Args, i: usize) -> std::io::Result<Conn> {
                 match conn.next().await? {
                     Frame::Text(t) if contains(t, br#""type":"welcome""#) => break,
                     Frame::Text(t) if contains(t, br#""type":"error""#) => {
-                        return Err(std::io::Error::other(String::from_utf8_lossy(&t).into_owned()))
+                        return Err(std::io::Error::other(
+                            String::from_utf8_lossy(t).into_owned(),
+                        ))
                     }
                     Frame::Close => return Err(std::io::Error::other("closed while joining")),
                     _ => {}
@@ -220,20 +222,20 @@ async fn receive(
         };
         match frame {
             Frame::Text(t) => {
-                if is_message(shared.protocol, &t) {
-                    if let Some(sent) = stamp(&t) {
+                if is_message(shared.protocol, t) {
+                    if let Some(sent) = stamp(t) {
                         let now = shared.start.elapsed().as_nanos() as u64;
                         hist.record(now.saturating_sub(sent) / 1000);
                         count += 1;
                     }
-                } else if shared.protocol == Protocol::Socketio && t.as_ref() == b"2" {
+                } else if shared.protocol == Protocol::Socketio && t == b"2" {
                     let mut w = writer.lock().await;
                     let _ = wire::write_text(&mut w, b"3").await;
                 }
             }
             Frame::Ping(p) => {
                 let mut w = writer.lock().await;
-                let _ = wire::write_pong(&mut w, &p).await;
+                let _ = wire::write_pong(&mut w, p).await;
             }
             Frame::Close => break,
             Frame::Other => {}
@@ -497,9 +499,17 @@ mod tests {
             let frame = message_frame(protocol, 3, 7, &text);
             assert_eq!(stamp(&frame), Some(sent), "{protocol:?}");
         }
-        let event = format!(r#"{{"seq":5,"ts":1,"type":"message","id":"3-7","from":"c3","text":"{text}"}}"#);
+        let event = format!(
+            r#"{{"seq":5,"ts":1,"type":"message","id":"3-7","from":"c3","text":"{text}"}}"#
+        );
         assert!(is_message(Protocol::Lanchat, event.as_bytes()));
-        assert!(!is_message(Protocol::Lanchat, br#"{"type":"ack","id":"3-7","seq":5}"#));
-        assert!(is_message(Protocol::Socketio, format!(r#"42["chat message","{text}"]"#).as_bytes()));
+        assert!(!is_message(
+            Protocol::Lanchat,
+            br#"{"type":"ack","id":"3-7","seq":5}"#
+        ));
+        assert!(is_message(
+            Protocol::Socketio,
+            format!(r#"42["chat message","{text}"]"#).as_bytes()
+        ));
     }
 }

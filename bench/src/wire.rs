@@ -30,7 +30,7 @@ impl Reader {
             if let Some((at, len, opcode)) = self.take_frame() {
                 let body = &self.buf[at..at + len];
                 return Ok(match opcode {
-                    0 | 1 | 2 => Frame::Text(body),
+                    0..=2 => Frame::Text(body),
                     8 => Frame::Close,
                     9 => Frame::Ping(body),
                     _ => Frame::Other,
