@@ -439,6 +439,11 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
         lines.next().map(|l| l.unwrap()).as_deref(),
         Some("kept carol")
     );
+    assert_eq!(
+        lines.next().map(|l| l.unwrap()).as_deref(),
+        Some("joined without storage")
+    );
+    alice.wait_text("#messages", "carol2 joined");
     let status = browser.wait().unwrap();
     let mut err = String::new();
     browser

@@ -111,7 +111,14 @@ view.onHost(async (name) => {
 view.onJoinAddress(async (address, room) => {
   view.homeError('address', '');
   const linked = /^lanchat:\/\/[^/]+\/(.+)$/.exec(address.trim());
-  const name = room.trim() || (linked ? decodeURIComponent(linked[1]) : '');
+  let fromLink = '';
+  try {
+    fromLink = linked ? decodeURIComponent(linked[1]) : '';
+  } catch {
+    view.homeError('address', 'That link is damaged: copy it again from the host.');
+    return;
+  }
+  const name = room.trim() || fromLink;
   if (!address.trim()) {
     view.homeError('address', 'Type the address the host gave you.');
     return;

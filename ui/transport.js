@@ -133,6 +133,8 @@ class BrowserTransport {
     this.canDiscover = false;
     this.url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
     this.session = null;
+    /** The nickname for this visit, also when the browser refuses to store it. */
+    this.nickname = null;
   }
 
   async profile() {
@@ -142,12 +144,14 @@ class BrowserTransport {
     } catch {
       nickname = null; // storage disabled: ask every time
     }
-    return { nickname: nickname && !checkNickname(nickname).error ? nickname : null };
+    if (nickname && !checkNickname(nickname).error) this.nickname = nickname;
+    return { nickname: this.nickname };
   }
 
   async saveNickname(raw) {
     const { nick, error } = checkNickname(raw);
     if (error) throw { code: 'nick_invalid', message: error };
+    this.nickname = nick;
     try {
       localStorage.setItem(STORAGE_KEY, nick);
     } catch {
@@ -207,8 +211,7 @@ class BrowserTransport {
 
   async join(_target, room, onEvent) {
     clearInterval(this.roomTimer);
-    const nickname = (await this.profile()).nickname;
-    this.session = new ProtocolSession(this.url, room, nickname, onEvent);
+    this.session = new ProtocolSession(this.url, room, this.nickname, onEvent);
     this.session.start();
   }
 

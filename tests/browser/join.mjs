@@ -43,6 +43,21 @@ try {
   // The nickname is kept in the browser for next time.
   step(`kept ${await page.evaluate(() => localStorage.getItem('lanchat.nickname'))}`);
   if (problems.length) throw new Error(problems.join('; '));
+
+  // A browser that refuses to store anything (storage blocked) still joins with the name
+  // the user picked; it is just not remembered.
+  const strict = await browser.newPage();
+  await strict.addInitScript(() => {
+    Object.defineProperty(window, 'localStorage', {
+      get() { throw new DOMException('storage is blocked', 'SecurityError'); },
+    });
+  });
+  await strict.goto(url);
+  await strict.fill('#nick-input', `${nick}2`);
+  await strict.click('#nick-form button[type=submit]');
+  await strict.click(`#room-list button[aria-label^="Join ${room}"]`, { timeout: 15000 });
+  await strict.locator('#messages').getByText(`Welcome to ${room}, ${nick}2!`).waitFor();
+  step('joined without storage');
 } finally {
   await browser.close();
 }
