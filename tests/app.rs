@@ -97,6 +97,8 @@ impl Driver {
             ])
             .env("DISPLAY", display)
             .env("LANCHAT_CONFIG_DIR", config_dir)
+            // Hosted rooms keep their history here, never in the real data directory.
+            .env("LANCHAT_DATA_DIR", config_dir.join("data"))
             .env("LANCHAT_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -527,6 +529,7 @@ impl InProcessHost {
                     rooms: vec!["Lobby".into()],
                     limits: lanchat::host::Limits::default(),
                     page: true,
+                    data_dir: None,
                 })
                 .unwrap();
                 ready.send(()).unwrap();

@@ -209,6 +209,7 @@ async fn refusals_and_bad_arguments_exit_non_zero_with_a_clear_message() {
         let output = Command::new(BIN)
             .args(&args)
             .env("LANCHAT_CONFIG_DIR", dir.path())
+            .env("LANCHAT_DATA_DIR", dir.path().join("data"))
             .stdin(Stdio::null())
             .output();
         let output = tokio::time::timeout(PATIENCE * 3, output)

@@ -78,15 +78,19 @@ fn valid_frame() -> impl Strategy<Value = ClientFrame> {
             text,
             text,
             prop::option::of("[!-~]{16,20}"),
-            prop::option::of((text, any::<u64>()))
+            prop::option::of((text, any::<u64>())),
+            prop::option::of("[0-9a-f]{64}")
         )
-            .prop_map(|(id, room, nick, session, since)| ClientFrame::Join {
-                id,
-                room,
-                nick,
-                session,
-                since: since.map(|(epoch, seq)| Since { epoch, seq }),
-            }),
+            .prop_map(
+                |(id, room, nick, session, since, proof)| ClientFrame::Join {
+                    id,
+                    room,
+                    nick,
+                    session,
+                    since: since.map(|(epoch, seq)| Since { epoch, seq }),
+                    proof,
+                }
+            ),
         id.prop_map(|id| ClientFrame::Leave { id }),
         (id, text).prop_map(|(id, text)| ClientFrame::Send { id, text }),
         (id, text, text).prop_map(|(id, to, text)| ClientFrame::SendPrivate { id, to, text }),

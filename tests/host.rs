@@ -534,6 +534,9 @@ async fn a_stalled_reader_is_dropped_while_others_keep_receiving() {
     let host = TestHost::start(Limits {
         room_buffer: MESSAGES + 1000,
         write_timeout: Duration::from_secs(1),
+        // A flood by design: the rate limits have their own tests.
+        message_rate: None,
+        frame_rate: None,
         ..Limits::default()
     })
     .await;
@@ -638,6 +641,8 @@ async fn a_member_that_falls_behind_the_room_buffer_is_told_it_was_too_slow() {
         room_buffer: 64,
         client_queue: 16,
         write_timeout: Duration::from_secs(30),
+        message_rate: None,
+        frame_rate: None,
         ..Limits::default()
     })
     .await;

@@ -89,11 +89,16 @@ function goHome() {
   }
 }
 
-function joinListed(room) {
-  enterRoom({ key: room.key }, room.room, { hosting: null });
+async function joinListed(room) {
+  let passphrase = null;
+  if (room.locked) {
+    passphrase = await view.askPassphrase(room.room);
+    if (!passphrase) return;
+  }
+  enterRoom({ key: room.key }, room.room, { hosting: null, passphrase });
 }
 
-view.onHost(async (name) => {
+view.onHost(async (name, passphrase) => {
   const room = name.trim();
   if (!room) {
     view.homeError('host', 'Give the room a name.');
@@ -101,8 +106,11 @@ view.onHost(async (name) => {
   }
   view.homeError('host', '');
   try {
-    const hosting = await transport.hostRoom(room);
-    await enterRoom({ address: hosting.local }, hosting.room, { hosting });
+    const hosting = await transport.hostRoom(room, passphrase || null);
+    await enterRoom({ address: hosting.local }, hosting.room, {
+      hosting,
+      passphrase: passphrase || null,
+    });
   } catch (e) {
     view.homeError('host', capitalize(message(e)));
   }
@@ -127,18 +135,27 @@ view.onJoinAddress(async (address, room) => {
     view.homeError('address', 'Which room? Type its name (or paste a lanchat:// link).');
     return;
   }
-  await enterRoom({ address: address.trim() }, name, { hosting: null });
+  await enterRoom({ address: address.trim() }, name, { hosting: null, passphrase: null });
 });
 
 // ---- chat ----
 
-async function enterRoom(target, room, { hosting }) {
-  state.chat = { room, you: state.nickname, users: [], usersSeq: 0, hosting, typing: new Map() };
+async function enterRoom(target, room, { hosting, passphrase }) {
+  state.chat = {
+    room,
+    you: state.nickname,
+    users: [],
+    usersSeq: 0,
+    hosting,
+    typing: new Map(),
+    target,
+    passphrase,
+  };
   view.enterChat(room);
   view.hosting(hosting ? hosting.addresses : null);
   view.status('Connecting…', 'info');
   try {
-    await transport.join(target, room, onRoomEvent);
+    await transport.join(target, room, passphrase, onRoomEvent);
   } catch (e) {
     view.status(`Cannot join: ${message(e)}`, 'error');
   }
@@ -175,11 +192,29 @@ function onRoomEvent(e) {
     case 'closed':
       clearTyping();
       if (e.code === 'left') return;
+      if (e.code === 'passphrase_required' || e.code === 'passphrase_wrong') {
+        askAgain(chat, e.code === 'passphrase_wrong' ? 'Wrong passphrase. Try again.' : '');
+        return;
+      }
       view.status(`${capitalize(e.reason)}.`, 'error');
       view.system(`You are no longer in the room: ${e.reason}`);
       return;
     default:
   }
+}
+
+/** A locked room refused us: ask for the passphrase (again) and retry, or go home. */
+async function askAgain(chat, error) {
+  view.status('This room is locked.', 'info');
+  const passphrase = await view.askPassphrase(chat.room, error);
+  if (state.chat !== chat) return;
+  if (!passphrase) {
+    state.chat = null;
+    await transport.leave().catch(() => {});
+    goHome();
+    return;
+  }
+  enterRoom(chat.target, chat.room, { hosting: chat.hosting, passphrase });
 }
 
 function welcome(w, resumed) {
@@ -198,6 +233,9 @@ function welcome(w, resumed) {
   }
   for (const event of w.history) roomEvent(event, false);
   if (w.complete === false) view.system('Some earlier messages are no longer available.');
+  if (w.history_saved === false) {
+    view.system('The host cannot save this room\'s history right now; the chat goes on.', null, 'warn');
+  }
   renderUsers();
 }
 
@@ -250,6 +288,9 @@ function roomEvent(ev, live) {
       }
       break;
     }
+    case 'notice':
+      view.system(ev.text, ev.ts, 'warn');
+      break;
     case 'renamed':
       stopTyping(ev.from);
       view.system(`${ev.from} is now known as ${ev.to}`, ev.ts);

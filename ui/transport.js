@@ -46,15 +46,15 @@ class AppTransport {
     return this.invoke('watch_rooms', { onChange: channel });
   }
 
-  hostRoom(room) {
-    return this.invoke('host_room', { room });
+  hostRoom(room, passphrase) {
+    return this.invoke('host_room', { room, passphrase });
   }
 
-  /** target: {key} for a discovered room, {address} otherwise. */
-  join(target, room, onEvent) {
+  /** target: {key} for a discovered room, {address} otherwise; passphrase for a locked one. */
+  join(target, room, passphrase, onEvent) {
     const channel = new this.tauri.core.Channel();
     channel.onmessage = onEvent;
-    return this.invoke('join_room', { target, room, onEvent: channel });
+    return this.invoke('join_room', { target, room, passphrase, onEvent: channel });
   }
 
   send(text) {
@@ -193,7 +193,7 @@ class BrowserTransport {
             room: r.name,
             host: frame.host,
             users: r.users,
-            locked: false,
+            locked: Boolean(r.locked),
             compatible: true,
           })),
         );
@@ -209,9 +209,18 @@ class BrowserTransport {
     throw { code: 'unsupported', message: 'Hosting needs the LAN Chat app.' };
   }
 
-  async join(_target, room, onEvent) {
+  async join(_target, room, passphrase, onEvent) {
     clearInterval(this.roomTimer);
+    this.session?.stop();
     this.session = new ProtocolSession(this.url, room, this.nickname, onEvent);
+    if (passphrase) {
+      try {
+        this.session.key = await roomKey(passphrase, room);
+      } catch (e) {
+        onEvent({ kind: 'closed', reason: e.message, code: 'unsupported' });
+        return;
+      }
+    }
     this.session.start();
   }
 
@@ -256,6 +265,44 @@ class BrowserTransport {
 }
 
 /**
+ * A locked room's key, as lanchat::lock derives it: PBKDF2-HMAC-SHA256, 100,000 rounds,
+ * salted with the room's lower-cased name. Browsers only offer this (WebCrypto) on secure
+ * pages: the host's own machine (localhost) qualifies, a LAN address does not.
+ */
+async function roomKey(passphrase, room) {
+  if (!globalThis.crypto?.subtle) {
+    throw new Error(
+      'this browser only joins locked rooms on the host\'s own computer; use the LAN Chat app',
+    );
+  }
+  const enc = new TextEncoder();
+  const material = await crypto.subtle.importKey('raw', enc.encode(passphrase), 'PBKDF2', false, [
+    'deriveBits',
+  ]);
+  const bits = await crypto.subtle.deriveBits(
+    {
+      name: 'PBKDF2',
+      hash: 'SHA-256',
+      salt: enc.encode(`lanchat-room\u0000${room.trim().toLowerCase()}`),
+      iterations: 100000,
+    },
+    material,
+    256,
+  );
+  return crypto.subtle.importKey('raw', bits, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+}
+
+/** The join proof: HMAC-SHA256(key, "lanchat-join\0" nonce "\0" session), hex. */
+async function joinProof(key, nonce, session) {
+  const mac = await crypto.subtle.sign(
+    'HMAC',
+    key,
+    new TextEncoder().encode(`lanchat-join\u0000${nonce}\u0000${session}`),
+  );
+  return Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
  * One room membership over a WebSocket, reconnecting with backoff and resuming from the
  * last sequence number, with an outbox resent after each rejoin (the host de-duplicates
  * by session and id): the same behaviour as the Rust client.
@@ -276,6 +323,10 @@ class ProtocolSession {
     this.joined = false;
     /** Between a welcome and the connection's end: requests may go out now. */
     this.live = false;
+    /** A locked room's key (see roomKey); the join then waits for the host's nonce. */
+    this.key = null;
+    /** After a rate_limited refusal: requests wait until the pause is over. */
+    this.held = false;
   }
 
   start() {
@@ -284,13 +335,13 @@ class ProtocolSession {
     this.ws = ws;
     this.live = false;
     const joinId = randomId();
+    const join = { type: 'join', id: joinId, room: this.room, nick: this.nick, session: this.sessionId };
     ws.onopen = () => {
       ws.send(JSON.stringify({ type: 'hello', version: 1, client: 'lanchat-web' }));
-      const join = { type: 'join', id: joinId, room: this.room, nick: this.nick, session: this.sessionId };
       if (this.since) join.since = this.since;
-      ws.send(JSON.stringify(join));
+      if (!this.key) ws.send(JSON.stringify(join));
     };
-    ws.onmessage = (m) => this.frame(JSON.parse(m.data), joinId);
+    ws.onmessage = (m) => this.frame(JSON.parse(m.data), joinId, join);
     ws.onclose = (e) => {
       if (this.ws !== ws || this.stopped) return;
       this.ws = null;
@@ -299,9 +350,15 @@ class ProtocolSession {
     };
   }
 
-  frame(f, joinId) {
+  frame(f, joinId, join) {
     switch (f.type) {
       case 'hello':
+        if (this.key) {
+          const ws = this.ws;
+          joinProof(this.key, f.nonce || '', this.sessionId).then((proof) => {
+            if (this.ws === ws) ws.send(JSON.stringify({ ...join, proof }));
+          });
+        }
         return;
       case 'welcome': {
         if (f.id !== joinId) return;
@@ -324,6 +381,8 @@ class ProtocolSession {
         this.attempt = 0;
         this.byeMessage = null;
         this.nick = f.you;
+        this.held = false; // everything in the outbox goes now anyway
+        clearTimeout(this.heldTimer);
         this.onEvent({ kind: 'welcome', welcome: { ...f, history }, resumed });
         for (const [id, frame] of this.outbox) this.ws.send(JSON.stringify({ ...frame, id }));
         return;
@@ -335,6 +394,19 @@ class ProtocolSession {
         if (f.id === joinId) {
           this.stop();
           this.onEvent({ kind: 'closed', reason: f.message, code: f.code });
+          return;
+        }
+        if (f.code === 'rate_limited' && this.outbox.has(f.id)) {
+          // Not lost, only early: everything unconfirmed goes again after a pause, in order
+          // (the host recognises any that did arrive).
+          if (!this.held) {
+            this.held = true;
+            this.heldTimer = setTimeout(() => {
+              this.held = false;
+              if (!this.live) return;
+              for (const [id, frame] of this.outbox) this.ws.send(JSON.stringify({ ...frame, id }));
+            }, 1000);
+          }
           return;
         }
         if (f.id) this.outbox.delete(f.id);
@@ -373,7 +445,7 @@ class ProtocolSession {
     }
     const id = randomId();
     this.outbox.set(id, frame);
-    if (this.live) {
+    if (this.live && !this.held) {
       this.ws.send(JSON.stringify({ ...frame, id }));
     }
     return id;
@@ -386,6 +458,7 @@ class ProtocolSession {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.heldTimer);
     if (this.ws) {
       try {
         this.ws.send(JSON.stringify({ type: 'leave', id: randomId() }));

@@ -38,6 +38,9 @@ export class View {
     this.hostForm = $('host-form');
     this.hostRoom = $('host-room');
     this.hostError = $('host-error');
+    this.hostPassphrase = $('host-passphrase');
+    this.passphraseDialog = $('passphrase-dialog');
+    this.passphraseInput = $('passphrase-input');
     this.addressCard = $('address-card');
     this.addressForm = $('address-form');
     this.addressInput = $('address-input');
@@ -130,7 +133,12 @@ export class View {
       const item = el('li', 'room');
       const info = el('div', 'room-info');
       const name = el('strong', 'room-name', room.room);
-      if (room.locked) name.append(el('span', 'lock', ' (locked)'));
+      if (room.locked) {
+        const lock = el('span', 'lock', ' 🔒');
+        lock.title = 'Locked: joining needs the passphrase';
+        lock.setAttribute('aria-label', 'locked');
+        name.append(lock);
+      }
       info.append(name);
       const details = [room.host ? `on ${room.host}` : null];
       if (room.users !== null && room.users !== undefined) {
@@ -152,7 +160,8 @@ export class View {
   onHost(handler) {
     this.hostForm.addEventListener('submit', (e) => {
       e.preventDefault();
-      handler(this.hostRoom.value);
+      handler(this.hostRoom.value, this.hostPassphrase.value);
+      this.hostPassphrase.value = '';
     });
   }
 
@@ -299,8 +308,9 @@ export class View {
     entry.tick.title = message;
   }
 
-  system(text, ts) {
-    const item = el('li', 'system');
+  /** A line from the room itself; tone 'warn' for the host's notices (history not saved). */
+  system(text, ts, tone) {
+    const item = el('li', tone ? `system ${tone}` : 'system');
     item.append(el('span', null, text));
     if (ts) item.append(el('time', 'time', clock(ts)));
     this.append(item);
@@ -367,6 +377,30 @@ export class View {
 
   onLeave(handler) {
     this.leaveButton.addEventListener('click', handler);
+  }
+
+  /**
+   * Asks for a locked room's passphrase; resolves with it, or null if the user cancels.
+   * `error` says why it is asked again (a wrong one).
+   */
+  askPassphrase(room, error) {
+    $('passphrase-title').textContent = `Join “${room}”`;
+    $('passphrase-error').textContent = error || '';
+    this.passphraseInput.value = '';
+    return new Promise((resolve) => {
+      this.passphraseDialog.addEventListener(
+        'close',
+        () => {
+          const value = this.passphraseInput.value;
+          this.passphraseInput.value = '';
+          resolve(this.passphraseDialog.returnValue === 'ok' && value ? value : null);
+        },
+        { once: true },
+      );
+      this.passphraseDialog.returnValue = 'cancel';
+      this.passphraseDialog.showModal();
+      this.passphraseInput.focus();
+    });
   }
 
   /** A modal question; resolves true when confirmed. */

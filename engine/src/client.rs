@@ -6,8 +6,12 @@
 //! nickname, and resumes from the last sequence number it saw, so nothing is shown twice.
 //! Requests sent while disconnected wait in a bounded outbox and go out after the rejoin; the
 //! host recognises resent ones by (session, id) and acknowledges them without storing twice.
+//! A message the host refuses as `rate_limited` is not dropped either: it stays in the outbox
+//! and goes again a moment later, with everything typed after it held back to keep the order.
+//! For a locked room, the client waits for the host's `hello` nonce and joins with a proof
+//! made from the passphrase (see [`crate::lock`]); the passphrase itself never leaves.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +25,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::ids::random_hex;
+use crate::lock::RoomKey;
 use crate::protocol::{
     self, ByeCode, ChatEvent, ClientFrame, ErrorCode, EventBody, HostFrame, Since, Welcome,
     PROTOCOL_VERSION,
@@ -95,6 +100,8 @@ pub struct ClientOptions {
     pub ping_interval: Duration,
     /// Requests kept while disconnected or unacknowledged; more are refused with `OutboxFull`.
     pub outbox_limit: usize,
+    /// The room's passphrase, for a locked room. Only a key derived from it is kept.
+    pub passphrase: Option<String>,
 }
 
 impl ClientOptions {
@@ -114,6 +121,7 @@ impl ClientOptions {
             connect_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(15),
             outbox_limit: 1000,
+            passphrase: None,
         }
     }
 }
@@ -223,10 +231,14 @@ pub struct Client {
 
 impl Client {
     /// Starts the client task. Events arrive on the returned receiver until `Closed`.
-    pub fn connect(options: ClientOptions) -> (Client, mpsc::Receiver<ClientEvent>) {
+    pub fn connect(mut options: ClientOptions) -> (Client, mpsc::Receiver<ClientEvent>) {
         let (commands, command_rx) = mpsc::channel(64);
         let (events, event_rx) = mpsc::channel(1024);
+        let passphrase = options.passphrase.take();
         let task = Task {
+            key: None,
+            held: HashSet::new(),
+            held_until: None,
             session: random_hex(16),
             nick: options.nick.clone(),
             options,
@@ -237,7 +249,7 @@ impl Client {
             own: BTreeSet::new(),
             joined_once: false,
         };
-        tokio::spawn(task.run());
+        tokio::spawn(task.run(passphrase));
         (Client { commands }, event_rx)
     }
 
@@ -328,10 +340,36 @@ struct Task {
     /// them too, and they must not be reported a second time.
     own: BTreeSet<u64>,
     joined_once: bool,
+    /// The room key, for a locked room.
+    key: Option<RoomKey>,
+    /// Ids of outbox requests waiting out a `rate_limited` refusal (and everything queued
+    /// after one), sent again at `held_until`.
+    held: HashSet<String>,
+    held_until: Option<Instant>,
 }
 
+/// How long a request refused as `rate_limited` waits before it goes again.
+const RATE_LIMIT_RETRY: Duration = Duration::from_millis(1000);
+
 impl Task {
-    async fn run(mut self) {
+    async fn run(mut self, passphrase: Option<String>) {
+        if let Some(passphrase) = passphrase {
+            let room = self.options.room.clone();
+            let derived =
+                tokio::task::spawn_blocking(move || RoomKey::derive(&passphrase, &room)).await;
+            match derived {
+                Ok(Ok(key)) => self.key = Some(key),
+                Ok(Err(e)) => {
+                    let reason = CloseReason::Refused {
+                        code: ErrorCode::PassphraseWrong,
+                        message: e.to_string(),
+                    };
+                    let _ = self.emit(ClientEvent::Closed { reason }).await;
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
         let mut attempt: u32 = 0;
         loop {
             let reason = match self.connection().await {
@@ -469,14 +507,27 @@ impl Task {
             version: PROTOCOL_VERSION,
             client: Some(self.options.client_name.clone()),
         };
+        if let Err(e) = send_frames(&mut ws, &[hello]).await {
+            return Ended::Lost(format!("connection lost while joining: {e}"));
+        }
+        // A locked room's proof is made over the nonce in the host's hello; otherwise the
+        // join goes right away, without waiting a round trip.
+        let proof = match self.key.clone() {
+            Some(key) => match self.await_hello(&mut ws).await {
+                Ok(nonce) => Some(key.proof(&nonce, &self.session)),
+                Err(ended) => return ended,
+            },
+            None => None,
+        };
         let join = ClientFrame::Join {
             id: join_id.clone(),
             room: self.options.room.clone(),
             nick: self.nick.clone(),
             session: Some(self.session.clone()),
             since: self.last.clone(),
+            proof,
         };
-        if let Err(e) = send_frames(&mut ws, &[hello, join]).await {
+        if let Err(e) = send_frames(&mut ws, &[join]).await {
             return Ended::Lost(format!("connection lost while joining: {e}"));
         }
 
@@ -488,6 +539,8 @@ impl Task {
             return ended;
         }
         // Everything still unacknowledged goes (again) now, in order.
+        self.held.clear();
+        self.held_until = None;
         let resend: Vec<ClientFrame> = self
             .outbox
             .iter()
@@ -497,6 +550,28 @@ impl Task {
             return Ended::Lost(format!("connection lost: {e}"));
         }
         self.live(&mut ws).await
+    }
+
+    /// Reads frames until the host's hello, and returns its nonce.
+    async fn await_hello(&self, ws: &mut Ws) -> Result<String, Ended> {
+        let deadline = Instant::now() + self.options.connect_timeout;
+        loop {
+            let message = match tokio::time::timeout_at(deadline, ws.next()).await {
+                Err(_) => return Err(Ended::Lost("the host did not answer hello".into())),
+                Ok(None) => return Err(Ended::Lost("the host closed the connection".into())),
+                Ok(Some(Err(e))) => return Err(Ended::Lost(format!("connection lost: {e}"))),
+                Ok(Some(Ok(message))) => message,
+            };
+            let Message::Text(text) = message else {
+                continue;
+            };
+            match protocol::decode_host(text.as_str()) {
+                Ok(HostFrame::Hello { nonce, .. }) => return Ok(nonce),
+                Ok(HostFrame::Error { code, message, .. }) => return Err(refusal(code, message)),
+                Ok(HostFrame::Bye { code, message }) => return Err(bye_ends(code, message)),
+                _ => {}
+            }
+        }
     }
 
     /// Reads frames until the welcome for `join_id` (or a refusal) arrives.
@@ -514,12 +589,7 @@ impl Task {
             };
             match protocol::decode_host(text.as_str()) {
                 Ok(HostFrame::Welcome(welcome)) if welcome.id == join_id => return Ok(*welcome),
-                Ok(HostFrame::Error { code, message, .. }) => {
-                    return Err(match code {
-                        ErrorCode::HostFull => Ended::Lost(message),
-                        _ => Ended::Final(CloseReason::Refused { code, message }),
-                    })
-                }
+                Ok(HostFrame::Error { code, message, .. }) => return Err(refusal(code, message)),
                 Ok(HostFrame::Bye { code, message }) => return Err(bye_ends(code, message)),
                 // hello, and anything else before the welcome, carries nothing we need.
                 _ => {}
@@ -624,10 +694,29 @@ impl Task {
                             if !self.queue(id.clone(), request.clone()).await {
                                 continue;
                             }
+                            if self.held_until.is_some() {
+                                // Behind a rate-limited request: wait with it, keep the order.
+                                self.held.insert(id);
+                                continue;
+                            }
                             request_frame(&id, &request)
                         }
                     };
                     if let Err(e) = send_frames(ws, &[frame]).await {
+                        return Ended::Lost(format!("connection lost: {e}"));
+                    }
+                }
+                () = sleep_until_opt(self.held_until) => {
+                    // The rate limit's pause is over: what was held goes, in order.
+                    self.held_until = None;
+                    let held = std::mem::take(&mut self.held);
+                    let frames: Vec<ClientFrame> = self
+                        .outbox
+                        .iter()
+                        .filter(|(id, _)| held.contains(id))
+                        .map(|(id, request)| request_frame(id, request))
+                        .collect();
+                    if let Err(e) = send_frames(ws, &frames).await {
                         return Ended::Lost(format!("connection lost: {e}"));
                     }
                 }
@@ -691,6 +780,17 @@ impl Task {
                     ts,
                 }
             }
+            HostFrame::Error {
+                id: Some(id),
+                code: ErrorCode::RateLimited,
+                ..
+            } if self.outbox.iter().any(|(pid, _)| *pid == id) => {
+                // Not lost, only early: it goes again after a pause (still pending).
+                self.held.insert(id);
+                self.held_until
+                    .get_or_insert_with(|| Instant::now() + RATE_LIMIT_RETRY);
+                return None;
+            }
             HostFrame::Error { id, code, message } => {
                 let request = id.as_ref().and_then(|id| {
                     let pos = self.outbox.iter().position(|(pid, _)| pid == id)?;
@@ -719,7 +819,26 @@ fn event_id(body: &EventBody) -> Option<&str> {
         EventBody::Message { id, .. }
         | EventBody::Private { id, .. }
         | EventBody::Location { id, .. } => Some(id),
-        EventBody::Joined { .. } | EventBody::Left { .. } | EventBody::Renamed { .. } => None,
+        EventBody::Joined { .. }
+        | EventBody::Left { .. }
+        | EventBody::Renamed { .. }
+        | EventBody::Notice { .. } => None,
+    }
+}
+
+/// How a refusal before the welcome ends the connection: a full host or address may have
+/// room later; anything else (wrong passphrase, nickname taken, ...) retrying cannot fix.
+fn refusal(code: ErrorCode, message: String) -> Ended {
+    match code {
+        ErrorCode::HostFull | ErrorCode::TooManyConnections => Ended::Lost(message),
+        _ => Ended::Final(CloseReason::Refused { code, message }),
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -762,9 +881,11 @@ fn url_for(addr: SocketAddr) -> String {
 /// Whether a `bye` is worth reconnecting after.
 fn bye_ends(code: ByeCode, message: String) -> Ended {
     match code {
-        ByeCode::HostClosing | ByeCode::TooSlow | ByeCode::HostFull | ByeCode::Timeout => {
-            Ended::Lost(message)
-        }
+        ByeCode::HostClosing
+        | ByeCode::TooSlow
+        | ByeCode::HostFull
+        | ByeCode::Timeout
+        | ByeCode::TooManyConnections => Ended::Lost(message),
         ByeCode::Replaced | ByeCode::ProtocolViolation => {
             Ended::Final(CloseReason::Bye { code, message })
         }

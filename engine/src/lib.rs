@@ -13,10 +13,12 @@
 //! - [`config`]: the user's saved settings (nickname, host id, pinned interfaces) in the
 //!   platform config directory.
 //! - [`ids`]: random identifiers and the millisecond clock.
+//! - [`lock`]: locked rooms: the passphrase key, the join proof, the attempt limiter.
 
 pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod host;
 pub mod ids;
+pub mod lock;
 pub mod protocol;

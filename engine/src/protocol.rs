@@ -49,6 +49,10 @@ pub enum ClientFrame {
         /// carries only what came after it, if the host still holds it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<Since>,
+        /// For a locked room: HMAC-SHA256 of this connection's nonce and the session under
+        /// the room key (see PROTOCOL.md, "Locked rooms"), as 64 hex digits.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<String>,
     },
     /// Leave the current room; the connection stays open and may join another.
     Leave { id: String },
@@ -85,6 +89,9 @@ pub enum HostFrame {
         /// The host's display name (its machine or nickname).
         host: String,
         rooms: Vec<RoomSummary>,
+        /// Fresh for every connection: what a `join` proof for a locked room is made over.
+        #[serde(default)]
+        nonce: String,
     },
     /// The answer to `join`: the room's state as of sequence number `seq`.
     Welcome(Box<Welcome>),
@@ -134,6 +141,14 @@ pub struct Welcome {
     pub history: Vec<ChatEvent>,
     /// False when the host no longer held everything after `since`.
     pub complete: bool,
+    /// False while the host cannot write the room's history to disk (it still serves it
+    /// from memory); a `notice` event says so when it happens.
+    #[serde(default = "yes")]
+    pub history_saved: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One room as listed in the host's `hello`.
@@ -141,6 +156,9 @@ pub struct Welcome {
 pub struct RoomSummary {
     pub name: String,
     pub users: u32,
+    /// Joining needs the room's passphrase.
+    #[serde(default)]
+    pub locked: bool,
 }
 
 /// A sequenced, timestamped event in a room's history.
@@ -187,6 +205,21 @@ pub enum EventBody {
         from: String,
         to: String,
     },
+    /// A message from the host itself, about the room (history no longer saved, and so on).
+    Notice {
+        code: NoticeCode,
+        text: String,
+    },
+}
+
+/// What a host notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeCode {
+    /// Writing history to disk failed (disk full, unwritable); the room goes on from memory.
+    HistoryNotSaved,
+    /// Writing history works again; what was said meanwhile is saved too.
+    HistorySaved,
 }
 
 /// Why someone is no longer in the room.
@@ -229,6 +262,16 @@ pub enum ErrorCode {
     LocationInvalid,
     /// The host has reached its connection cap.
     HostFull,
+    /// This address already has as many connections as the host allows one address.
+    TooManyConnections,
+    /// The room is locked and the join carried no proof.
+    PassphraseRequired,
+    /// The join's proof does not match the room's passphrase.
+    PassphraseWrong,
+    /// Too many passphrase attempts from this address; wait and try again.
+    TooManyAttempts,
+    /// The client sent messages faster than the host allows; this one was not delivered.
+    RateLimited,
 }
 
 /// Why the host is closing a connection.
@@ -247,6 +290,8 @@ pub enum ByeCode {
     HostFull,
     /// The client sent nothing for too long.
     Timeout,
+    /// This address already has as many connections as the host allows one address.
+    TooManyConnections,
 }
 
 /// A validation failure: the error code plus a message a person can act on.
@@ -423,9 +468,11 @@ mod tests {
                         epoch: "e1".into(),
                         seq: 41,
                     }),
+                    proof: Some("ab12".into()),
                 },
                 json!({"type":"join","id":"j1","room":"Tokyo","nick":"alice",
-                       "session":"0123456789abcdef","since":{"epoch":"e1","seq":41}}),
+                       "session":"0123456789abcdef","since":{"epoch":"e1","seq":41},
+                       "proof":"ab12"}),
             ),
             (
                 ClientFrame::Leave { id: "l".into() },
@@ -483,7 +530,8 @@ mod tests {
                 room: "r".into(),
                 nick: "n".into(),
                 session: None,
-                since: None
+                since: None,
+                proof: None,
             }
         );
     }
@@ -504,10 +552,12 @@ mod tests {
                     rooms: vec![RoomSummary {
                         name: "Tokyo".into(),
                         users: 2,
+                        locked: true,
                     }],
+                    nonce: "5f2c".into(),
                 },
                 json!({"type":"hello","version":1,"host":"alice-laptop",
-                       "rooms":[{"name":"Tokyo","users":2}]}),
+                       "rooms":[{"name":"Tokyo","users":2,"locked":true}],"nonce":"5f2c"}),
             ),
             (
                 HostFrame::Welcome(Box::new(Welcome {
@@ -526,12 +576,13 @@ mod tests {
                         },
                     )],
                     complete: true,
+                    history_saved: false,
                 })),
                 json!({"type":"welcome","id":"j1","room":"Tokyo","epoch":"e1","seq":7,"you":"bob",
                        "users":["alice","bob"],
                        "history":[{"seq":6,"ts":1_700_000_000_000u64,"type":"message","id":"m",
                                    "from":"alice","text":"hi"}],
-                       "complete":true}),
+                       "complete":true,"history_saved":false}),
             ),
             (
                 HostFrame::Ack {
@@ -648,6 +699,17 @@ mod tests {
                 json!({"seq":14,"ts":1_700_000_000_000u64,"type":"renamed","from":"bob",
                        "to":"robert"}),
             ),
+            (
+                HostFrame::Event(event(
+                    15,
+                    EventBody::Notice {
+                        code: NoticeCode::HistoryNotSaved,
+                        text: "disk full".into(),
+                    },
+                )),
+                json!({"seq":15,"ts":1_700_000_000_000u64,"type":"notice",
+                       "code":"history_not_saved","text":"disk full"}),
+            ),
         ];
         for (frame, expected) in cases {
             assert_eq!(shape(&frame), expected, "encoding {frame:?}");
@@ -668,6 +730,15 @@ mod tests {
         assert_eq!(shape(&ErrorCode::HostFull), json!("host_full"));
         assert_eq!(shape(&ByeCode::TooSlow), json!("too_slow"));
         assert_eq!(shape(&LeaveReason::Dropped), json!("dropped"));
+        assert_eq!(
+            shape(&ErrorCode::PassphraseWrong),
+            json!("passphrase_wrong")
+        );
+        assert_eq!(shape(&ErrorCode::RateLimited), json!("rate_limited"));
+        assert_eq!(
+            shape(&ByeCode::TooManyConnections),
+            json!("too_many_connections")
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use lanchat::client::{parse_address, Client, ClientOptions, Endpoint};
 use lanchat::discovery::{share_links, HostIdentity, InterfacePolicy, ShareLink};
-use lanchat::host::{Host, HostConfig, Limits};
+use lanchat::host::{self, Host, HostConfig, Limits, RoomConfig};
+use lanchat::lock::RoomKey;
 use lanchat::protocol;
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
@@ -92,12 +93,19 @@ pub struct HostingView {
     /// What others can use, one per LAN interface.
     addresses: Vec<ShareLink>,
     announced: bool,
+    locked: bool,
 }
 
 /// Hosts a room in this process, announced on the LAN, and serving the page to browsers.
+/// With a passphrase the room is locked; its history is kept in the data directory.
 #[tauri::command]
-pub async fn host_room(shell: State<'_, Shell>, room: String) -> Result<HostingView, CommandError> {
+pub async fn host_room(
+    shell: State<'_, Shell>,
+    room: String,
+    passphrase: Option<String>,
+) -> Result<HostingView, CommandError> {
     let room = protocol::validate_room(&room)?.to_owned();
+    let passphrase = passphrase.filter(|p| !p.is_empty());
     if let Some(current) = shell.hosting_room() {
         return Err(CommandError::AlreadyHosting(current));
     }
@@ -107,11 +115,27 @@ pub async fn host_room(shell: State<'_, Shell>, room: String) -> Result<HostingV
         .0
         .nickname
         .unwrap_or_else(|| "LAN Chat".into());
+    let key = match passphrase {
+        Some(passphrase) => {
+            let name = room.clone();
+            let derived =
+                tauri::async_runtime::spawn_blocking(move || RoomKey::derive(&passphrase, &name))
+                    .await
+                    .map_err(|e| CommandError::Host(e.to_string()))?;
+            Some(derived.map_err(|e| CommandError::Host(e.to_string()))?)
+        }
+        None => None,
+    };
+    let locked = key.is_some();
     let host = Host::new(HostConfig {
         name: nickname.clone(),
-        rooms: vec![room.clone()],
+        rooms: vec![RoomConfig {
+            name: room.clone(),
+            key,
+        }],
         limits: Limits::default(),
         page: true,
+        data_dir: host::default_data_dir(),
     })
     .map_err(|e| CommandError::Host(e.to_string()))?;
     // Dual-stack where there is IPv6, so link-local peers can connect too.
@@ -168,6 +192,7 @@ pub async fn host_room(shell: State<'_, Shell>, room: String) -> Result<HostingV
         addresses,
         local: SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string(),
         announced: announcer.is_some(),
+        locked,
         room: room.clone(),
         port,
     };
@@ -188,12 +213,14 @@ pub enum JoinTarget {
     Address { address: String },
 }
 
-/// Joins a room; its events go to `on_event` until the user leaves.
+/// Joins a room (with its passphrase if it is locked); its events go to `on_event` until
+/// the user leaves.
 #[tauri::command]
 pub async fn join_room(
     shell: State<'_, Shell>,
     target: JoinTarget,
     room: String,
+    passphrase: Option<String>,
     on_event: Channel<RoomEvent>,
 ) -> Result<(), CommandError> {
     let room = protocol::validate_room(&room)?.to_owned();
@@ -215,6 +242,7 @@ pub async fn join_room(
         old.client.leave().await;
     }
     let mut options = ClientOptions::new(endpoint, room, nickname);
+    options.passphrase = passphrase.filter(|p| !p.is_empty());
     options.client_name = format!("lanchat-desktop/{}", env!("CARGO_PKG_VERSION"));
     let (client, mut events) = Client::connect(options);
     let pump = tauri::async_runtime::spawn(async move {

@@ -37,15 +37,24 @@ impl TestHost {
     }
 
     pub async fn start_at(addr: SocketAddr, limits: Limits) -> TestHost {
-        let listener = TcpListener::bind(addr).await.expect("bind");
-        let addr = listener.local_addr().unwrap();
-        let host = Host::new(HostConfig {
+        Self::start_with(addr, Self::config(limits)).await
+    }
+
+    /// The configuration `start` uses: room "Lobby", history in memory only.
+    pub fn config(limits: Limits) -> HostConfig {
+        HostConfig {
             name: "test-host".into(),
             rooms: vec!["Lobby".into()],
             limits,
             page: true,
-        })
-        .unwrap();
+            data_dir: None,
+        }
+    }
+
+    pub async fn start_with(addr: SocketAddr, config: HostConfig) -> TestHost {
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let host = Host::new(config).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let runner = host.clone();
         let task = tokio::spawn(async move {

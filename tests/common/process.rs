@@ -37,6 +37,8 @@ impl Proc {
         let mut child = command
             .args(args)
             .env("LANCHAT_CONFIG_DIR", config_dir)
+            // Hosts keep room history next to the test's config, never in the real one.
+            .env("LANCHAT_DATA_DIR", config_dir.join("data"))
             .env("LANCHAT_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

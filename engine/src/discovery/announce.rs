@@ -163,7 +163,7 @@ pub(crate) fn service_info(
         (txt::VERSION, protocol::PROTOCOL_VERSION.to_string()),
         (txt::HOST, truncate(&identity.name, 200)),
         (txt::HOST_ID, identity.id.clone()),
-        (txt::LOCKED, "0".to_owned()),
+        (txt::LOCKED, if room.locked { "1" } else { "0" }.to_owned()),
         (txt::USERS, room.users.to_string()),
     ]
     .into_iter()
@@ -204,6 +204,7 @@ mod tests {
         let room = RoomSummary {
             name: "Tokyo".into(),
             users: 3,
+            locked: true,
         };
         let info = service_info(&identity, 4000, &room).unwrap();
         assert_eq!(
@@ -217,7 +218,7 @@ mod tests {
             ("v", "1"),
             ("host", "alice-laptop"),
             ("id", "0123456789abcdef"),
-            ("locked", "0"),
+            ("locked", "1"),
             ("users", "3"),
         ] {
             assert_eq!(info.get_property_val_str(key), Some(value), "{key}");
@@ -233,6 +234,7 @@ mod tests {
         let room = RoomSummary {
             name: "é".repeat(64),
             users: 0,
+            locked: false,
         };
         let info = service_info(&identity, 1, &room).unwrap();
         let instance = info

@@ -6,6 +6,10 @@
 //! it and flushes once, under `Limits::write_timeout`, so a stalled peer costs the host one
 //! timer, not a blocked room. A member that falls more than `Limits::room_buffer` events
 //! behind is told `too_slow` and dropped; nobody else waits for it.
+//!
+//! Each connection has two token buckets: one for chat messages (beyond it a message is
+//! refused with `rate_limited`) and one for frames of any kind (beyond it the reader simply
+//! pauses, so a flood of garbage costs the flooder its own bandwidth and nobody else's).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,8 +26,9 @@ use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
+use super::rate::Bucket;
 use super::room::{encode, ConnId, Delivery, JoinRequest, MemberId, Room, Say};
-use super::{web, Limits, Shared};
+use super::{client_ip, web, Limits, Shared};
 use crate::ids::random_hex;
 use crate::protocol::{
     self, ByeCode, ClientFrame, ErrorCode, HostFrame, Invalid, LeaveReason, PROTOCOL_VERSION,
@@ -125,11 +130,15 @@ impl Connection {
 
         let mut reader = Reader {
             conn: &self,
+            peer,
             out: tx,
             done: done.clone(),
             hello: false,
             session: random_hex(16),
+            nonce: random_hex(16),
             in_room: None,
+            frames: Bucket::new(limits.frame_rate),
+            messages: Bucket::new(limits.message_rate),
         };
         let writer = write_loop(sink, rx, done.clone(), self.stop.clone(), &limits);
         let read = async {
@@ -197,8 +206,17 @@ async fn handshake(stream: TcpStream, limits: &Limits) -> Result<Ws, tungstenite
     }
 }
 
-/// Tells a client over the connection cap that the host is full, then closes.
-pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, limits: &Limits) {
+/// Why a connection is refused before it starts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TurnAway {
+    /// The host has `max_connections` already.
+    HostFull,
+    /// The client's address has `max_per_address` already.
+    AddressFull,
+}
+
+/// Tells a client over a connection cap why it cannot come in, then closes.
+pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, limits: &Limits, why: TurnAway) {
     let limits = Limits {
         handshake_timeout: limits
             .handshake_timeout
@@ -208,24 +226,38 @@ pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, limits: &Limi
     let Ok(mut ws) = handshake(stream, &limits).await else {
         return;
     };
-    tracing::info!(%peer, "turned away: host full");
-    let message = format!(
-        "this host is full ({} connections); try again later",
-        limits.max_connections
-    );
+    tracing::info!(%peer, ?why, "turned away");
+    let (code, bye_code, message) = match why {
+        TurnAway::HostFull => (
+            ErrorCode::HostFull,
+            ByeCode::HostFull,
+            format!(
+                "this host is full ({} connections); try again later",
+                limits.max_connections
+            ),
+        ),
+        TurnAway::AddressFull => (
+            ErrorCode::TooManyConnections,
+            ByeCode::TooManyConnections,
+            format!(
+                "your address already has {} connections to this host, its limit; close some",
+                limits.max_per_address
+            ),
+        ),
+    };
     let error = encode(&HostFrame::Error {
         id: None,
-        code: ErrorCode::HostFull,
+        code,
         message: message.clone(),
     });
     let bye = encode(&HostFrame::Bye {
-        code: ByeCode::HostFull,
+        code: bye_code,
         message,
     });
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
         ws.feed(Message::Text(error)).await?;
         ws.feed(Message::Text(bye)).await?;
-        ws.feed(close_frame(ByeCode::HostFull)).await?;
+        ws.feed(close_frame(bye_code)).await?;
         ws.flush().await
     })
     .await;
@@ -239,6 +271,9 @@ fn close_frame(code: ByeCode) -> Message {
         ByeCode::ProtocolViolation => (CloseCode::Protocol, "protocol violation"),
         ByeCode::HostFull => (CloseCode::Again, "host full"),
         ByeCode::Timeout => (CloseCode::Away, "idle timeout"),
+        ByeCode::TooManyConnections => {
+            (CloseCode::Policy, "too many connections from your address")
+        }
     };
     Message::Close(Some(CloseFrame {
         code,
@@ -418,13 +453,20 @@ enum Stop {
 /// The reading half's state.
 struct Reader<'a> {
     conn: &'a Connection,
+    peer: SocketAddr,
     out: mpsc::Sender<Outbound>,
     done: CancellationToken,
     /// Whether the client's `hello` has been accepted.
     hello: bool,
     /// Used when the client sends no session of its own: resume then needs the same connection.
     session: String,
+    /// Sent in `hello`; a locked room's join proof is made over it.
+    nonce: String,
     in_room: Option<InRoom>,
+    /// Frames of any kind: when empty, reading pauses.
+    frames: Bucket,
+    /// Chat messages and renames: when empty, they are refused with `rate_limited`.
+    messages: Bucket,
 }
 
 impl Reader<'_> {
@@ -455,6 +497,17 @@ impl Reader<'_> {
                 Ok(Some(Err(e))) => return self.read_error(e, &limits).await,
                 Ok(Some(Ok(message))) => message,
             };
+            if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                if let Err(wait) = self.frames.take(Instant::now()) {
+                    // Too many frames: read this client more slowly. Its further frames wait
+                    // in its own TCP buffer; everyone else is served as before.
+                    tokio::select! {
+                        () = self.done.cancelled() => return ReaderEnd::Stopped,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    let _ = self.frames.take(Instant::now());
+                }
+            }
             let result = match message {
                 Message::Text(text) => self.handle(text.as_str()).await,
                 Message::Binary(_) => {
@@ -577,7 +630,11 @@ impl Reader<'_> {
                 nick,
                 session,
                 since,
-            } => self.join(&id, &room, &nick, session, since.as_ref()).await,
+                proof,
+            } => {
+                self.join(&id, &room, &nick, session, since.as_ref(), proof.as_deref())
+                    .await
+            }
             ClientFrame::Leave { id } => {
                 let Some(in_room) = self.in_room.take() else {
                     return self.not_in_room(&id).await;
@@ -630,6 +687,12 @@ impl Reader<'_> {
                 Ok(())
             }
             ClientFrame::Nick { id, nick } => {
+                if self.in_room.is_none() {
+                    return self.not_in_room(&id).await;
+                }
+                if let Err(invalid) = self.rate_check() {
+                    return self.refuse(Some(&id), invalid).await;
+                }
                 let Some(in_room) = self.in_room.as_ref() else {
                     return self.not_in_room(&id).await;
                 };
@@ -670,6 +733,7 @@ impl Reader<'_> {
             version: PROTOCOL_VERSION,
             host: self.conn.shared.name.clone(),
             rooms: self.conn.shared.rooms.summaries(),
+            nonce: self.nonce.clone(),
         })
         .await
     }
@@ -681,6 +745,7 @@ impl Reader<'_> {
         nick: &str,
         session: Option<String>,
         since: Option<&protocol::Since>,
+        proof: Option<&str>,
     ) -> Result<(), Stop> {
         if let Some(in_room) = &self.in_room {
             let message = format!(
@@ -701,6 +766,11 @@ impl Reader<'_> {
             Ok(room) => room,
             Err(invalid) => return self.refuse(Some(id), invalid).await,
         };
+        // Before anything about the room is looked at (not even whether the nickname is
+        // free), so a wrong passphrase learns nothing.
+        if let Err(invalid) = self.unlock(&room, session, proof) {
+            return self.refuse(Some(id), invalid).await;
+        }
         let request = JoinRequest {
             id,
             nick,
@@ -745,6 +815,12 @@ impl Reader<'_> {
                 return self.refuse(Some(id), invalid).await;
             }
         }
+        if self.in_room.is_none() {
+            return self.not_in_room(id).await;
+        }
+        if let Err(invalid) = self.rate_check() {
+            return self.refuse(Some(id), invalid).await;
+        }
         let Some(in_room) = self.in_room.as_ref() else {
             return self.not_in_room(id).await;
         };
@@ -758,6 +834,66 @@ impl Reader<'_> {
             }
             Err(invalid) => self.refuse(Some(id), invalid).await,
         }
+    }
+
+    /// Takes a token for one chat message, or explains the limit.
+    fn rate_check(&mut self) -> Result<(), Invalid> {
+        let Err(wait) = self.messages.take(Instant::now()) else {
+            return Ok(());
+        };
+        let rate = self
+            .conn
+            .shared
+            .limits
+            .message_rate
+            .map_or(0.0, |r| r.per_second);
+        Err(Invalid {
+            code: ErrorCode::RateLimited,
+            message: format!(
+                "slow down: this host takes at most {rate} messages a second from one \
+                 client; this one was not sent (send it again in {} ms)",
+                wait.as_millis().max(1)
+            ),
+        })
+    }
+
+    /// Checks a join's passphrase proof against a locked room. Wrong proofs are counted per
+    /// address; past the limit, even a right one must wait.
+    fn unlock(&self, room: &Room, session: &str, proof: Option<&str>) -> Result<(), Invalid> {
+        let Some(key) = room.key() else {
+            return Ok(());
+        };
+        let Some(proof) = proof else {
+            return Err(Invalid {
+                code: ErrorCode::PassphraseRequired,
+                message: format!(
+                    "room \"{}\" is locked: join it with its passphrase",
+                    room.name()
+                ),
+            });
+        };
+        let shared = &self.conn.shared;
+        let ip = client_ip(self.peer);
+        let now = std::time::Instant::now();
+        let mut attempts = shared.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(wait) = attempts.check(ip, now) {
+            return Err(Invalid {
+                code: ErrorCode::TooManyAttempts,
+                message: format!(
+                    "too many wrong passphrases from your address; try again in {} s",
+                    wait.as_secs() + 1
+                ),
+            });
+        }
+        if key.verify(&self.nonce, session, proof) {
+            return Ok(());
+        }
+        attempts.failed(ip, now);
+        tracing::info!(peer = %self.peer, room = room.name(), "wrong passphrase");
+        Err(Invalid {
+            code: ErrorCode::PassphraseWrong,
+            message: format!("wrong passphrase for room \"{}\"", room.name()),
+        })
     }
 
     fn stop_typing(&mut self) {

@@ -3,16 +3,23 @@
 //! [`Host::run`] takes its listener and shutdown future from the caller (the CLI passes
 //! Ctrl-C/SIGTERM, tests pass their own), so nothing here picks a port or installs signal
 //! handlers. Each connection is one task; the connection cap is a semaphore whose permit the
-//! task holds; shutdown tells every connection "host closing" and waits a bounded time.
+//! task holds, and a per-address count caps what one machine may open; shutdown tells every
+//! connection "host closing" and waits a bounded time. With a data directory, each room's
+//! history is saved (`store`) and restored by the next host on the same directory; a syncer
+//! task flushes it to stable storage once a second.
 
 mod connection;
+mod rate;
 mod room;
+mod store;
 mod web;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -20,8 +27,23 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::lock::{AttemptLimiter, RoomKey};
 use crate::protocol::{self, RoomSummary};
-use room::Rooms;
+pub use rate::Rate;
+use room::{RoomSpec, Rooms};
+use store::{DataDir, SegmentLimits};
+
+/// The environment variable that overrides where hosts keep room history.
+pub const DATA_DIR_ENV: &str = "LANCHAT_DATA_DIR";
+
+/// Where room history is kept: `LANCHAT_DATA_DIR` if set, else the platform's data
+/// directory (`~/.local/share/lanchat` on Linux). None if neither can be determined.
+pub fn default_data_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "lanchat").map(|d| d.data_dir().to_path_buf())
+}
 
 /// Every bound the host enforces, in one place. The defaults suit a LAN chat; tests shrink
 /// them to provoke each limit quickly.
@@ -41,8 +63,24 @@ pub struct Limits {
     /// disconnected with `too_slow`; nobody else waits for it. Keep it well above
     /// `client_queue`: a member's own echoes may lag by that much while it sends.
     pub room_buffer: usize,
-    /// Events each room keeps in memory for late joiners and rejoining clients.
+    /// Events each room keeps in memory for late joiners and rejoining clients; also how
+    /// many events one history segment on disk holds (a room keeps at most two).
     pub history_len: usize,
+    /// Bytes after which a history segment on disk is closed and a new one started.
+    pub history_segment_bytes: u64,
+    /// How often saved history is flushed to stable storage (`fsync`): a power cut can
+    /// cost the events of the last interval; a crash of the host process costs nothing.
+    pub sync_interval: Duration,
+    /// Connections one address may have open at once.
+    pub max_per_address: usize,
+    /// Chat messages (and renames) one client may send: more get `rate_limited`.
+    pub message_rate: Option<Rate>,
+    /// Frames of any kind one client may send; beyond it the host reads that client more
+    /// slowly (nobody else notices).
+    pub frame_rate: Option<Rate>,
+    /// Wrong passphrases one address may try in a burst, and how often one more is allowed.
+    pub passphrase_attempts: u32,
+    pub passphrase_refill: Duration,
     /// Events a newcomer's welcome carries.
     pub welcome_history: usize,
     /// Time for a new TCP connection to complete the WebSocket handshake.
@@ -68,6 +106,13 @@ impl Default for Limits {
             client_queue: 256,
             room_buffer: 4096,
             history_len: 1000,
+            history_segment_bytes: 1 << 20,
+            sync_interval: Duration::from_secs(1),
+            max_per_address: 64,
+            message_rate: Some(Rate::new(10.0, 30)),
+            frame_rate: Some(Rate::new(100.0, 200)),
+            passphrase_attempts: 5,
+            passphrase_refill: Duration::from_secs(30),
             welcome_history: 100,
             handshake_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
@@ -85,10 +130,37 @@ pub struct HostConfig {
     /// The host's display name, sent in `hello` (machine name or the host user's nickname).
     pub name: String,
     /// Rooms that exist from the start (more are created when someone joins them).
-    pub rooms: Vec<String>,
+    pub rooms: Vec<RoomConfig>,
     pub limits: Limits,
     /// Whether plain HTTP requests get the chat page (`ui/`), so browsers can join.
     pub page: bool,
+    /// Where room history is saved and restored from; None keeps it in memory only.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A room to open at start.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    pub name: String,
+    /// Locks the room: joining needs the passphrase this key was derived from. A room that
+    /// was locked in the data directory and is now opened without a key starts afresh (its
+    /// history is deleted), so what was said under the lock stays private.
+    pub key: Option<RoomKey>,
+}
+
+impl From<&str> for RoomConfig {
+    fn from(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            key: None,
+        }
+    }
+}
+
+impl From<String> for RoomConfig {
+    fn from(name: String) -> Self {
+        Self { name, key: None }
+    }
 }
 
 /// Why a host could not start or run.
@@ -98,6 +170,8 @@ pub enum HostError {
     InvalidRoom(protocol::Invalid),
     #[error("cannot read the listener's address: {0}")]
     Listener(std::io::Error),
+    #[error("too many rooms: {0} (the limit is {1})")]
+    TooManyRooms(usize, usize),
 }
 
 /// A host's shared state: cheap to clone, usable while `run` is serving (for listings).
@@ -114,31 +188,136 @@ struct Shared {
     rooms: Rooms,
     /// Source of member and connection ids, unique for the host's lifetime.
     next_id: AtomicU64,
+    /// Open connections per client address.
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// Wrong passphrase attempts per client address.
+    attempts: Mutex<AttemptLimiter>,
 }
 
 impl Shared {
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// Counts a connection from `ip` unless that address is at its limit.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let mut counts = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= self.limits.max_per_address {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            shared: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in its address's count; given back on drop.
+struct AddressSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .shared
+            .per_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The address a connection counts against: an IPv4 client of a dual-stack listener shows
+/// up as `::ffff:a.b.c.d` and is the same machine as `a.b.c.d`.
+fn client_ip(peer: SocketAddr) -> IpAddr {
+    peer.ip().to_canonical()
 }
 
 impl Host {
-    /// Creates the host and its initial rooms.
+    /// Creates the host, its initial rooms, and the rooms saved in the data directory.
+    ///
+    /// Disk trouble never stops a host: a data directory that cannot be read or written is
+    /// reported (and rooms say so to their members), and the rooms run from memory.
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         let limits = Arc::new(config.limits);
-        let rooms = Rooms::new(limits.clone());
-        for name in &config.rooms {
-            rooms.get_or_create(name).map_err(HostError::InvalidRoom)?;
+        let data = config.data_dir.map(|root| {
+            Arc::new(DataDir::new(
+                root,
+                SegmentLimits {
+                    records: limits.history_len,
+                    bytes: limits.history_segment_bytes,
+                },
+            ))
+        });
+        let mut restored: HashMap<String, store::Restored> = data
+            .as_ref()
+            .map(|d| d.restore())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (protocol::name_key(&r.name), r))
+            .collect();
+        let mut specs = Vec::new();
+        for room in &config.rooms {
+            let name = protocol::validate_room(&room.name).map_err(HostError::InvalidRoom)?;
+            let mut saved = restored.remove(&protocol::name_key(name));
+            if saved.as_ref().is_some_and(|s| s.key.is_some()) && room.key.is_none() {
+                // Unlocking starts afresh: the locked conversation is not for everyone.
+                saved = None;
+                if let Some(data) = &data {
+                    if let Err(e) = data.forget_room(name) {
+                        tracing::warn!("cannot delete the history of unlocked room {name}: {e}");
+                    }
+                }
+            }
+            specs.push(RoomSpec {
+                name: saved.as_ref().map_or(name, |s| &s.name).to_owned(),
+                key: room.key.clone(),
+                restored: saved,
+            });
+        }
+        // Rooms only in the data directory come back as they were (locked ones locked).
+        let mut rest: Vec<store::Restored> = restored.into_values().collect();
+        rest.sort_by(|a, b| a.name.cmp(&b.name));
+        specs.extend(rest.into_iter().map(|r| RoomSpec {
+            name: r.name.clone(),
+            key: r.key.clone(),
+            restored: Some(r),
+        }));
+        if specs.len() > limits.max_rooms {
+            return Err(HostError::TooManyRooms(specs.len(), limits.max_rooms));
+        }
+        let rooms = Rooms::new(limits.clone(), data);
+        for spec in specs {
+            rooms.add(spec).map_err(HostError::InvalidRoom)?;
         }
         Ok(Self {
             shared: Arc::new(Shared {
                 name: config.name,
                 page: config.page,
+                attempts: Mutex::new(AttemptLimiter::new(
+                    limits.passphrase_attempts,
+                    limits.passphrase_refill,
+                )),
                 limits,
                 rooms,
                 next_id: AtomicU64::new(1),
+                per_address: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Flushes every room's saved history to stable storage.
+    pub async fn sync(&self) {
+        sync_rooms(&self.shared.rooms).await;
     }
 
     /// The rooms and how many people are in each.
@@ -169,6 +348,7 @@ impl Host {
         // beyond it just drop the TCP connection.
         let rejections = Arc::new(Semaphore::new(16));
 
+        let syncer = tokio::spawn(run_syncer(self.shared.clone(), stop.clone()));
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -185,19 +365,26 @@ impl Host {
                 },
             };
             let _ = stream.set_nodelay(true);
-            match permits.clone().try_acquire_owned() {
-                Ok(permit) => {
+            let slot = self.shared.admit(client_ip(peer));
+            match (permits.clone().try_acquire_owned(), slot) {
+                (Ok(permit), Some(slot)) => {
                     let conn = connection::Connection::new(self.shared.clone(), stop.clone());
                     tracker.spawn(async move {
                         conn.serve(stream, peer).await;
-                        drop(permit);
+                        drop((permit, slot));
                     });
                 }
-                Err(_) => {
+                (permit, slot) => {
+                    let why = if permit.is_err() {
+                        connection::TurnAway::HostFull
+                    } else {
+                        connection::TurnAway::AddressFull
+                    };
+                    drop((permit, slot));
                     if let Ok(permit) = rejections.clone().try_acquire_owned() {
                         let limits = self.shared.limits.clone();
                         tracker.spawn(async move {
-                            connection::turn_away(stream, peer, &limits).await;
+                            connection::turn_away(stream, peer, &limits, why).await;
                             drop(permit);
                         });
                     }
@@ -214,6 +401,8 @@ impl Host {
         {
             tracing::warn!("some connections did not close in time");
         }
+        let _ = syncer.await;
+        sync_rooms(&self.shared.rooms).await;
         Ok(())
     }
 }
@@ -221,4 +410,35 @@ impl Host {
 /// The WebSocket URL clients use to reach a host at `addr`.
 pub fn ws_url(addr: SocketAddr) -> String {
     format!("ws://{addr}{}", protocol::WS_PATH)
+}
+
+/// Flushes saved history to stable storage every `Limits::sync_interval` until the host
+/// stops (`run` flushes a last time after the goodbyes). The room lock is held only to collect the files, never to sync.
+async fn run_syncer(shared: Arc<Shared>, stop: CancellationToken) {
+    if shared.rooms.is_memory_only() {
+        return;
+    }
+    let mut tick = tokio::time::interval(shared.limits.sync_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = tick.tick() => sync_rooms(&shared.rooms).await,
+        }
+    }
+}
+
+async fn sync_rooms(rooms: &Rooms) {
+    let files: Vec<_> = rooms.all().iter().flat_map(|r| r.take_unsynced()).collect();
+    if files.is_empty() {
+        return;
+    }
+    let synced = tokio::task::spawn_blocking(move || {
+        for file in files {
+            if let Err(e) = file.sync_data() {
+                tracing::warn!("cannot flush history to disk: {e}");
+            }
+        }
+    });
+    let _ = synced.await;
 }

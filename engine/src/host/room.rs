@@ -1,23 +1,38 @@
 //! A room's state (members, sequence, recent history) and the registry of a host's rooms.
 //!
 //! Every change to a room happens under its `std::sync::Mutex`, which is never held across an
-//! `.await`: a change assigns the next sequence number, serializes the event once, keeps it in
-//! history and hands the same bytes to the room's broadcast channel, all in one critical
-//! section, so every member sees events in sequence order.
+//! `.await`: a change assigns the next sequence number, appends the event to the room's log
+//! on disk (see `store`), serializes it once, keeps it in history and hands the same bytes
+//! to the room's broadcast channel, all in one critical section, so every member sees
+//! events in sequence order and nothing anyone has seen is missing after a host crash.
+//!
+//! When the disk fails (full, unwritable), the room carries on from memory, tells its
+//! members with a `notice` event, and tries again a few seconds later; once writing works,
+//! the whole in-memory history is rewritten so the gap is filled, and a second notice says so.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::store::{session_tag, DataDir, Record, Restored, RoomLog, SessionTag};
 use crate::host::Limits;
 use crate::ids::{now_ms, random_hex};
+use crate::lock::RoomKey;
 use crate::protocol::{
-    self, ChatEvent, ErrorCode, EventBody, HostFrame, Invalid, LeaveReason, RoomSummary, Since,
-    Welcome,
+    self, ChatEvent, ErrorCode, EventBody, HostFrame, Invalid, LeaveReason, NoticeCode,
+    RoomSummary, Since, Welcome,
 };
+
+/// After a failed write, how long the room waits before trying the disk again.
+const DISK_RETRY: Duration = Duration::from_secs(5);
+
+/// The origin of events the host itself publishes (notices): no member has id 0.
+const HOST_ORIGIN: MemberId = 0;
 
 /// A member's identity inside one room, unique for the host's lifetime.
 pub(crate) type MemberId = u64;
@@ -44,18 +59,12 @@ impl Delivery {
     }
 }
 
-/// One event kept for late joiners and rejoining clients.
-struct Stored {
-    event: ChatEvent,
-    /// For private messages, the two members who may see it. Private messages are never
-    /// replayed to anyone else.
-    between: Option<(MemberId, MemberId)>,
-}
-
 /// A present member.
 struct Member {
     nick: String,
     session: String,
+    /// The session's tag: who may see which private messages, even after a restart.
+    tag: SessionTag,
     conn: ConnId,
     /// Cancelling it ends the member's connection (used when the same session rejoins).
     kick: CancellationToken,
@@ -72,20 +81,38 @@ struct State {
     /// Session to member, so a rejoining client takes over its own stale connection.
     by_session: HashMap<String, MemberId>,
     /// The most recent events, oldest first, at most `Limits::history_len`.
-    history: VecDeque<Stored>,
-    /// (session, client message id) to the sequence number and time it was given, so a
+    history: VecDeque<Record>,
+    /// (session tag, client message id) to the sequence number and time it was given, so a
     /// message resent after a lost acknowledgement is acknowledged again, not stored twice.
-    seen: HashMap<(String, String), (u64, u64)>,
+    /// Rebuilt from the saved history on restart.
+    seen: HashMap<(SessionTag, String), (u64, u64)>,
     /// The keys of `seen`, oldest first, to bound it.
-    seen_order: VecDeque<(String, String)>,
+    seen_order: VecDeque<(SessionTag, String)>,
+    disk: Disk,
+}
+
+/// Where the room's history is being saved.
+enum Disk {
+    /// Nowhere: the host runs without a data directory.
+    Off,
+    Saving(RoomLog),
+    /// Writing failed; the next event after `retry_at` tries again.
+    Failing {
+        retry_at: Instant,
+    },
 }
 
 /// A chat room on this host.
 pub(crate) struct Room {
     name: String,
-    /// Random per room instance: a restarted host starts new epochs, telling clients that old
-    /// sequence numbers no longer apply.
+    /// Random per room; kept in the data directory with its history, so a host restarted on
+    /// the same data keeps it. A host without the history starts a new one, telling clients
+    /// that their old sequence numbers no longer apply.
     epoch: String,
+    /// Set for a locked room: joining needs a proof made with it.
+    key: Option<RoomKey>,
+    /// Where the log is (re)opened after a disk failure.
+    data: Option<Arc<DataDir>>,
     limits: Arc<Limits>,
     state: Mutex<State>,
     tx: broadcast::Sender<Delivery>,
@@ -118,25 +145,83 @@ pub(crate) struct JoinRequest<'a> {
     pub kick: CancellationToken,
 }
 
+/// How a room comes to be.
+pub(crate) struct RoomSpec {
+    pub name: String,
+    pub key: Option<RoomKey>,
+    /// A room found in the data directory, with its identity and saved events.
+    pub restored: Option<Restored>,
+}
+
 impl Room {
-    fn new(name: String, limits: Arc<Limits>, changed: Arc<watch::Sender<u64>>) -> Self {
+    fn new(
+        spec: RoomSpec,
+        data: Option<Arc<DataDir>>,
+        limits: Arc<Limits>,
+        changed: Arc<watch::Sender<u64>>,
+    ) -> Self {
         let (tx, _) = broadcast::channel(limits.room_buffer);
-        Self {
-            name,
-            epoch: random_hex(8),
-            state: Mutex::new(State {
-                seq: 0,
-                members: BTreeMap::new(),
-                by_nick: HashMap::new(),
-                by_session: HashMap::new(),
-                history: VecDeque::new(),
-                seen: HashMap::new(),
-                seen_order: VecDeque::new(),
-            }),
+        // A restored room keeps its epoch only if it has events: with none, nothing proves
+        // that sequence numbers clients hold from it are still meaningful.
+        let (epoch, records) = match spec.restored {
+            Some(r) if !r.records.is_empty() => (r.epoch, r.records),
+            _ => (random_hex(8), Vec::new()),
+        };
+        let keep_from = records.len().saturating_sub(limits.history_len);
+        let mut history: VecDeque<Record> = records.into_iter().skip(keep_from).collect();
+        history.shrink_to_fit();
+        let mut st = State {
+            seq: history.back().map_or(0, |r| r.event.seq),
+            members: BTreeMap::new(),
+            by_nick: HashMap::new(),
+            by_session: HashMap::new(),
+            history,
+            seen: HashMap::new(),
+            seen_order: VecDeque::new(),
+            disk: Disk::Off,
+        };
+        for record in st.history.clone() {
+            if let (Some(by), Some(id)) = (record.by, event_id(&record.event.body)) {
+                let placed = Placed {
+                    seq: record.event.seq,
+                    ts: record.event.ts,
+                };
+                remember(&mut st, (by, id.to_owned()), placed, limits.history_len);
+            }
+        }
+        let mut failure = None;
+        if let Some(data) = &data {
+            match data.open_room(&spec.name, &epoch, spec.key.as_ref(), st.history.iter()) {
+                Ok(log) => st.disk = Disk::Saving(log),
+                Err(e) => {
+                    tracing::warn!(room = spec.name, "cannot save history: {e}");
+                    let reason = format!("cannot write to {}: {e}", data.root().display());
+                    failure = Some(reason);
+                    st.disk = Disk::Failing {
+                        retry_at: Instant::now() + DISK_RETRY,
+                    };
+                }
+            }
+        }
+        let room = Self {
+            name: spec.name,
+            epoch,
+            key: spec.key,
+            data,
+            state: Mutex::new(st),
             limits,
             tx,
             changed,
+        };
+        if let Some(reason) = failure {
+            let mut st = room.lock();
+            room.publish_notice(
+                &mut st,
+                NoticeCode::HistoryNotSaved,
+                not_saved_text(&reason),
+            );
         }
+        room
     }
 
     fn notify(&self) {
@@ -157,6 +242,20 @@ impl Room {
         RoomSummary {
             name: self.name.clone(),
             users: self.lock().members.len() as u32,
+            locked: self.key.is_some(),
+        }
+    }
+
+    /// The room key, if the room is locked.
+    pub fn key(&self) -> Option<&RoomKey> {
+        self.key.as_ref()
+    }
+
+    /// The log files with writes not yet on stable storage; the syncer syncs them.
+    pub fn take_unsynced(&self) -> Vec<Arc<File>> {
+        match &mut self.lock().disk {
+            Disk::Saving(log) => log.take_unsynced(),
+            _ => Vec::new(),
         }
     }
 
@@ -166,6 +265,7 @@ impl Room {
     pub fn join(&self, req: JoinRequest<'_>, member_id: MemberId) -> Result<Joined, Invalid> {
         let nick = protocol::validate_nick(req.nick)?;
         let key = protocol::name_key(nick);
+        let tag = session_tag(req.session);
         let mut st = self.lock();
 
         let previous = st.by_session.get(req.session).copied();
@@ -201,7 +301,7 @@ impl Room {
                     self.publish(
                         &mut st,
                         old_id,
-                        None,
+                        Audience::All,
                         EventBody::Renamed {
                             from: old_nick,
                             to: nick.to_owned(),
@@ -211,12 +311,13 @@ impl Room {
                 old_id
             }
             None => {
-                history_cut = Some(self.history_for(&st, member_id, req.since));
+                history_cut = Some(self.history_for(&st, tag, req.since));
                 st.members.insert(
                     member_id,
                     Member {
                         nick: nick.to_owned(),
                         session: req.session.to_owned(),
+                        tag,
                         conn: req.conn,
                         kick: req.kick,
                     },
@@ -226,7 +327,7 @@ impl Room {
                 self.publish(
                     &mut st,
                     member_id,
-                    None,
+                    Audience::All,
                     EventBody::Joined {
                         nick: nick.to_owned(),
                     },
@@ -240,7 +341,7 @@ impl Room {
         // and the receiver yields exactly the events after it.
         let rx = self.tx.subscribe();
         let (history, complete) =
-            history_cut.unwrap_or_else(|| self.history_for(&st, member, req.since));
+            history_cut.unwrap_or_else(|| self.history_for(&st, tag, req.since));
         let welcome = HostFrame::Welcome(Box::new(Welcome {
             id: req.id.to_owned(),
             room: self.name.clone(),
@@ -250,6 +351,7 @@ impl Room {
             users: st.members.values().map(|m| m.nick.clone()).collect(),
             history,
             complete,
+            history_saved: !matches!(st.disk, Disk::Failing { .. }),
         }));
         Ok(Joined {
             member,
@@ -264,10 +366,10 @@ impl Room {
     fn history_for(
         &self,
         st: &State,
-        member: MemberId,
+        tag: SessionTag,
         since: Option<&Since>,
     ) -> (Vec<ChatEvent>, bool) {
-        let visible = |s: &&Stored| s.between.is_none_or(|(a, b)| a == member || b == member);
+        let visible = |r: &&Record| r.visible_to(tag);
         match since.filter(|s| s.epoch == self.epoch) {
             Some(since) => {
                 let oldest_held = st.history.front().map_or(st.seq + 1, |s| s.event.seq);
@@ -311,7 +413,7 @@ impl Room {
         self.publish(
             &mut st,
             member,
-            None,
+            Audience::All,
             EventBody::Left {
                 nick: m.nick,
                 reason,
@@ -327,19 +429,20 @@ impl Room {
         let Some(me) = st.members.get(&member) else {
             return Err(not_in_room());
         };
-        let dedup_key = (me.session.clone(), action.id().to_owned());
+        let my_tag = me.tag;
+        let dedup_key = (my_tag, action.id().to_owned());
         if let Some(&(seq, ts)) = st.seen.get(&dedup_key) {
             return Ok(Placed { seq, ts });
         }
         let from = me.nick.clone();
-        let (body, only) = match action {
+        let (body, audience) = match action {
             Say::Text { id, text } => (
                 EventBody::Message {
                     id: id.to_owned(),
                     from,
                     text: text.to_owned(),
                 },
-                None,
+                Audience::All,
             ),
             Say::Location { id, lat, lon } => (
                 EventBody::Location {
@@ -348,7 +451,7 @@ impl Room {
                     lat,
                     lon,
                 },
-                None,
+                Audience::All,
             ),
             Say::Private { id, to, text } => {
                 let to_key = protocol::name_key(to.trim());
@@ -358,7 +461,8 @@ impl Room {
                         message: format!("nobody called \"{}\" is in this room", to.trim()),
                     });
                 };
-                let to_nick = st.members[&target].nick.clone();
+                let to = &st.members[&target];
+                let (to_nick, to_tag) = (to.nick.clone(), to.tag);
                 (
                     EventBody::Private {
                         id: id.to_owned(),
@@ -366,11 +470,14 @@ impl Room {
                         to: to_nick,
                         text: text.to_owned(),
                     },
-                    Some(target),
+                    Audience::Only {
+                        member: target,
+                        pair: (my_tag, to_tag),
+                    },
                 )
             }
         };
-        let placed = self.publish(&mut st, member, only, body);
+        let placed = self.publish_by(&mut st, member, Some(my_tag), audience, body);
         remember(&mut st, dedup_key, placed, self.limits.history_len);
         Ok(placed)
     }
@@ -409,7 +516,7 @@ impl Room {
         let placed = self.publish(
             &mut st,
             member,
-            None,
+            Audience::All,
             EventBody::Renamed {
                 from: old,
                 to: nick.to_owned(),
@@ -435,12 +542,23 @@ impl Room {
         });
     }
 
-    /// Sequences, stores and broadcasts one event. Called with the lock held.
+    /// Sequences, saves, keeps and broadcasts one event. Called with the lock held.
     fn publish(
         &self,
         st: &mut State,
         origin: MemberId,
-        only: Option<MemberId>,
+        audience: Audience,
+        body: EventBody,
+    ) -> Placed {
+        self.publish_by(st, origin, None, audience, body)
+    }
+
+    fn publish_by(
+        &self,
+        st: &mut State,
+        origin: MemberId,
+        by: Option<SessionTag>,
+        audience: Audience,
         body: EventBody,
     ) -> Placed {
         st.seq += 1;
@@ -448,26 +566,117 @@ impl Room {
             seq: st.seq,
             ts: now_ms(),
         };
-        let event = ChatEvent {
-            seq: placed.seq,
-            ts: placed.ts,
-            body,
+        let (only, pair) = match audience {
+            Audience::All => (None, None),
+            Audience::Only { member, pair } => (Some(member), Some(pair)),
         };
-        let frame = encode(&event);
+        let record = Record {
+            event: ChatEvent {
+                seq: placed.seq,
+                ts: placed.ts,
+                body,
+            },
+            by,
+            pair,
+        };
+        // Saved before anyone is told, so whatever a client has seen survives a crash.
+        let disk_news = self.save(st, &record);
+        let frame = encode(&record.event);
         if st.history.len() == self.limits.history_len {
             st.history.pop_front();
         }
-        st.history.push_back(Stored {
-            event,
-            between: only.map(|to| (origin, to)),
-        });
+        st.history.push_back(record);
         // No receivers is fine: nobody else is in the room.
         let _ = self.tx.send(Delivery {
             origin,
             only,
             frame,
         });
+        if let Some((code, text)) = disk_news {
+            self.publish_notice(st, code, text);
+        }
         placed
+    }
+
+    fn publish_notice(&self, st: &mut State, code: NoticeCode, text: String) {
+        self.publish(
+            st,
+            HOST_ORIGIN,
+            Audience::All,
+            EventBody::Notice { code, text },
+        );
+    }
+
+    /// Writes `record` to the room's log. Returns a notice to publish when saving stops
+    /// working or starts working again.
+    fn save(&self, st: &mut State, record: &Record) -> Option<(NoticeCode, String)> {
+        let now = Instant::now();
+        match &mut st.disk {
+            Disk::Off => None,
+            Disk::Saving(log) => match log.append(record) {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::warn!(room = self.name, "history write failed: {e}");
+                    let text = not_saved_text(&e.to_string());
+                    st.disk = Disk::Failing {
+                        retry_at: now + DISK_RETRY,
+                    };
+                    Some((NoticeCode::HistoryNotSaved, text))
+                }
+            },
+            Disk::Failing { retry_at, .. } if now < *retry_at => None,
+            Disk::Failing { .. } => {
+                let data = self.data.as_ref()?;
+                let everything = st.history.iter().chain(std::iter::once(record));
+                match data.open_room(&self.name, &self.epoch, self.key.as_ref(), everything) {
+                    Ok(log) => {
+                        tracing::info!(room = self.name, "history is saved again");
+                        st.disk = Disk::Saving(log);
+                        Some((
+                            NoticeCode::HistorySaved,
+                            "History is being saved again, including what was said while \
+                             it was not."
+                                .to_owned(),
+                        ))
+                    }
+                    Err(e) => {
+                        tracing::debug!(room = self.name, "history still not saved: {e}");
+                        st.disk = Disk::Failing {
+                            retry_at: now + DISK_RETRY,
+                        };
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Who receives an event.
+#[derive(Clone, Copy)]
+enum Audience {
+    All,
+    /// A private message: delivered to `member` only, visible in history to the `pair`.
+    Only {
+        member: MemberId,
+        pair: (SessionTag, SessionTag),
+    },
+}
+
+fn not_saved_text(reason: &str) -> String {
+    format!(
+        "History is not being saved ({reason}). The chat goes on, but if the host stops, \
+         what is said from now on is lost. The host keeps trying."
+    )
+}
+
+/// The client-chosen id an event carries, for the kinds that echo one.
+fn event_id(body: &EventBody) -> Option<&str> {
+    match body {
+        EventBody::Message { id, .. }
+        | EventBody::Private { id, .. }
+        | EventBody::Location { id, .. } => Some(id),
+        _ => None,
     }
 }
 
@@ -497,7 +706,7 @@ impl Say<'_> {
     }
 }
 
-fn remember(st: &mut State, key: (String, String), placed: Placed, cap: usize) {
+fn remember(st: &mut State, key: (SessionTag, String), placed: Placed, cap: usize) {
     if st.seen_order.len() >= cap {
         if let Some(old) = st.seen_order.pop_front() {
             st.seen.remove(&old);
@@ -526,6 +735,7 @@ pub(crate) fn encode<T: serde::Serialize>(frame: &T) -> Utf8Bytes {
 /// All rooms of one host, created on first join.
 pub(crate) struct Rooms {
     limits: Arc<Limits>,
+    data: Option<Arc<DataDir>>,
     /// Bumped when a room is created or its membership changes.
     changed: Arc<watch::Sender<u64>>,
     /// Lower-cased room name to room. Rooms live as long as the host: their history stays.
@@ -535,9 +745,10 @@ pub(crate) struct Rooms {
 }
 
 impl Rooms {
-    pub fn new(limits: Arc<Limits>) -> Self {
+    pub fn new(limits: Arc<Limits>, data: Option<Arc<DataDir>>) -> Self {
         Self {
             limits,
+            data,
             changed: Arc::new(watch::channel(0).0),
             map: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
@@ -547,7 +758,16 @@ impl Rooms {
     /// The room of that name (ignoring case), created if new and the cap allows.
     pub fn get_or_create(&self, raw: &str) -> Result<Arc<Room>, Invalid> {
         let name = protocol::validate_room(raw)?;
-        let key = protocol::name_key(name);
+        self.add(RoomSpec {
+            name: name.to_owned(),
+            key: None,
+            restored: None,
+        })
+    }
+
+    /// Adds a room unless one of that name exists; either way returns the room.
+    pub fn add(&self, spec: RoomSpec) -> Result<Arc<Room>, Invalid> {
+        let key = protocol::name_key(&spec.name);
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(room) = map.get(&key) {
             return Ok(room.clone());
@@ -562,7 +782,8 @@ impl Rooms {
             });
         }
         let room = Arc::new(Room::new(
-            name.to_owned(),
+            spec,
+            self.data.clone(),
             self.limits.clone(),
             self.changed.clone(),
         ));
@@ -581,8 +802,17 @@ impl Rooms {
     }
 
     pub fn summaries(&self) -> Vec<RoomSummary> {
-        let rooms = self.order.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        rooms.iter().map(|r| r.summary()).collect()
+        self.all().iter().map(|r| r.summary()).collect()
+    }
+
+    /// Whether history is kept in memory only (no data directory).
+    pub fn is_memory_only(&self) -> bool {
+        self.data.is_none()
+    }
+
+    /// Every room, in creation order.
+    pub fn all(&self) -> Vec<Arc<Room>> {
+        self.order.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -592,7 +822,12 @@ mod tests {
 
     fn room() -> Room {
         Room::new(
-            "Tokyo".into(),
+            RoomSpec {
+                name: "Tokyo".into(),
+                key: None,
+                restored: None,
+            },
+            None,
             Arc::new(Limits::default()),
             Arc::new(watch::channel(0).0),
         )
@@ -728,7 +963,8 @@ mod tests {
             epoch: "other".into(),
             seq: 3,
         };
-        assert_eq!(r.history_for(&r.lock(), 9, Some(&stale)).0.len(), 6);
+        let tag = session_tag("session-a-0000000");
+        assert_eq!(r.history_for(&r.lock(), tag, Some(&stale)).0.len(), 6);
         // A newcomer's welcome does not repeat its own join.
         let d = join(&r, "d", "session-d-0000000", 10).unwrap();
         let HostFrame::Welcome(wd) = protocol::decode_host(d.welcome.as_str()).unwrap() else {

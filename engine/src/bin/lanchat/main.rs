@@ -1,7 +1,7 @@
 //! `lanchat`: the headless host and the terminal client.
 //!
-//! - `lanchat host --room NAME [--port N] [--bind ADDR]` serves rooms until Ctrl-C/SIGTERM
-//!   and announces them on the LAN.
+//! - `lanchat host --room NAME [--port N] [--bind ADDR] [--passphrase]` serves rooms until
+//!   Ctrl-C/SIGTERM, announces them on the LAN and keeps their history in the data directory.
 //! - `lanchat rooms [--watch]` lists the rooms on the LAN.
 //! - `lanchat join [ADDRESS] --room NAME [--nick NICK] [--json]` chats from a terminal or a
 //!   pipe: every stdin line is sent, every room event is one stdout line. Without an
@@ -17,12 +17,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use lanchat::client::{parse_address, Client, ClientEvent, ClientOptions, CloseReason, Endpoint};
 use lanchat::config::ConfigStore;
-use lanchat::host::{self, Host, HostConfig, Limits};
+use lanchat::host::{self, Host, HostConfig, Limits, RoomConfig};
+use lanchat::lock::RoomKey;
 use lanchat::protocol::{self, EventBody};
 
 #[derive(Parser)]
@@ -61,6 +62,24 @@ enum Command {
         /// Announce only on this network interface (repeatable; remembered; `auto` resets).
         #[arg(long = "interface", value_name = "NAME")]
         interfaces: Vec<String>,
+        /// Lock the room: the passphrase is read from LANCHAT_PASSPHRASE, or else from the
+        /// first line of stdin. Only a key derived from it is kept.
+        #[arg(long)]
+        passphrase: bool,
+        /// Where room history is kept [default: LANCHAT_DATA_DIR, else the platform's data
+        /// directory, e.g. ~/.local/share/lanchat].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<std::path::PathBuf>,
+        /// Keep history in memory only: nothing is written, a restart starts afresh.
+        #[arg(long, conflicts_with = "data_dir")]
+        no_history: bool,
+        /// Connections one address may open at once.
+        #[arg(long, default_value_t = Limits::default().max_per_address)]
+        max_per_address: usize,
+        /// Messages a second one client may send (bursts of three times that); 0 for no
+        /// limit.
+        #[arg(long, default_value_t = 10.0)]
+        message_rate: f64,
     },
     /// List the rooms on the LAN.
     Rooms {
@@ -104,6 +123,10 @@ enum Command {
         /// Print events as JSON lines (the protocol's own shapes) instead of text.
         #[arg(long)]
         json: bool,
+        /// The room is locked: the passphrase is read from LANCHAT_PASSPHRASE, or else from
+        /// the first line of stdin.
+        #[arg(long)]
+        passphrase: bool,
     },
     /// Show the saved nickname, or save a new one.
     Nick { name: Option<String> },
@@ -135,6 +158,11 @@ fn main() -> ExitCode {
             max_connections,
             no_discovery,
             interfaces,
+            passphrase,
+            data_dir,
+            no_history,
+            max_per_address,
+            message_rate,
         } => runtime.block_on(run_host(HostArgs {
             room,
             bind,
@@ -142,6 +170,14 @@ fn main() -> ExitCode {
             name,
             max_connections,
             discovery: (!no_discovery).then(|| lan::interface_policy(&interfaces)),
+            passphrase,
+            data_dir: if no_history {
+                None
+            } else {
+                data_dir.or_else(host::default_data_dir)
+            },
+            max_per_address,
+            message_rate,
         })),
         Command::Rooms {
             watch,
@@ -162,6 +198,7 @@ fn main() -> ExitCode {
             interfaces,
             nick,
             json,
+            passphrase,
         } => runtime.block_on(run_join(JoinArgs {
             address,
             room,
@@ -170,6 +207,7 @@ fn main() -> ExitCode {
             interfaces,
             nick,
             json,
+            passphrase,
         })),
         Command::Nick { name } => run_nick(name),
     };
@@ -211,20 +249,93 @@ struct HostArgs {
     max_connections: usize,
     /// The interfaces to announce on, or `None` for no announcement.
     discovery: Option<lanchat::discovery::InterfacePolicy>,
+    passphrase: bool,
+    data_dir: Option<std::path::PathBuf>,
+    max_per_address: usize,
+    message_rate: f64,
+}
+
+/// The passphrase from LANCHAT_PASSPHRASE, or else the first line of stdin.
+async fn read_passphrase() -> Result<String, String> {
+    if let Ok(passphrase) = std::env::var(PASSPHRASE_ENV) {
+        return Ok(passphrase);
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("Passphrase: ");
+    }
+    // Byte by byte, unbuffered: for `join`, the lines after it are messages to send.
+    let mut bytes = Vec::new();
+    let mut stdin = tokio::io::stdin();
+    let mut byte = [0u8; 1];
+    while bytes.len() <= lanchat::lock::MAX_PASSPHRASE_BYTES + 2 {
+        match stdin.read(&mut byte).await {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => bytes.push(byte[0]),
+            Err(e) => return Err(format!("cannot read the passphrase: {e}")),
+        }
+    }
+    let line = String::from_utf8(bytes).map_err(|_| "the passphrase is not valid UTF-8")?;
+    if line.trim_end_matches(['\r', '\n']).is_empty() {
+        return Err(format!(
+            "--passphrase: no passphrase given (set {PASSPHRASE_ENV} or type it on the first line)"
+        ));
+    }
+    Ok(line)
+}
+
+const PASSPHRASE_ENV: &str = "LANCHAT_PASSPHRASE";
+
+/// Per-client limits from `--message-rate`: messages at that rate in bursts of three times
+/// it, frames of any kind ten times as fast. Zero (or less) means no limit.
+fn rate_limits(message_rate: f64, limits: Limits) -> Limits {
+    if !(message_rate.is_finite() && message_rate > 0.0) {
+        return Limits {
+            message_rate: None,
+            frame_rate: None,
+            ..limits
+        };
+    }
+    let burst = |rate: f64| (rate * 3.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+    let frames = (message_rate * 10.0).max(100.0);
+    Limits {
+        message_rate: Some(host::Rate::new(message_rate, burst(message_rate))),
+        frame_rate: Some(host::Rate::new(frames, burst(frames))),
+        ..limits
+    }
 }
 
 async fn run_host(args: HostArgs) -> Result<(), String> {
     // Before anything else: a SIGTERM that arrives while starting must still close cleanly.
     let shutdown = shutdown_signal()?;
     let name = args.name.unwrap_or_else(machine_name);
+    let key = if args.passphrase {
+        let passphrase = read_passphrase().await?;
+        let room = args.room.clone();
+        let derived = tokio::task::spawn_blocking(move || RoomKey::derive(&passphrase, &room))
+            .await
+            .map_err(|e| e.to_string())?;
+        Some(derived.map_err(|e| format!("--passphrase: {e}"))?)
+    } else {
+        None
+    };
+    let locked = key.is_some();
     let config = HostConfig {
         name: name.clone(),
-        rooms: vec![args.room.clone()],
-        limits: Limits {
-            max_connections: args.max_connections,
-            ..Limits::default()
-        },
+        rooms: vec![RoomConfig {
+            name: args.room.clone(),
+            key,
+        }],
+        limits: rate_limits(
+            args.message_rate,
+            Limits {
+                max_connections: args.max_connections,
+                max_per_address: args.max_per_address,
+                ..Limits::default()
+            },
+        ),
         page: true,
+        data_dir: args.data_dir.clone(),
     };
     let host = Host::new(config).map_err(|e| e.to_string())?;
     let listener = match args.bind {
@@ -240,6 +351,13 @@ async fn run_host(args: HostArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     let room = protocol::validate_room(&args.room).map_err(|e| e.to_string())?;
     println!("LAN Chat host listening on {local}, room \"{room}\"");
+    if locked {
+        println!("The room is locked: joining needs its passphrase.");
+    }
+    match &args.data_dir {
+        Some(dir) => println!("History is kept in {}", dir.display()),
+        None => println!("History is kept in memory only."),
+    }
     if local.ip().is_unspecified() {
         let this_machine = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port());
         println!(
@@ -408,6 +526,7 @@ struct JoinArgs {
     interfaces: Vec<String>,
     nick: Option<String>,
     json: bool,
+    passphrase: bool,
 }
 
 async fn run_join(args: JoinArgs) -> Result<(), String> {
@@ -424,6 +543,11 @@ async fn run_join(args: JoinArgs) -> Result<(), String> {
         .to_owned();
     let nick = resolve_nick(args.nick)?;
     let json = args.json;
+    let passphrase = if args.passphrase {
+        Some(read_passphrase().await?)
+    } else {
+        None
+    };
 
     // Discovery keeps running while connected: it tells the client where the room is after
     // its host restarts, and drops the room when it stops answering.
@@ -461,7 +585,11 @@ async fn run_join(args: JoinArgs) -> Result<(), String> {
             Endpoint::Locate(std::sync::Arc::new(locator))
         }
     };
-    let (client, mut events) = Client::connect(ClientOptions::new(endpoint, room, nick.clone()));
+    let options = ClientOptions {
+        passphrase,
+        ..ClientOptions::new(endpoint, room, nick.clone())
+    };
+    let (client, mut events) = Client::connect(options);
     let mut out = Output::new(json, nick);
 
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
@@ -529,6 +657,10 @@ async fn run_join(args: JoinArgs) -> Result<(), String> {
                 if let Some(reason) = closed {
                     if !matches!(reason, CloseReason::Left) {
                         exit = Err(match reason {
+                            CloseReason::Refused {
+                                code: protocol::ErrorCode::PassphraseRequired,
+                                message,
+                            } => format!("cannot join: {message} (use --passphrase)"),
                             CloseReason::Refused { message, .. } => format!("cannot join: {message}"),
                             CloseReason::Bye { message, .. } => message,
                             CloseReason::Lost(why) => why,

@@ -71,6 +71,7 @@ pub fn event_line(event: &ChatEvent, users: Option<usize>) -> String {
         EventBody::Renamed { from, to } => {
             format!("[{t}] * {} is now known as {}", clean(from), clean(to))
         }
+        EventBody::Notice { text, .. } => format!("[{t}] ! {}", clean(text)),
     }
 }
 
