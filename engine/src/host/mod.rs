@@ -71,6 +71,8 @@ pub struct Limits {
     /// How often saved history is flushed to stable storage (`fsync`): a power cut can
     /// cost the events of the last interval; a crash of the host process costs nothing.
     pub sync_interval: Duration,
+    /// After a failed history write, how long a room waits before trying the disk again.
+    pub disk_retry: Duration,
     /// Connections one address may have open at once.
     pub max_per_address: usize,
     /// Chat messages (and renames) one client may send: more get `rate_limited`.
@@ -108,6 +110,7 @@ impl Default for Limits {
             history_len: 1000,
             history_segment_bytes: 1 << 20,
             sync_interval: Duration::from_secs(1),
+            disk_retry: Duration::from_secs(5),
             max_per_address: 64,
             message_rate: Some(Rate::new(10.0, 30)),
             frame_rate: Some(Rate::new(100.0, 200)),

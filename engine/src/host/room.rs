@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -27,9 +27,6 @@ use crate::protocol::{
     self, ChatEvent, ErrorCode, EventBody, HostFrame, Invalid, LeaveReason, NoticeCode,
     RoomSummary, Since, Welcome,
 };
-
-/// After a failed write, how long the room waits before trying the disk again.
-const DISK_RETRY: Duration = Duration::from_secs(5);
 
 /// The origin of events the host itself publishes (notices): no member has id 0.
 const HOST_ORIGIN: MemberId = 0;
@@ -198,7 +195,7 @@ impl Room {
                     let reason = format!("cannot write to {}: {e}", data.root().display());
                     failure = Some(reason);
                     st.disk = Disk::Failing {
-                        retry_at: Instant::now() + DISK_RETRY,
+                        retry_at: Instant::now() + limits.disk_retry,
                     };
                 }
             }
@@ -619,7 +616,7 @@ impl Room {
                     tracing::warn!(room = self.name, "history write failed: {e}");
                     let text = not_saved_text(&e.to_string());
                     st.disk = Disk::Failing {
-                        retry_at: now + DISK_RETRY,
+                        retry_at: now + self.limits.disk_retry,
                     };
                     Some((NoticeCode::HistoryNotSaved, text))
                 }
@@ -642,7 +639,7 @@ impl Room {
                     Err(e) => {
                         tracing::debug!(room = self.name, "history still not saved: {e}");
                         st.disk = Disk::Failing {
-                            retry_at: now + DISK_RETRY,
+                            retry_at: now + self.limits.disk_retry,
                         };
                         None
                     }
