@@ -1,0 +1,611 @@
+//! No one let in, no one slowed down: locked rooms, rate limits, per-address limits, bad
+//! frames, and a room that keeps chatting while one client floods it with garbage.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Raw, TestHost, PATIENCE};
+use futures_util::{SinkExt, StreamExt};
+use lanchat::client::{Client, ClientEvent, ClientOptions, CloseReason, Request};
+use lanchat::host::{HostConfig, Limits, Rate, RoomConfig};
+use lanchat::lock::RoomKey;
+use lanchat::protocol::{ErrorCode, EventBody, HostFrame};
+use serde_json::{json, Value};
+use tokio::net::TcpSocket;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::Message;
+
+const PASSPHRASE: &str = "open sesame";
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn vault_key() -> RoomKey {
+    RoomKey::derive(PASSPHRASE, "Vault").unwrap()
+}
+
+fn locked_config(limits: Limits) -> HostConfig {
+    HostConfig {
+        rooms: vec![
+            "Lobby".into(),
+            RoomConfig {
+                name: "Vault".into(),
+                key: Some(vault_key()),
+            },
+        ],
+        ..TestHost::config(limits)
+    }
+}
+
+/// A raw client whose connection comes from `source` (any 127.x.y.z address is loopback,
+/// so tests can play several machines).
+async fn raw_from(source: &str, url: &str, addr: SocketAddr) -> (Raw, Value) {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let mut raw = Raw { ws };
+    raw.send(json!({"type":"hello","version":1})).await;
+    let hello = raw.recv_json().await;
+    assert_eq!(hello["type"], "hello");
+    (raw, hello)
+}
+
+fn join_frame(nick: &str, session: &str, proof: Option<String>) -> Value {
+    let mut frame = json!({"type":"join","id":"j","room":"Vault","nick":nick,"session":session});
+    if let Some(proof) = proof {
+        frame["proof"] = json!(proof);
+    }
+    frame
+}
+
+#[tokio::test]
+async fn a_locked_room_needs_the_passphrase_and_a_wrong_one_learns_nothing() {
+    let limits = Limits {
+        passphrase_attempts: 3,
+        passphrase_refill: Duration::from_secs(3600),
+        ..Limits::default()
+    };
+    let host = TestHost::start_with(any_port(), locked_config(limits)).await;
+    let key = vault_key();
+
+    // alice knows the passphrase: her proof is made over her connection's nonce.
+    let (mut alice, hello) = Raw::hello(&host.url).await;
+    let nonce = hello["nonce"].as_str().unwrap().to_owned();
+    assert_eq!(nonce.len(), 32, "{hello}");
+    let vault = hello["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Vault")
+        .unwrap();
+    assert_eq!(vault["locked"], true);
+    let alice_proof = key.proof(&nonce, "session-alice-0001");
+    alice
+        .send(join_frame(
+            "alice",
+            "session-alice-0001",
+            Some(alice_proof.clone()),
+        ))
+        .await;
+    let HostFrame::Welcome(welcome) = alice.recv().await else {
+        panic!("alice should be welcomed")
+    };
+    alice.send_text("s1", "the secret plan").await;
+    alice.until(|v| v["type"] == "ack").await;
+
+    // No proof, a wrong passphrase, a proof replayed from alice's connection: all refused,
+    // and the refusals say nothing about who is inside or what was said.
+    let (mut mallory, hello) = Raw::hello(&host.url).await;
+    let mallory_nonce = hello["nonce"].as_str().unwrap().to_owned();
+    assert_ne!(mallory_nonce, nonce, "every connection has its own nonce");
+    let wrong = RoomKey::derive("open sesame!", "Vault").unwrap();
+    let attempts = [
+        (None, "passphrase_required"),
+        (
+            Some(wrong.proof(&mallory_nonce, "session-mallory-01")),
+            "passphrase_wrong",
+        ),
+        (Some(alice_proof.clone()), "passphrase_wrong"),
+        (Some("zz".repeat(32)), "passphrase_wrong"),
+    ];
+    for (proof, code) in attempts {
+        mallory
+            .send(join_frame("mallory", "session-mallory-01", proof))
+            .await;
+        let refusal = mallory.recv_json().await;
+        assert_eq!(refusal["type"], "error", "{refusal}");
+        assert_eq!(refusal["code"], code, "{refusal}");
+        let said = refusal.to_string();
+        assert!(
+            !said.contains("alice") && !said.contains("secret") && !said.contains(&welcome.epoch),
+            "{said}"
+        );
+        println!("seen: {}", refusal["message"]);
+    }
+    // Three wrong guesses from this address used up its attempts: now even the right
+    // passphrase must wait...
+    let right = key.proof(&mallory_nonce, "session-mallory-01");
+    mallory
+        .send(join_frame("mallory", "session-mallory-01", Some(right)))
+        .await;
+    let limited = mallory.recv_json().await;
+    assert_eq!(limited["code"], "too_many_attempts", "{limited}");
+    mallory.expect_silence(Duration::from_millis(200)).await;
+    // ...while another machine with the passphrase gets in at once.
+    let (mut bob, hello) = raw_from("127.0.0.2", &host.url, host.addr).await;
+    let proof = key.proof(hello["nonce"].as_str().unwrap(), "session-bob-000001");
+    bob.send(join_frame("bob", "session-bob-000001", Some(proof)))
+        .await;
+    let HostFrame::Welcome(w) = bob.recv().await else {
+        panic!("bob should be welcomed")
+    };
+    assert!(w.history.iter().any(|e| matches!(&e.body,
+        EventBody::Message { text, .. } if text == "the secret plan")));
+    // The open room next door needs nothing.
+    let (_carol, lobby) = Raw::join(&host.url, "Lobby", "carol").await;
+    assert_eq!(lobby.room, "Lobby");
+    host.stop().await;
+}
+
+async fn closed_reason(events: &mut tokio::sync::mpsc::Receiver<ClientEvent>) -> CloseReason {
+    loop {
+        match tokio::time::timeout(PATIENCE * 2, events.recv()).await {
+            Ok(Some(ClientEvent::Closed { reason })) => return reason,
+            Ok(Some(ClientEvent::Joined { .. })) => panic!("joined without the passphrase"),
+            Ok(Some(_)) => {}
+            other => panic!("no close: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_client_library_joins_a_locked_room_with_the_passphrase_only() {
+    let host = TestHost::start_with(any_port(), locked_config(Limits::default())).await;
+    let options = |passphrase: Option<&str>| ClientOptions {
+        passphrase: passphrase.map(str::to_owned),
+        ..ClientOptions::new(host.url.as_str(), "Vault", "dana")
+    };
+    let (_, mut events) = Client::connect(options(None));
+    match closed_reason(&mut events).await {
+        CloseReason::Refused { code, .. } => assert_eq!(code, ErrorCode::PassphraseRequired),
+        other => panic!("{other:?}"),
+    }
+    let (_, mut events) = Client::connect(options(Some("sesame")));
+    match closed_reason(&mut events).await {
+        CloseReason::Refused { code, message } => {
+            assert_eq!(code, ErrorCode::PassphraseWrong);
+            assert!(message.contains("wrong passphrase"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let (client, mut events) = Client::connect(options(Some(PASSPHRASE)));
+    let joined = tokio::time::timeout(PATIENCE * 2, events.recv())
+        .await
+        .unwrap();
+    assert!(
+        matches!(joined, Some(ClientEvent::Joined { ref welcome, .. }) if welcome.room == "Vault"),
+        "{joined:?}"
+    );
+    client.leave().await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_locked_room_stays_locked_across_restarts_and_unlocking_forgets_its_history() {
+    let data = tempfile::tempdir().unwrap();
+    let config = |key: Option<RoomKey>| HostConfig {
+        rooms: vec![RoomConfig {
+            name: "Vault".into(),
+            key,
+        }],
+        data_dir: Some(data.path().to_owned()),
+        ..TestHost::config(Limits::default())
+    };
+    let join = |host: &TestHost| {
+        let url = host.url.clone();
+        async move {
+            let (client, mut events) = Client::connect(ClientOptions {
+                passphrase: Some(PASSPHRASE.into()),
+                ..ClientOptions::new(url, "Vault", "erin")
+            });
+            let Some(ClientEvent::Joined { welcome, .. }) =
+                tokio::time::timeout(PATIENCE * 2, events.recv())
+                    .await
+                    .unwrap()
+            else {
+                panic!("erin should get in")
+            };
+            (client, events, welcome)
+        }
+    };
+    let host = TestHost::start_with(any_port(), config(Some(vault_key()))).await;
+    let (client, mut events, _) = join(&host).await;
+    client.send("under lock").await.unwrap();
+    while !matches!(events.recv().await, Some(ClientEvent::Acked { .. }) | None) {}
+    client.leave().await;
+    host.stop().await;
+
+    // Restarted without naming the room at all: it comes back from disk, still locked.
+    let host = TestHost::start_with(
+        any_port(),
+        HostConfig {
+            rooms: vec![],
+            ..config(None)
+        },
+    )
+    .await;
+    let (mut raw, hello) = Raw::hello(&host.url).await;
+    assert_eq!(hello["rooms"][0]["name"], "Vault");
+    assert_eq!(hello["rooms"][0]["locked"], true);
+    raw.send(join_frame("eve", "session-eve-000001", None))
+        .await;
+    assert_eq!(raw.recv_json().await["code"], "passphrase_required");
+    let (client, _events, welcome) = join(&host).await;
+    assert!(welcome.history.iter().any(|e| matches!(&e.body,
+        EventBody::Message { text, .. } if text == "under lock")));
+    client.leave().await;
+    host.stop().await;
+
+    // Hosted again without a passphrase: open, and what was said under the lock is gone.
+    let host = TestHost::start_with(any_port(), config(None)).await;
+    let (_raw, welcome) = Raw::join(&host.url, "Vault", "frank").await;
+    assert!(
+        !welcome
+            .history
+            .iter()
+            .any(|e| matches!(&e.body, EventBody::Message { .. })),
+        "{:?}",
+        welcome.history
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_over_the_message_rate_is_told_to_slow_down_and_stays_connected() {
+    let limits = Limits {
+        message_rate: Some(Rate::new(10.0, 5)),
+        ..Limits::default()
+    };
+    let host = TestHost::start(limits).await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    alice.until(|v| v["type"] == "joined").await;
+    for i in 0..20 {
+        alice.send_text(&format!("m{i}"), "quick").await;
+    }
+    let (mut acked, mut limited) = (0, 0);
+    for _ in 0..20 {
+        let v = alice
+            .until(|v| v["type"] == "ack" || v["type"] == "error")
+            .await;
+        if v["type"] == "ack" {
+            acked += 1;
+        } else {
+            assert_eq!(v["code"], "rate_limited", "{v}");
+            assert!(v["message"].as_str().unwrap().contains("slow down"), "{v}");
+            limited += 1;
+        }
+    }
+    println!("measured: 20 messages at once with a limit of 10/s (burst 5): {acked} delivered, {limited} refused");
+    assert!((5..=7).contains(&acked), "{acked}");
+    assert_eq!(acked + limited, 20);
+    // bob got exactly the accepted ones.
+    for _ in 0..acked {
+        assert_eq!(bob.until(|v| v["type"] == "message").await["text"], "quick");
+    }
+    bob.expect_silence(Duration::from_millis(200)).await;
+    // After a pause the same connection sends again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice.send_text("later", "calmer now").await;
+    assert_eq!(alice.until(|v| v["type"] == "ack").await["id"], "later");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_library_holds_rate_limited_messages_and_delivers_all_in_order() {
+    let limits = Limits {
+        message_rate: Some(Rate::new(20.0, 5)),
+        ..Limits::default()
+    };
+    let host = TestHost::start(limits).await;
+    let (client, mut events) =
+        Client::connect(ClientOptions::new(host.url.as_str(), "Lobby", "gina"));
+    let (mut watcher, _) = Raw::join(&host.url, "Lobby", "watcher").await;
+    for i in 0..40 {
+        client.send(format!("burst {i}")).await.unwrap();
+    }
+    let mut acked = Vec::new();
+    let deadline = Instant::now() + PATIENCE * 2;
+    while acked.len() < 40 {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(ClientEvent::Acked {
+                request: Request::Text(text),
+                ..
+            })) => acked.push(text),
+            Ok(Some(ClientEvent::Refused { message, .. })) => panic!("refused: {message}"),
+            Ok(Some(_)) => {}
+            other => panic!("only {} of 40 delivered: {other:?}", acked.len()),
+        }
+    }
+    let expected: Vec<String> = (0..40).map(|i| format!("burst {i}")).collect();
+    assert_eq!(acked, expected, "all delivered, none refused, in order");
+    let mut received = Vec::new();
+    while received.len() < 40 {
+        let v = watcher.until(|v| v["type"] == "message").await;
+        received.push(v["text"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(received, expected, "the room saw each once, in order");
+    client.leave().await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn one_address_may_hold_only_so_many_connections() {
+    let limits = Limits {
+        max_per_address: 2,
+        ..Limits::default()
+    };
+    let host = TestHost::start(limits).await;
+    let (first, _) = Raw::hello(&host.url).await;
+    let (_second, _) = Raw::hello(&host.url).await;
+    let mut third = Raw::connect(&host.url).await;
+    let refusal = third.recv_json().await;
+    assert_eq!(refusal["code"], "too_many_connections", "{refusal}");
+    println!("seen: {}", refusal["message"]);
+    assert_eq!(third.recv_json().await["code"], "too_many_connections");
+    assert_eq!(third.closed().await.unwrap().code, CloseCode::Policy);
+    // Another machine is not affected; and a freed slot can be used again.
+    let (_other, _) = raw_from("127.0.0.3", &host.url, host.addr).await;
+    drop(first);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut again = Raw::connect(&host.url).await;
+        again.send(json!({"type":"hello","version":1})).await;
+        if again.recv_json().await["type"] == "hello" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot was never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_closes_with_1007_and_nobody_else_notices() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut bad, _) = Raw::join(&host.url, "Lobby", "bad").await;
+    let (mut good, _) = Raw::join(&host.url, "Lobby", "good").await;
+    let frame = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    bad.ws.send(Message::Frame(frame)).await.unwrap();
+    let bye = bad.until(|v| v["type"] == "bye").await;
+    assert_eq!(bye["code"], "protocol_violation", "{bye}");
+    assert!(bye["message"].as_str().unwrap().contains("UTF-8"), "{bye}");
+    assert_eq!(bad.closed().await.unwrap().code, CloseCode::Invalid);
+    let left = good.until(|v| v["type"] == "left").await;
+    assert_eq!(left["nick"], "bad");
+    let (mut other, _) = Raw::join(&host.url, "Lobby", "other").await;
+    good.send_text("g", "all fine here").await;
+    assert_eq!(
+        other.until(|v| v["type"] == "message").await["text"],
+        "all fine here"
+    );
+    host.stop().await;
+}
+
+/// Latency figures of one phase of the abuse test.
+struct Phase {
+    latencies: Vec<Duration>,
+    delivered: usize,
+}
+
+impl Phase {
+    fn quantile(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    }
+}
+
+/// `CHATTERS` clients each send `PER` messages at a person's pace; every other chatter
+/// must receive each exactly once. Returns the delivery latencies.
+async fn chat_phase(url: &str, tag: &str, start: Instant) -> Phase {
+    const CHATTERS: usize = 4;
+    const PER: usize = 20;
+    let mut joined = Vec::new();
+    for c in 0..CHATTERS {
+        let (raw, _) = Raw::join(url, "Lobby", &format!("{tag}{c}")).await;
+        joined.push(raw);
+    }
+    // Wait until everyone sees everyone (the last join reached all).
+    for raw in joined.iter_mut().take(CHATTERS - 1) {
+        let last = format!("{tag}{}", CHATTERS - 1);
+        raw.until(|v| v["type"] == "joined" && v["nick"] == last.as_str())
+            .await;
+    }
+    let mut tasks = Vec::new();
+    for (c, raw) in joined.into_iter().enumerate() {
+        let tag = tag.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let (mut sink, mut stream) = raw.ws.split();
+            let reader_tag = tag.clone();
+            let reader = tokio::spawn(async move {
+                let tag = reader_tag;
+                let mut got: HashMap<String, usize> = HashMap::new();
+                let mut latencies = Vec::new();
+                let want = (CHATTERS - 1) * PER;
+                let deadline = Instant::now() + PATIENCE * 3;
+                while got.len() < want {
+                    let Ok(Some(Ok(Message::Text(t)))) =
+                        tokio::time::timeout_at(deadline, stream.next()).await
+                    else {
+                        break;
+                    };
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    // Only the chatters' messages (the abuser's spam is counted elsewhere).
+                    let from_chatter = v["from"].as_str().is_some_and(|f| f.starts_with(&tag));
+                    if v["type"] != "message" || !from_chatter {
+                        continue;
+                    }
+                    let text = v["text"].as_str().unwrap().to_owned();
+                    let sent_us: u64 = text.rsplit('@').next().unwrap().parse().unwrap();
+                    let now_us = start.elapsed().as_micros() as u64;
+                    latencies.push(Duration::from_micros(now_us.saturating_sub(sent_us)));
+                    *got.entry(text).or_default() += 1;
+                }
+                (got, latencies)
+            });
+            for i in 0..PER {
+                let at = start.elapsed().as_micros();
+                let frame = json!({"type":"send","id":format!("{tag}{c}-{i}"),
+                                   "text":format!("{tag}{c} #{i} @{at}")});
+                sink.send(Message::text(frame.to_string())).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(110)).await;
+            }
+            let (got, latencies) = reader.await.unwrap();
+            (got, latencies, sink)
+        }));
+    }
+    let mut phase = Phase {
+        latencies: Vec::new(),
+        delivered: 0,
+    };
+    let mut sinks = Vec::new();
+    for task in tasks {
+        let (got, latencies, sink) = task.await.unwrap();
+        assert_eq!(
+            got.len(),
+            (CHATTERS - 1) * PER,
+            "every chatter gets every message"
+        );
+        assert!(got.values().all(|&n| n == 1), "each exactly once");
+        phase.delivered += got.len();
+        phase.latencies.extend(latencies);
+        sinks.push(sink);
+    }
+    for mut sink in sinks {
+        let _ = sink.close().await;
+    }
+    phase
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_flooding_and_sending_garbage_does_not_slow_the_others() {
+    let host = TestHost::start(Limits::default()).await;
+    let start = Instant::now();
+    let calm = chat_phase(&host.url, "calm", start).await;
+
+    // The abuser joins, then, without ever reading, sends as fast as it can: valid
+    // messages, malformed JSON, binary frames, unknown types. A second connection keeps
+    // sending oversized frames and reconnecting.
+    let (abuser, _) = Raw::join(&host.url, "Lobby", "abuser").await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A member who counts what of the flood reaches the room.
+    let (watcher, _) = Raw::join(&host.url, "Lobby", "watcher").await;
+    let counted = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (_sink, mut stream) = watcher.ws.split();
+            let mut spam = 0usize;
+            loop {
+                let next = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
+                match next {
+                    Ok(Some(Ok(Message::Text(t)))) => {
+                        let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                        if v["type"] == "message" && v["from"] == "abuser" {
+                            spam += 1;
+                        }
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    _ if stop.load(std::sync::atomic::Ordering::Relaxed) => return spam,
+                    Ok(_) => return spam,
+                    Err(_) => {}
+                }
+            }
+        })
+    };
+    let sent = Arc::new(Mutex::new(0usize));
+    let flood = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        tokio::spawn(async move {
+            let (mut sink, _stream) = abuser.ws.split();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                let frame = match i % 4 {
+                    0 => Message::text(
+                        json!({"type":"send","id":format!("x{i}"),"text":"spam spam spam"})
+                            .to_string(),
+                    ),
+                    1 => Message::text("{not json at all"),
+                    2 => Message::binary(vec![0u8; 512]),
+                    _ => Message::text(r#"{"type":"launch_missiles"}"#),
+                };
+                // A stalled write just means the host stopped reading us: that is the point.
+                if tokio::time::timeout(Duration::from_millis(100), sink.send(frame))
+                    .await
+                    .is_ok()
+                {
+                    *sent.lock().unwrap() += 1;
+                }
+                i += 1;
+            }
+        })
+    };
+    let oversize = {
+        let (stop, url) = (stop.clone(), host.url.clone());
+        tokio::spawn(async move {
+            let mut closes = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && closes.len() < 200 {
+                let (mut raw, _) = Raw::join(&url, "Lobby", "big").await;
+                let _ = raw.ws.send(Message::text("x".repeat(200_000))).await;
+                if let Some(close) = raw.closed().await {
+                    closes.push(close.code);
+                }
+            }
+            closes
+        })
+    };
+    let abused = chat_phase(&host.url, "busy", start).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.await.unwrap();
+    let closes = oversize.await.unwrap();
+    assert!(
+        !closes.is_empty() && closes.iter().all(|c| *c == CloseCode::Size),
+        "{closes:?}"
+    );
+
+    // The flood was mostly refused: at most a burst plus the steady rate got through.
+    let spam = counted.await.unwrap();
+    let elapsed = start.elapsed();
+    let frames = *sent.lock().unwrap();
+    for (name, phase) in [("without", &calm), ("with", &abused)] {
+        println!(
+            "measured: others' latency {name} the abusive client: p50 {:?}, p99 {:?}, max {:?} \
+             over {} deliveries",
+            phase.quantile(0.5),
+            phase.quantile(0.99),
+            phase.quantile(1.0),
+            phase.delivered
+        );
+    }
+    println!(
+        "measured: the abuser wrote {frames} frames; {spam} of its messages reached the room; \
+         {} oversized frames were closed with 1009",
+        closes.len()
+    );
+    let allowed = 30 + (10.0 * elapsed.as_secs_f64()).ceil() as usize;
+    assert!(
+        spam <= allowed,
+        "{spam} spam messages got through (allowed {allowed})"
+    );
+    host.stop().await;
+}
