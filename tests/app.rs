@@ -613,3 +613,63 @@ fn the_app_shows_reconnecting_and_carries_on_when_the_host_comes_back() {
     drop(dana);
     host.stop();
 }
+
+#[test]
+fn a_locked_room_shows_its_lock_asks_for_the_passphrase_and_says_when_history_is_not_saved() {
+    const NAME: &str =
+        "a_locked_room_shows_its_lock_asks_for_the_passphrase_and_says_when_history_is_not_saved";
+    if !sandbox::sandboxed(NAME) {
+        return;
+    }
+    let (_x, display) = xvfb();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (dir, nick) in [(&dir_a, "alice"), (&dir_b, "bob")] {
+        let config = format!(r#"{{"nickname":"{nick}"}}"#);
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+    }
+    // Alice's data directory cannot be created (a file is in the way): her room must still
+    // work, and say that its history is not being saved.
+    std::fs::write(dir_a.path().join("data"), b"in the way").unwrap();
+    let (mut alice, _) = Driver::launch(4444, &display, dir_a.path());
+    let (mut bob, _) = Driver::launch(4446, &display, dir_b.path());
+
+    alice.wait_text("#greeting", "Hello, alice!");
+    alice.type_keys("#host-room", "Vault");
+    alice.type_keys("#host-passphrase", "open sesame\u{E007}");
+    alice.wait_text("#messages", "Welcome to Vault, alice!");
+    alice.wait_text("#messages", "History is not being saved");
+    alice.wait_until(
+        "the notice to stand out",
+        "return document.querySelector('#messages .system.warn') !== null",
+    );
+
+    // Bob's list shows the lock; joining asks for the passphrase.
+    bob.wait_text("#room-list", "Vault");
+    bob.wait_until(
+        "the lock",
+        "const l = document.querySelector('#room-list .lock'); \
+         return l !== null && l.getAttribute('aria-label') === 'locked'",
+    );
+    bob.wait_text("#room-list", "1 person");
+    bob.screenshot(&docs_dir().join("locked.png"));
+    bob.click("#room-list button");
+    bob.wait_until(
+        "the passphrase dialog",
+        "return document.getElementById('passphrase-dialog').open",
+    );
+    // A wrong passphrase: refused, and asked again with the reason.
+    bob.type_keys("#passphrase-input", "open says me\u{E007}");
+    bob.wait_text("#passphrase-error", "Wrong passphrase");
+    bob.wait_until(
+        "the dialog to ask again",
+        "return document.getElementById('passphrase-dialog').open",
+    );
+    bob.type_keys("#passphrase-input", "open sesame\u{E007}");
+    bob.wait_text("#messages", "Welcome to Vault, bob!");
+    alice.wait_text("#messages", "bob joined");
+    alice.type_keys("#message-input", "the plan is ready\u{E007}");
+    bob.wait_text("#messages", "the plan is ready");
+    // The passphrase itself is not kept anywhere on bob's side.
+    let saved = std::fs::read_to_string(dir_b.path().join("config.json")).unwrap();
+    assert!(!saved.contains("sesame"), "{saved}");
+}

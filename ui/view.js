@@ -41,6 +41,8 @@ export class View {
     this.hostPassphrase = $('host-passphrase');
     this.passphraseDialog = $('passphrase-dialog');
     this.passphraseInput = $('passphrase-input');
+    // Not a submit button, so Enter in the field means "Join", never "Cancel".
+    $('passphrase-cancel').addEventListener('click', () => this.passphraseDialog.close('cancel'));
     this.addressCard = $('address-card');
     this.addressForm = $('address-form');
     this.addressInput = $('address-input');
@@ -134,10 +136,11 @@ export class View {
       const info = el('div', 'room-info');
       const name = el('strong', 'room-name', room.room);
       if (room.locked) {
-        const lock = el('span', 'lock', ' 🔒');
-        lock.title = 'Locked: joining needs the passphrase';
+        // A word, not an emoji: not every desktop has a font with the padlock.
+        const lock = el('span', 'badge lock', 'Locked');
+        lock.title = 'Joining needs the passphrase';
         lock.setAttribute('aria-label', 'locked');
-        name.append(lock);
+        name.append(' ', lock);
       }
       info.append(name);
       const details = [room.host ? `on ${room.host}` : null];
