@@ -609,3 +609,23 @@ async fn one_client_flooding_and_sending_garbage_does_not_slow_the_others() {
     );
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_host_opens_only_so_many_rooms() {
+    let limits = Limits {
+        max_rooms: 2,
+        ..Limits::default()
+    };
+    let host = TestHost::start(limits).await;
+    let (_a, _) = Raw::join(&host.url, "Second", "a").await;
+    let (mut b, _) = Raw::hello(&host.url).await;
+    b.send(json!({"type":"join","id":"j","room":"Third","nick":"b"}))
+        .await;
+    let refusal = b.recv_json().await;
+    assert_eq!(refusal["code"], "too_many_rooms", "{refusal}");
+    println!("seen: {}", refusal["message"]);
+    // The connection is still usable, and existing rooms still take people.
+    let welcome = b.join_as("Second", "b", None).await;
+    assert_eq!(welcome.users, ["a", "b"]);
+    host.stop().await;
+}
