@@ -669,6 +669,33 @@ fn a_locked_room_shows_its_lock_asks_for_the_passphrase_and_says_when_history_is
     alice.wait_text("#messages", "bob joined");
     alice.type_keys("#message-input", "the plan is ready\u{E007}");
     bob.wait_text("#messages", "the plan is ready");
+
+    // A browser on the host's own machine (a secure page, so it has WebCrypto) joins too,
+    // after one wrong try.
+    let addresses = alice.text("#hosting-addresses");
+    let web = addresses
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("a browser link in {addresses:?}"))
+        .to_owned();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/join-locked.mjs");
+    let browser = Command::new("node")
+        .arg(&script)
+        .args([web.as_str(), "Vault", "carol", "open sesame"])
+        .output()
+        .expect("node must be installed");
+    let steps = String::from_utf8_lossy(&browser.stdout);
+    assert!(
+        browser.status.success(),
+        "{steps}{}",
+        String::from_utf8_lossy(&browser.stderr)
+    );
+    assert_eq!(
+        steps.lines().collect::<Vec<_>>(),
+        ["asked", "refused", "joined", "delivered"]
+    );
+    alice.wait_text("#messages", "hello from a browser behind the lock");
+
     // The passphrase itself is not kept anywhere on bob's side.
     let saved = std::fs::read_to_string(dir_b.path().join("config.json")).unwrap();
     assert!(!saved.contains("sesame"), "{saved}");
