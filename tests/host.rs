@@ -216,7 +216,13 @@ async fn welcome_has_users_and_recent_history_and_others_see_join_and_leave() {
     assert_eq!(welcome.seq, welcome.history.last().unwrap().seq + 1);
 
     let joined = alice.event().await;
-    assert_eq!(joined.body, EventBody::Joined { nick: "bob".into() });
+    assert_eq!(
+        joined.body,
+        EventBody::Joined {
+            nick: "bob".into(),
+            also: vec![]
+        }
+    );
     assert_eq!(joined.seq, welcome.seq);
 
     bob.send(json!({"type":"leave","id":"bye"})).await;
@@ -786,5 +792,48 @@ async fn other_paths_are_not_websocket_endpoints() {
     let wrong = format!("ws://{}/chat", host.addr);
     let err = tokio_tungstenite::connect_async(wrong).await.unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_rush_of_joins_into_a_big_room_is_announced_together_and_nobody_is_missed() {
+    let host = TestHost::start(Limits {
+        join_rush_members: 3,
+        join_rush_window: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let mut others = Vec::new();
+    for i in 0..8 {
+        let (raw, welcome) = Raw::join(&host.url, "Lobby", &format!("p{i}")).await;
+        // Every welcome lists everyone in the room, announced yet or not.
+        assert_eq!(welcome.users.len(), i + 2, "{:?}", welcome.users);
+        others.push(raw);
+    }
+    // A message right after the rush: the pending joins are announced first.
+    others[0].send_text("m", "hello everyone").await;
+    let mut joined = Vec::new();
+    let mut events = 0;
+    loop {
+        let v = alice
+            .until(|v| v["type"] == "joined" || v["type"] == "message")
+            .await;
+        if v["type"] == "message" {
+            break;
+        }
+        events += 1;
+        joined.push(v["nick"].as_str().unwrap().to_owned());
+        for n in v["also"].as_array().into_iter().flatten() {
+            joined.push(n.as_str().unwrap().to_owned());
+        }
+    }
+    let expected: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+    assert_eq!(joined, expected, "everyone announced once, in order");
+    assert!(
+        events < 8,
+        "the rush was announced in {events} events, not one per join"
+    );
+    println!("seen: 8 joins announced in {events} events");
     host.stop().await;
 }

@@ -273,10 +273,23 @@ function roomEvent(ev, live) {
       if (live && !own) attention(ev);
       break;
     }
-    case 'joined':
-      view.system(`${ev.nick} joined`, ev.ts);
-      if (current && !chat.users.some((u) => sameNick(u, ev.nick))) chat.users.push(ev.nick);
+    case 'joined': {
+      // In a rush of joins the host announces several at once (`also`).
+      const nicks = [ev.nick, ...(ev.also || [])];
+      const others = nicks.filter((n) => !sameNick(n, chat.you));
+      if (others.length === 1) view.system(`${others[0]} joined`, ev.ts);
+      else if (others.length > 1 && others.length <= 4) {
+        view.system(`${others.slice(0, -1).join(', ')} and ${others.at(-1)} joined`, ev.ts);
+      } else if (others.length > 4) {
+        view.system(`${others.slice(0, 3).join(', ')} and ${others.length - 3} others joined`, ev.ts);
+      }
+      if (current) {
+        for (const nick of nicks) {
+          if (!chat.users.some((u) => sameNick(u, nick))) chat.users.push(nick);
+        }
+      }
       break;
+    }
     case 'left': {
       stopTyping(ev.nick);
       const how = { left: 'left', disconnected: 'disconnected', dropped: 'was disconnected by the host' };

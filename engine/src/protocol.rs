@@ -194,8 +194,12 @@ pub enum EventBody {
         lat: f64,
         lon: f64,
     },
+    /// `nick` joined; during a rush of joins into a big room, the host announces the others
+    /// who joined within the same moment in `also`, in one event (see PROTOCOL.md).
     Joined {
         nick: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also: Vec<String>,
     },
     Left {
         nick: String,
@@ -673,9 +677,21 @@ mod tests {
                     12,
                     EventBody::Joined {
                         nick: "carol".into(),
+                        also: vec![],
                     },
                 )),
                 json!({"seq":12,"ts":1_700_000_000_000u64,"type":"joined","nick":"carol"}),
+            ),
+            (
+                HostFrame::Event(event(
+                    12,
+                    EventBody::Joined {
+                        nick: "carol".into(),
+                        also: vec!["dave".into(), "erin".into()],
+                    },
+                )),
+                json!({"seq":12,"ts":1_700_000_000_000u64,"type":"joined","nick":"carol",
+                       "also":["dave","erin"]}),
             ),
             (
                 HostFrame::Event(event(

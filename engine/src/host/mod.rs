@@ -68,6 +68,10 @@ pub struct Limits {
     pub history_len: usize,
     /// Bytes after which a history segment on disk is closed and a new one started.
     pub history_segment_bytes: u64,
+    /// Rooms with more members than this announce a rush of joins (each within
+    /// `join_rush_window` of the previous one) in one `joined` event per window.
+    pub join_rush_members: usize,
+    pub join_rush_window: Duration,
     /// How often saved history is flushed to stable storage (`fsync`): a power cut can
     /// cost the events of the last interval; a crash of the host process costs nothing.
     pub sync_interval: Duration,
@@ -109,6 +113,8 @@ impl Default for Limits {
             room_buffer: 4096,
             history_len: 1000,
             history_segment_bytes: 1 << 20,
+            join_rush_members: 64,
+            join_rush_window: Duration::from_millis(100),
             sync_interval: Duration::from_secs(1),
             disk_retry: Duration::from_secs(5),
             max_per_address: 64,

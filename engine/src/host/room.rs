@@ -15,6 +15,7 @@ use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use serde_json::value::RawValue;
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,7 @@ use crate::ids::{now_ms, random_hex};
 use crate::lock::RoomKey;
 use crate::protocol::{
     self, ChatEvent, ErrorCode, EventBody, HostFrame, Invalid, LeaveReason, NoticeCode,
-    RoomSummary, Since, Welcome,
+    RoomSummary, Since,
 };
 
 /// The origin of events the host itself publishes (notices): no member has id 0.
@@ -86,6 +87,15 @@ struct State {
     /// The keys of `seen`, oldest first, to bound it.
     seen_order: VecDeque<(SessionTag, String)>,
     disk: Disk,
+    /// Joins not yet announced: during a rush of joins into a big room they are announced
+    /// together, in one `joined` event, when the rush window ends or before any other event.
+    pending_joins: Vec<String>,
+    /// Every member's nickname as JSON strings, comma-separated, in joining order: the
+    /// welcome's `users` without the brackets. Appended to on join, rebuilt on leave/rename.
+    users_json: String,
+    /// Whether a task will announce `pending_joins` at the end of the window.
+    flush_scheduled: bool,
+    last_join: Option<Instant>,
 }
 
 /// Where the room's history is being saved.
@@ -176,6 +186,10 @@ impl Room {
             seen: HashMap::new(),
             seen_order: VecDeque::new(),
             disk: Disk::Off,
+            pending_joins: Vec::new(),
+            users_json: String::new(),
+            flush_scheduled: false,
+            last_join: None,
         };
         for record in st.history.clone() {
             if let (Some(by), Some(id)) = (record.by, event_id(&record.event.body)) {
@@ -259,7 +273,11 @@ impl Room {
     /// Adds a member. If the same session is already present (a client reconnecting before
     /// the host noticed its old connection die), the old connection is ended and the new one
     /// takes its place quietly, unless the nickname changed, which is announced.
-    pub fn join(&self, req: JoinRequest<'_>, member_id: MemberId) -> Result<Joined, Invalid> {
+    pub fn join(
+        self: &Arc<Self>,
+        req: JoinRequest<'_>,
+        member_id: MemberId,
+    ) -> Result<Joined, Invalid> {
         let nick = protocol::validate_nick(req.nick)?;
         let key = protocol::name_key(nick);
         let tag = session_tag(req.session);
@@ -278,9 +296,8 @@ impl Room {
             }
         }
 
-        // The newcomer's history is taken before its own join is published: the welcome
-        // itself announces that.
-        let mut history_cut = None;
+        // The newcomer's own join is not in its welcome's history: the welcome announces it.
+        let mut own_join = None;
         let member = match previous {
             Some(old_id) => {
                 // Take over: same member id, so private messages and de-duplication carry on.
@@ -295,6 +312,7 @@ impl Room {
                 if old_nick != nick {
                     st.by_nick.remove(&protocol::name_key(&old_nick));
                     st.by_nick.insert(key, old_id);
+                    rebuild_users_json(&mut st);
                     self.publish(
                         &mut st,
                         old_id,
@@ -308,7 +326,6 @@ impl Room {
                 old_id
             }
             None => {
-                history_cut = Some(self.history_for(&st, tag, req.since));
                 st.members.insert(
                     member_id,
                     Member {
@@ -321,14 +338,11 @@ impl Room {
                 );
                 st.by_nick.insert(key, member_id);
                 st.by_session.insert(req.session.to_owned(), member_id);
-                self.publish(
-                    &mut st,
-                    member_id,
-                    Audience::All,
-                    EventBody::Joined {
-                        nick: nick.to_owned(),
-                    },
-                );
+                if !st.users_json.is_empty() {
+                    st.users_json.push(',');
+                }
+                push_json_string(&mut st.users_json, nick);
+                own_join = self.announce_join(&mut st, member_id, nick);
                 self.notify();
                 member_id
             }
@@ -337,19 +351,25 @@ impl Room {
         // Subscribe inside the critical section: the welcome describes the room as of `seq`
         // and the receiver yields exactly the events after it.
         let rx = self.tx.subscribe();
-        let (history, complete) =
-            history_cut.unwrap_or_else(|| self.history_for(&st, tag, req.since));
-        let welcome = HostFrame::Welcome(Box::new(Welcome {
-            id: req.id.to_owned(),
-            room: self.name.clone(),
-            epoch: self.epoch.clone(),
+        let (history, complete) = self.history_for(&st, tag, req.since, own_join);
+        // Serialized straight from the room's state: the user list is kept as ready JSON
+        // (a join appends to it), so a welcome into a room of N costs one copy of N names,
+        // not N allocations and N escapes.
+        // The room built this JSON itself, so it always parses.
+        let users = RawValue::from_string(format!("[{}]", st.users_json))
+            .expect("the user list is valid JSON");
+        let welcome = WelcomeFrame {
+            kind: "welcome",
+            id: req.id,
+            room: &self.name,
+            epoch: &self.epoch,
             seq: st.seq,
-            you: nick.to_owned(),
-            users: st.members.values().map(|m| m.nick.clone()).collect(),
+            you: nick,
+            users: &users,
             history,
             complete,
             history_saved: !matches!(st.disk, Disk::Failing { .. }),
-        }));
+        };
         Ok(Joined {
             member,
             nick: nick.to_owned(),
@@ -359,14 +379,17 @@ impl Room {
     }
 
     /// The events a (re)joining member gets: everything after `since` if it is from this
-    /// epoch and still held, else the most recent ones. Private messages only to their pair.
-    fn history_for(
+    /// epoch and still held, else the most recent ones (in a big room, without joins and
+    /// leaves). Private messages only to their pair; never the event `except` (the member's
+    /// own join, which the welcome itself announces).
+    fn history_for<'s>(
         &self,
-        st: &State,
+        st: &'s State,
         tag: SessionTag,
         since: Option<&Since>,
-    ) -> (Vec<ChatEvent>, bool) {
-        let visible = |r: &&Record| r.visible_to(tag);
+        except: Option<u64>,
+    ) -> (Vec<&'s ChatEvent>, bool) {
+        let visible = |r: &&Record| r.visible_to(tag) && Some(r.event.seq) != except;
         match since.filter(|s| s.epoch == self.epoch) {
             Some(since) => {
                 let oldest_held = st.history.front().map_or(st.seq + 1, |s| s.event.seq);
@@ -376,18 +399,30 @@ impl Room {
                     .iter()
                     .filter(|s| s.event.seq > since.seq)
                     .filter(visible)
-                    .map(|s| s.event.clone())
+                    .map(|s| &s.event)
                     .collect();
                 (events, complete)
             }
             None => {
-                let mut recent: Vec<ChatEvent> = st
+                // In a big room, who came and went before you arrived is noise (and a rush
+                // of joins would fill the welcome with names): newcomers get the recent
+                // conversation. Resuming clients (above) still get every event they missed.
+                let big = st.members.len() > self.limits.join_rush_members;
+                let wanted = |r: &&Record| {
+                    !(big
+                        && matches!(
+                            r.event.body,
+                            EventBody::Joined { .. } | EventBody::Left { .. }
+                        ))
+                };
+                let mut recent: Vec<&ChatEvent> = st
                     .history
                     .iter()
                     .rev()
                     .filter(visible)
+                    .filter(wanted)
                     .take(self.limits.welcome_history)
-                    .map(|s| s.event.clone())
+                    .map(|s| &s.event)
                     .collect();
                 recent.reverse();
                 (recent, true)
@@ -407,6 +442,7 @@ impl Room {
         let m = st.members.remove(&member).expect("just looked up");
         st.by_nick.remove(&protocol::name_key(&m.nick));
         st.by_session.remove(&m.session);
+        rebuild_users_json(&mut st);
         self.publish(
             &mut st,
             member,
@@ -510,6 +546,7 @@ impl Room {
         if let Some(m) = st.members.get_mut(&member) {
             m.nick = nick.to_owned();
         }
+        rebuild_users_json(&mut st);
         let placed = self.publish(
             &mut st,
             member,
@@ -558,6 +595,9 @@ impl Room {
         audience: Audience,
         body: EventBody,
     ) -> Placed {
+        // Joins still waiting to be announced come first: nobody may hear from (or about) a
+        // member before hearing that they joined.
+        self.flush_joins_locked(st);
         st.seq += 1;
         let placed = Placed {
             seq: st.seq,
@@ -593,6 +633,59 @@ impl Room {
             self.publish_notice(st, code, text);
         }
         placed
+    }
+
+    /// Announces a newcomer: at once, unless the room is big and people are pouring in (as
+    /// when a whole class or office opens the room at the same moment). Then joins are
+    /// gathered for `Limits::join_rush_window` and announced in one event, so a rush of N
+    /// joins costs N deliveries per window instead of N per join.
+    /// Returns the sequence number of the join's own event if it was announced at once.
+    fn announce_join(
+        self: &Arc<Self>,
+        st: &mut State,
+        member: MemberId,
+        nick: &str,
+    ) -> Option<u64> {
+        let now = Instant::now();
+        let rush = st.members.len() > self.limits.join_rush_members
+            && st
+                .last_join
+                .is_some_and(|t| now.duration_since(t) < self.limits.join_rush_window);
+        st.last_join = Some(now);
+        if !rush {
+            let joined = EventBody::Joined {
+                nick: nick.to_owned(),
+                also: Vec::new(),
+            };
+            return Some(self.publish(st, member, Audience::All, joined).seq);
+        }
+        st.pending_joins.push(nick.to_owned());
+        if !st.flush_scheduled {
+            st.flush_scheduled = true;
+            let room = Arc::clone(self);
+            let window = self.limits.join_rush_window;
+            tokio::spawn(async move {
+                tokio::time::sleep(window).await;
+                let mut st = room.lock();
+                st.flush_scheduled = false;
+                room.flush_joins_locked(&mut st);
+            });
+        }
+        None
+    }
+
+    /// Publishes the gathered joins, if any, as one event to everyone.
+    fn flush_joins_locked(&self, st: &mut State) {
+        if st.pending_joins.is_empty() {
+            return;
+        }
+        let mut nicks = std::mem::take(&mut st.pending_joins).into_iter();
+        let nick = nicks.next().expect("not empty");
+        let joined = EventBody::Joined {
+            nick,
+            also: nicks.collect(),
+        };
+        self.publish(st, HOST_ORIGIN, Audience::All, joined);
     }
 
     fn publish_notice(&self, st: &mut State, code: NoticeCode, text: String) {
@@ -647,6 +740,38 @@ impl Room {
             }
         }
     }
+}
+
+/// A `welcome` frame, serialized from borrowed room state (same JSON as
+/// `HostFrame::Welcome`, which clients decode).
+#[derive(serde::Serialize)]
+struct WelcomeFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    room: &'a str,
+    epoch: &'a str,
+    seq: u64,
+    you: &'a str,
+    users: &'a RawValue,
+    history: Vec<&'a ChatEvent>,
+    complete: bool,
+    history_saved: bool,
+}
+
+fn push_json_string(out: &mut String, text: &str) {
+    out.push_str(&serde_json::to_string(text).expect("strings always serialize"));
+}
+
+fn rebuild_users_json(st: &mut State) {
+    let mut users = String::with_capacity(st.users_json.len());
+    for (i, m) in st.members.values().enumerate() {
+        if i > 0 {
+            users.push(',');
+        }
+        push_json_string(&mut users, &m.nick);
+    }
+    st.users_json = users;
 }
 
 /// Who receives an event.
@@ -817,8 +942,8 @@ impl Rooms {
 mod tests {
     use super::*;
 
-    fn room() -> Room {
-        Room::new(
+    fn room() -> Arc<Room> {
+        Arc::new(Room::new(
             RoomSpec {
                 name: "Tokyo".into(),
                 key: None,
@@ -827,10 +952,15 @@ mod tests {
             None,
             Arc::new(Limits::default()),
             Arc::new(watch::channel(0).0),
-        )
+        ))
     }
 
-    fn join(room: &Room, nick: &str, session: &str, member: MemberId) -> Result<Joined, Invalid> {
+    fn join(
+        room: &Arc<Room>,
+        nick: &str,
+        session: &str,
+        member: MemberId,
+    ) -> Result<Joined, Invalid> {
         room.join(
             JoinRequest {
                 id: "j",
@@ -948,7 +1078,7 @@ mod tests {
             .history
             .iter()
             .map(|e| match &e.body {
-                EventBody::Joined { nick } => format!("joined {nick}"),
+                EventBody::Joined { nick, .. } => format!("joined {nick}"),
                 EventBody::Message { text, .. } => format!("message {text}"),
                 EventBody::Left { nick, .. } => format!("left {nick}"),
                 other => format!("{other:?}"),
@@ -961,7 +1091,7 @@ mod tests {
             seq: 3,
         };
         let tag = session_tag("session-a-0000000");
-        assert_eq!(r.history_for(&r.lock(), tag, Some(&stale)).0.len(), 6);
+        assert_eq!(r.history_for(&r.lock(), tag, Some(&stale), None).0.len(), 6);
         // A newcomer's welcome does not repeat its own join.
         let d = join(&r, "d", "session-d-0000000", 10).unwrap();
         let HostFrame::Welcome(wd) = protocol::decode_host(d.welcome.as_str()).unwrap() else {
@@ -970,7 +1100,7 @@ mod tests {
         assert!(!wd
             .history
             .iter()
-            .any(|e| e.body == EventBody::Joined { nick: "d".into() }));
+            .any(|e| matches!(&e.body, EventBody::Joined { nick, .. } if nick == "d")));
         assert_eq!(wd.users.last().map(String::as_str), Some("d"));
     }
 }

@@ -816,8 +816,12 @@ impl Output {
         self.users_seq = event.seq;
         let key = protocol::name_key;
         match &event.body {
-            EventBody::Joined { nick } if !self.users.iter().any(|u| key(u) == key(nick)) => {
-                self.users.push(nick.clone());
+            EventBody::Joined { nick, also } => {
+                for nick in std::iter::once(nick).chain(also) {
+                    if !self.users.iter().any(|u| key(u) == key(nick)) {
+                        self.users.push(nick.clone());
+                    }
+                }
             }
             EventBody::Left { nick, .. } => self.users.retain(|u| key(u) != key(nick)),
             EventBody::Renamed { from, to } => {

@@ -59,7 +59,13 @@ pub fn event_line(event: &ChatEvent, users: Option<usize>) -> String {
             clean(from),
             map_link(*lat, *lon)
         ),
-        EventBody::Joined { nick } => format!("[{t}] * {} joined{online}", clean(nick)),
+        EventBody::Joined { nick, also } if also.is_empty() => {
+            format!("[{t}] * {} joined{online}", clean(nick))
+        }
+        EventBody::Joined { nick, also } => {
+            let others = also.iter().map(|n| clean(n)).collect::<Vec<_>>().join(", ");
+            format!("[{t}] * {}, {others} joined{online}", clean(nick))
+        }
         EventBody::Left { nick, reason } => {
             let how = match reason {
                 LeaveReason::Left => "left",
