@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The machine's floor: one small write to a loopback socket (bench/src/write_floor.rs).
+FLOOR = None
 NAMES = {"lanchat": "LAN Chat", "socketio": "socket.io", "ws": "ws"}
 COLORS = {"lanchat": "#2f6fed", "socketio": "#d9534f", "ws": "#5cb85c"}
 
 
 def load(path):
     runs, idle, join = [], {}, {}
+    global FLOOR
     for line in Path(path).read_text().splitlines():
         if not line.strip():
             continue
@@ -24,6 +27,8 @@ def load(path):
             idle[r["protocol"]] = r
         elif kind == "join":
             join[r["protocol"]] = r
+        elif kind == "floor":
+            FLOOR = r
         else:
             runs.append(r)
     return runs, idle, join
@@ -50,6 +55,12 @@ def table(runs, idle, join):
             if i and i.get("server_rss_per_client_kb") is not None else "-",
             "{:,}".format(j["clients"]) if j else "-",
             "{:.2f} s".format(j["connect_s"]) if j else "-"))
+    if FLOOR:
+        lines += ["", "The floor on this machine (`write-floor`, no runtime, no WebSocket: a plain loop "
+                  "writing {} bytes to each of {:,} loopback sockets): {:.1f} µs per write, so one "
+                  "message to {:,} members costs at least {:.1f} ms of one core.".format(
+                      FLOOR["bytes"], FLOOR["sockets"], FLOOR["median_write_us"],
+                      FLOOR["sockets"], FLOOR["fan_out_ms"])]
     return "\n".join(lines)
 
 
