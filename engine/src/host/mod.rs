@@ -252,7 +252,9 @@ fn client_ip(peer: SocketAddr) -> IpAddr {
 }
 
 impl Host {
-    /// Creates the host, its initial rooms, and the rooms saved in the data directory.
+    /// Creates the host and its initial rooms, with their saved history. Other rooms saved
+    /// in the data directory are not opened (nor announced) until someone joins them by
+    /// name; then they come back as they were, locked ones locked.
     ///
     /// Disk trouble never stops a host: a data directory that cannot be read or written is
     /// reported (and rooms say so to their members), and the rooms run from memory.
@@ -293,18 +295,10 @@ impl Host {
                 restored: saved,
             });
         }
-        // Rooms only in the data directory come back as they were (locked ones locked).
-        let mut rest: Vec<store::Restored> = restored.into_values().collect();
-        rest.sort_by(|a, b| a.name.cmp(&b.name));
-        specs.extend(rest.into_iter().map(|r| RoomSpec {
-            name: r.name.clone(),
-            key: r.key.clone(),
-            restored: Some(r),
-        }));
         if specs.len() > limits.max_rooms {
             return Err(HostError::TooManyRooms(specs.len(), limits.max_rooms));
         }
-        let rooms = Rooms::new(limits.clone(), data);
+        let rooms = Rooms::new(limits.clone(), data, restored);
         for spec in specs {
             rooms.add(spec).map_err(HostError::InvalidRoom)?;
         }

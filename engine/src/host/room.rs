@@ -858,6 +858,9 @@ pub(crate) fn encode<T: serde::Serialize>(frame: &T) -> Utf8Bytes {
 pub(crate) struct Rooms {
     limits: Arc<Limits>,
     data: Option<Arc<DataDir>>,
+    /// Rooms in the data directory not opened yet, by lower-cased name: joining one by name
+    /// brings it back with its history (and its lock).
+    saved: Mutex<HashMap<String, Restored>>,
     /// Bumped when a room is created or its membership changes.
     changed: Arc<watch::Sender<u64>>,
     /// Lower-cased room name to room. Rooms live as long as the host: their history stays.
@@ -867,10 +870,15 @@ pub(crate) struct Rooms {
 }
 
 impl Rooms {
-    pub fn new(limits: Arc<Limits>, data: Option<Arc<DataDir>>) -> Self {
+    pub fn new(
+        limits: Arc<Limits>,
+        data: Option<Arc<DataDir>>,
+        saved: HashMap<String, Restored>,
+    ) -> Self {
         Self {
             limits,
             data,
+            saved: Mutex::new(saved),
             changed: Arc::new(watch::channel(0).0),
             map: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
@@ -880,11 +888,24 @@ impl Rooms {
     /// The room of that name (ignoring case), created if new and the cap allows.
     pub fn get_or_create(&self, raw: &str) -> Result<Arc<Room>, Invalid> {
         let name = protocol::validate_room(raw)?;
-        self.add(RoomSpec {
-            name: name.to_owned(),
-            key: None,
-            restored: None,
-        })
+        let saved = self
+            .saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&protocol::name_key(name));
+        let spec = match saved {
+            Some(saved) => RoomSpec {
+                name: saved.name.clone(),
+                key: saved.key.clone(),
+                restored: Some(saved),
+            },
+            None => RoomSpec {
+                name: name.to_owned(),
+                key: None,
+                restored: None,
+            },
+        };
+        self.add(spec)
     }
 
     /// Adds a room unless one of that name exists; either way returns the room.
