@@ -251,6 +251,17 @@ impl Driver {
     }
 
     /// Saves what the window shows when a wait fails, to see why.
+    /// The browser link (on this computer) a hosting app shows.
+    fn browser_link(&mut self) -> String {
+        self.wait_text("#hosting-addresses", "http://127.0.0.1:");
+        let addresses = self.text("#hosting-addresses");
+        addresses
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("a browser link in {addresses:?}"))
+            .to_owned()
+    }
+
     fn failure_screenshot(&self) -> String {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-failures");
         let _ = std::fs::create_dir_all(&dir);
@@ -335,13 +346,7 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
     // Alice hosts; the app shows where others can join.
     alice.type_keys("#host-room", "Tokyo\u{E007}");
     alice.wait_text("#messages", "Welcome to Tokyo, alice!");
-    alice.wait_text("#hosting-addresses", "http://127.0.0.1:");
-    let addresses = alice.text("#hosting-addresses");
-    let web = addresses
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("a browser link in {addresses:?}"))
-        .to_owned();
+    let web = alice.browser_link();
     alice.screenshot(&docs_dir().join("hosting.png"));
 
     // Bob sees the room appear in his list and joins with one click.
@@ -672,12 +677,7 @@ fn a_locked_room_shows_its_lock_asks_for_the_passphrase_and_says_when_history_is
 
     // A browser on the host's own machine (a secure page, so it has WebCrypto) joins too,
     // after one wrong try.
-    let addresses = alice.text("#hosting-addresses");
-    let web = addresses
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("a browser link in {addresses:?}"))
-        .to_owned();
+    let web = alice.browser_link();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/join-locked.mjs");
     let browser = Command::new("node")
         .arg(&script)

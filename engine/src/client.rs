@@ -554,47 +554,31 @@ impl Task {
 
     /// Reads frames until the host's hello, and returns its nonce.
     async fn await_hello(&self, ws: &mut Ws) -> Result<String, Ended> {
-        let deadline = Instant::now() + self.options.connect_timeout;
-        loop {
-            let message = match tokio::time::timeout_at(deadline, ws.next()).await {
-                Err(_) => return Err(Ended::Lost("the host did not answer hello".into())),
-                Ok(None) => return Err(Ended::Lost("the host closed the connection".into())),
-                Ok(Some(Err(e))) => return Err(Ended::Lost(format!("connection lost: {e}"))),
-                Ok(Some(Ok(message))) => message,
-            };
-            let Message::Text(text) = message else {
-                continue;
-            };
-            match protocol::decode_host(text.as_str()) {
-                Ok(HostFrame::Hello { nonce, .. }) => return Ok(nonce),
-                Ok(HostFrame::Error { code, message, .. }) => return Err(refusal(code, message)),
-                Ok(HostFrame::Bye { code, message }) => return Err(bye_ends(code, message)),
-                _ => {}
-            }
-        }
+        let wait = await_frame(
+            ws,
+            self.options.connect_timeout,
+            "hello",
+            |frame| match frame {
+                HostFrame::Hello { nonce, .. } => Some(nonce),
+                _ => None,
+            },
+        );
+        wait.await
     }
 
     /// Reads frames until the welcome for `join_id` (or a refusal) arrives.
     async fn await_welcome(&mut self, ws: &mut Ws, join_id: &str) -> Result<Welcome, Ended> {
-        let deadline = Instant::now() + self.options.connect_timeout;
-        loop {
-            let message = match tokio::time::timeout_at(deadline, ws.next()).await {
-                Err(_) => return Err(Ended::Lost("the host did not answer the join".into())),
-                Ok(None) => return Err(Ended::Lost("the host closed the connection".into())),
-                Ok(Some(Err(e))) => return Err(Ended::Lost(format!("connection lost: {e}"))),
-                Ok(Some(Ok(message))) => message,
-            };
-            let Message::Text(text) = message else {
-                continue;
-            };
-            match protocol::decode_host(text.as_str()) {
-                Ok(HostFrame::Welcome(welcome)) if welcome.id == join_id => return Ok(*welcome),
-                Ok(HostFrame::Error { code, message, .. }) => return Err(refusal(code, message)),
-                Ok(HostFrame::Bye { code, message }) => return Err(bye_ends(code, message)),
-                // hello, and anything else before the welcome, carries nothing we need.
-                _ => {}
-            }
-        }
+        // hello, and anything else before the welcome, carries nothing we need.
+        let wait = await_frame(
+            ws,
+            self.options.connect_timeout,
+            "the join",
+            |frame| match frame {
+                HostFrame::Welcome(welcome) if welcome.id == join_id => Some(*welcome),
+                _ => None,
+            },
+        );
+        wait.await
     }
 
     async fn accept_welcome(&mut self, mut welcome: Welcome) -> Result<(), Ended> {
@@ -823,6 +807,38 @@ fn event_id(body: &EventBody) -> Option<&str> {
         | EventBody::Left { .. }
         | EventBody::Renamed { .. }
         | EventBody::Notice { .. } => None,
+    }
+}
+
+/// Reads host frames until `wanted` picks one, within `patience`. An `error` or `bye` on the
+/// way ends the wait (and says how the connection ends); other frames are skipped.
+async fn await_frame<T>(
+    ws: &mut Ws,
+    patience: Duration,
+    what: &str,
+    mut wanted: impl FnMut(HostFrame) -> Option<T>,
+) -> Result<T, Ended> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let message = match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return Err(Ended::Lost(format!("the host did not answer {what}"))),
+            Ok(None) => return Err(Ended::Lost("the host closed the connection".into())),
+            Ok(Some(Err(e))) => return Err(Ended::Lost(format!("connection lost: {e}"))),
+            Ok(Some(Ok(message))) => message,
+        };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        match protocol::decode_host(text.as_str()) {
+            Ok(HostFrame::Error { code, message, .. }) => return Err(refusal(code, message)),
+            Ok(HostFrame::Bye { code, message }) => return Err(bye_ends(code, message)),
+            Ok(frame) => {
+                if let Some(found) = wanted(frame) {
+                    return Ok(found);
+                }
+            }
+            Err(_) => {}
+        }
     }
 }
 

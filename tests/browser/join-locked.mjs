@@ -4,18 +4,12 @@
 //   node join-locked.mjs URL ROOM NICK PASSPHRASE
 //
 // Prints "asked", "refused", "joined", "delivered" as it goes; exits non-zero on failure.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './launch.mjs';
 
 const [url, room, nick, passphrase] = process.argv.slice(2);
 const step = (text) => console.log(text);
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   const problems = [];

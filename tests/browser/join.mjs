@@ -6,18 +6,12 @@
 //
 // Prints one line per step on stdout ("joined", "delivered", "received ...", "kept ...") so
 // the test driving the other side knows where it is; exits non-zero on any failure.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './launch.mjs';
 
 const [url, room, nick, reply] = process.argv.slice(2);
 const step = (text) => console.log(text);
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   const problems = [];

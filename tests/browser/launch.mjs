@@ -1,0 +1,13 @@
+// Debian's chromium, driven by playwright-core, set up the same way for every browser test:
+// headless, no sandbox (tests run as root in a namespace), nothing phoning home.
+import { chromium } from 'playwright-core';
+
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
