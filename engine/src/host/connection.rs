@@ -1,21 +1,28 @@
 //! One client connection: a reader that turns frames into room actions, and a writer that
 //! sends replies and room events, both driven by the same task.
 //!
-//! The reader never writes to the socket: it queues replies on a bounded channel that only
-//! the writer drains. The writer takes whatever has queued (up to `MAX_BATCH` frames), writes
-//! it and flushes once, under `Limits::write_timeout`, so a stalled peer costs the host one
-//! timer, not a blocked room. A member that falls more than `Limits::room_buffer` events
+//! tungstenite reads (and checks) the client's frames; the host writes its own frames
+//! itself (`frames`), straight from the shared bytes a room built once per event, with one
+//! `writev` per batch and nothing kept afterwards. The reader never writes to the socket: it
+//! queues replies on a bounded channel that only the writer drains. The writer takes
+//! whatever has queued (up to `MAX_BATCH` frames) and writes it under
+//! `Limits::write_timeout`, so a stalled peer costs the host one timer, not a blocked room. A member that falls more than `Limits::room_buffer` events
 //! behind is told `too_slow` and dropped; nobody else waits for it.
 //!
 //! Each connection has two token buckets: one for chat messages (beyond it a message is
 //! refused with `rate_limited`) and one for frames of any kind (beyond it the reader simply
 //! pauses, so a flood of garbage costs the flooder its own bandwidth and nobody else's).
 
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
-use futures_util::stream::{SplitSink, SplitStream};
+use bytes::{Buf, Bytes};
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -26,6 +33,7 @@ use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
+use super::frames;
 use super::rate::Bucket;
 use super::room::{encode, ConnId, Delivery, JoinRequest, MemberId, Room, Say};
 use super::{client_ip, web, Limits, Shared};
@@ -34,7 +42,8 @@ use crate::protocol::{
     self, ByeCode, ClientFrame, ErrorCode, HostFrame, Invalid, LeaveReason, PROTOCOL_VERSION,
 };
 
-type Ws = WebSocketStream<TcpStream>;
+/// The reading side: tungstenite over the shared socket (see `ReadSide`).
+type Ws = WebSocketStream<ReadSide>;
 
 /// Frames written per flush at most: large enough to amortize the syscall under load, small
 /// enough that one busy connection does not hold its task for long.
@@ -55,6 +64,10 @@ enum Outbound {
     /// Say goodbye and close the connection, with a close code other than the usual one for
     /// this bye code if given (1009 for an oversized message, 1007 for invalid UTF-8).
     Bye(ByeCode, String, Option<CloseCode>),
+    /// Answer the client's ping.
+    Pong(Bytes),
+    /// The client closed: answer with a close frame and stop.
+    CloseReply,
 }
 
 /// How the writer finished.
@@ -114,15 +127,18 @@ impl Connection {
             }
             Some(web::Route::WebSocket) => {}
         }
-        let ws = match handshake(stream, &limits).await {
+        let tcp = Arc::new(stream);
+        let mut ws = match handshake(ReadSide::new(tcp.clone()), &limits).await {
             Ok(ws) => ws,
             Err(e) => {
                 tracing::debug!(%peer, "handshake failed: {e}");
                 return;
             }
         };
+        // From here on the host writes its frames itself.
+        ws.get_mut().handshake_done();
         tracing::debug!(%peer, conn = self.id, "connected");
-        let (sink, stream) = ws.split();
+        let sink = FrameWriter::new(tcp);
         let (tx, rx) = mpsc::channel(limits.client_queue);
         // Cancelled when another connection of the same session takes over, when the writer
         // gives up, or (as a child token) when the host stops.
@@ -142,7 +158,7 @@ impl Connection {
         };
         let writer = write_loop(sink, rx, done.clone(), self.stop.clone(), &limits);
         let read = async {
-            let end = reader.run(stream).await;
+            let end = reader.run(ws).await;
             // Dropping the sender lets the writer finish what is queued and end.
             drop(std::mem::replace(&mut reader.out, mpsc::channel(1).0));
             end
@@ -178,7 +194,10 @@ fn ws_config(limits: &Limits) -> WebSocketConfig {
         .max_frame_size(Some(limits.max_frame_bytes))
 }
 
-async fn handshake(stream: TcpStream, limits: &Limits) -> Result<Ws, tungstenite::Error> {
+async fn handshake<S>(stream: S, limits: &Limits) -> Result<WebSocketStream<S>, tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     // The callback's signature is tungstenite's; its large error type is not ours to shrink.
     #[allow(clippy::result_large_err)]
     let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
@@ -265,7 +284,15 @@ pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, limits: &Limi
 }
 
 fn close_frame(code: ByeCode) -> Message {
-    let (code, reason) = match code {
+    let (code, reason) = close_code(code);
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+fn close_code(code: ByeCode) -> (CloseCode, &'static str) {
+    match code {
         ByeCode::HostClosing => (CloseCode::Away, "host closing"),
         ByeCode::TooSlow => (CloseCode::Policy, "too slow"),
         ByeCode::Replaced => (CloseCode::Library(4001), "replaced by a newer connection"),
@@ -275,11 +302,133 @@ fn close_frame(code: ByeCode) -> Message {
         ByeCode::TooManyConnections => {
             (CloseCode::Policy, "too many connections from your address")
         }
-    };
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
+    }
+}
+
+/// What tungstenite reads from and writes to: the shared socket for reading; for writing,
+/// the socket during the handshake (the HTTP answer), and nothing after it: the host's
+/// frames go through `FrameWriter`, and tungstenite's own automatic answers (pongs, close
+/// replies) are dropped because the reader asks the writer for them instead, in order with
+/// everything else.
+pub(super) struct ReadSide {
+    tcp: Arc<TcpStream>,
+    handshake_done: bool,
+}
+
+impl ReadSide {
+    fn new(tcp: Arc<TcpStream>) -> Self {
+        Self {
+            tcp,
+            handshake_done: false,
+        }
+    }
+
+    fn handshake_done(&mut self) {
+        self.handshake_done = true;
+    }
+}
+
+impl AsyncRead for ReadSide {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.tcp.poll_read_ready(cx))?;
+            match self.tcp.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                // Readiness was cleared: poll again to register for the next wake.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for ReadSide {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.handshake_done {
+            return Poll::Ready(Ok(data.len()));
+        }
+        loop {
+            ready!(self.tcp.poll_write_ready(cx))?;
+            match self.tcp.try_write(data) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Writes whole frames to the socket: queued as shared `Bytes`, written with `writev`,
+/// released as soon as the kernel has them.
+struct FrameWriter {
+    tcp: Arc<TcpStream>,
+    queue: VecDeque<Bytes>,
+}
+
+/// Buffers per `writev` call.
+const IOV_MAX: usize = 64;
+
+impl FrameWriter {
+    fn new(tcp: Arc<TcpStream>) -> Self {
+        Self {
+            tcp,
+            queue: VecDeque::new(),
+        }
+    }
+
+    fn feed(&mut self, frame: Bytes) {
+        self.queue.push_back(frame);
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        while !self.queue.is_empty() {
+            self.tcp.writable().await?;
+            let mut slices = [IoSlice::new(&[]); IOV_MAX];
+            let count = self.queue.len().min(IOV_MAX);
+            for (slot, frame) in slices.iter_mut().zip(self.queue.iter()) {
+                *slot = IoSlice::new(frame);
+            }
+            let mut written = match self.tcp.try_write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            };
+            while written > 0 {
+                let front = self.queue.front_mut().expect("written bytes were queued");
+                if written >= front.len() {
+                    written -= front.len();
+                    self.queue.pop_front();
+                } else {
+                    front.advance(written);
+                    written = 0;
+                }
+            }
+        }
+        // A burst may have grown the queue; an idle connection keeps nothing of it.
+        if self.queue.capacity() > IOV_MAX {
+            self.queue = VecDeque::new();
+        }
+        Ok(())
+    }
 }
 
 /// One thing for the writer to send.
@@ -305,7 +454,7 @@ async fn recv_event(
 }
 
 async fn write_loop(
-    mut sink: SplitSink<Ws, Message>,
+    mut sink: FrameWriter,
     mut out: mpsc::Receiver<Outbound>,
     done: CancellationToken,
     stop: CancellationToken,
@@ -355,7 +504,7 @@ async fn write_loop(
                 written += 1;
             }
             sink.flush().await?;
-            Ok::<Flow, tungstenite::Error>(flow)
+            Ok::<Flow, io::Error>(flow)
         };
         match tokio::time::timeout(limits.write_timeout, batch).await {
             Ok(Ok(Flow::Continue)) => {}
@@ -385,30 +534,35 @@ fn try_event(sub: &mut Option<(broadcast::Receiver<Delivery>, MemberId)>) -> Opt
     }
 }
 
-/// Feeds one step into the sink (without flushing).
+/// Queues one step's frames (without writing).
 async fn apply(
     step: Step,
-    sink: &mut SplitSink<Ws, Message>,
+    sink: &mut FrameWriter,
     sub: &mut Option<(broadcast::Receiver<Delivery>, MemberId)>,
-) -> Result<Flow, tungstenite::Error> {
+) -> Result<Flow, io::Error> {
     match step {
-        Step::Out(Outbound::Frame(frame)) => sink.feed(Message::Text(frame)).await?,
+        Step::Out(Outbound::Frame(frame)) => sink.feed(frames::text(frame.as_bytes())),
         Step::Out(Outbound::Enter {
             welcome,
             rx,
             member,
         }) => {
-            sink.feed(Message::Text(welcome)).await?;
+            sink.feed(frames::text(welcome.as_bytes()));
             *sub = Some((rx, member));
         }
         Step::Out(Outbound::Exit) => *sub = None,
         Step::Out(Outbound::Bye(code, message, close)) => {
             return say_bye(sink, code, message, close).await;
         }
+        Step::Out(Outbound::Pong(data)) => sink.feed(frames::pong(&data)),
+        Step::Out(Outbound::CloseReply) => {
+            sink.feed(frames::close(1000, ""));
+            return Ok(Flow::End(WriterEnd::ReaderGone));
+        }
         Step::Event(Ok(delivery)) => {
             if let Some((_, member)) = sub {
                 if delivery.is_for(*member) {
-                    sink.feed(Message::Text(delivery.frame)).await?;
+                    sink.feed(delivery.frame);
                 }
             }
         }
@@ -422,24 +576,22 @@ async fn apply(
         }
         // Rooms outlive connections, so this only happens if the host is going away.
         Step::Event(Err(broadcast::error::RecvError::Closed)) => *sub = None,
-        Step::Ping => sink.feed(Message::Ping(Default::default())).await?,
+        Step::Ping => sink.feed(frames::ping()),
     }
     Ok(Flow::Continue)
 }
 
 async fn say_bye(
-    sink: &mut SplitSink<Ws, Message>,
+    sink: &mut FrameWriter,
     code: ByeCode,
     message: String,
     close: Option<CloseCode>,
-) -> Result<Flow, tungstenite::Error> {
-    sink.feed(Message::Text(encode(&HostFrame::Bye { code, message })))
-        .await?;
-    let mut frame = close_frame(code);
-    if let (Some(close), Message::Close(Some(f))) = (close, &mut frame) {
-        f.code = close;
-    }
-    sink.feed(frame).await?;
+) -> Result<Flow, io::Error> {
+    sink.feed(frames::text(
+        encode(&HostFrame::Bye { code, message }).as_bytes(),
+    ));
+    let (usual, reason) = close_code(code);
+    sink.feed(frames::close(close.unwrap_or(usual).into(), reason));
     Ok(Flow::End(WriterEnd::Said(code)))
 }
 
@@ -471,7 +623,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    async fn run(&mut self, mut stream: SplitStream<Ws>) -> ReaderEnd {
+    async fn run(&mut self, mut stream: Ws) -> ReaderEnd {
         let limits = self.conn.shared.limits.clone();
         loop {
             let typing_until = self.in_room.as_ref().and_then(|r| r.typing_until);
@@ -519,9 +671,13 @@ impl Reader<'_> {
                     )
                     .await
                 }
-                Message::Close(_) => return ReaderEnd::Closed,
-                // Pings are answered by tungstenite itself; pongs only prove liveness.
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+                Message::Close(_) => {
+                    let _ = self.send(Outbound::CloseReply).await;
+                    return ReaderEnd::Closed;
+                }
+                Message::Ping(data) => self.send(Outbound::Pong(data)).await,
+                // Pongs only prove liveness.
+                Message::Pong(_) | Message::Frame(_) => Ok(()),
             };
             match result {
                 Ok(()) => {}

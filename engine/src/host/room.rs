@@ -15,11 +15,13 @@ use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::frames;
 use super::store::{session_tag, DataDir, Record, Restored, RoomLog, SessionTag};
 use crate::host::Limits;
 use crate::ids::{now_ms, random_hex};
@@ -39,15 +41,15 @@ pub(crate) type MemberId = u64;
 /// newer connection of the same session has taken over.
 pub(crate) type ConnId = u64;
 
-/// One frame on its way to a room's members: the serialized bytes plus who may see them.
-/// Cloning it (once per receiver) only bumps a reference count.
+/// One frame on its way to a room's members: the WebSocket frame, built once, plus who may
+/// see it. Cloning it (once per receiver) only bumps a reference count.
 #[derive(Clone, Debug)]
 pub(crate) struct Delivery {
     /// The member whose action this is: they get an `ack` instead of the event.
     pub origin: MemberId,
     /// For private messages, the only member who receives it.
     pub only: Option<MemberId>,
-    pub frame: Utf8Bytes,
+    pub frame: Bytes,
 }
 
 impl Delivery {
@@ -565,10 +567,13 @@ impl Room {
         let Some(m) = st.members.get(&member) else {
             return;
         };
-        let frame = encode(&HostFrame::Typing {
-            nick: m.nick.clone(),
-            active,
-        });
+        let frame = frames::text(
+            encode(&HostFrame::Typing {
+                nick: m.nick.clone(),
+                active,
+            })
+            .as_bytes(),
+        );
         let _ = self.tx.send(Delivery {
             origin: member,
             only: None,
@@ -618,7 +623,7 @@ impl Room {
         };
         // Saved before anyone is told, so whatever a client has seen survives a crash.
         let disk_news = self.save(st, &record);
-        let frame = encode(&record.event);
+        let frame = frames::text(encode(&record.event).as_bytes());
         if st.history.len() == self.limits.history_len {
             st.history.pop_front();
         }
