@@ -567,7 +567,9 @@ async fn one_client_flooding_and_sending_garbage_does_not_slow_the_others() {
         tokio::spawn(async move {
             let mut closes = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && closes.len() < 200 {
-                let (mut raw, _) = Raw::join(&url, "Lobby", "big").await;
+                // A new name each time: the host may not have seen the last one leave yet.
+                let nick = format!("big{}", closes.len());
+                let (mut raw, _) = Raw::join(&url, "Lobby", &nick).await;
                 let _ = raw.ws.send(Message::text("x".repeat(200_000))).await;
                 if let Some(close) = raw.closed().await {
                     closes.push(close.code);
