@@ -203,6 +203,21 @@ async fn refusals_and_bad_arguments_exit_non_zero_with_a_clear_message() {
             vec!["host", "--room", "   ", "--no-discovery"],
             "invalid room name",
         ),
+        (
+            vec!["host", "--room", "r", "--no-discovery", "--message-rate=-1"],
+            "--message-rate -1: give messages a second",
+        ),
+        (
+            vec![
+                "host",
+                "--room",
+                "r",
+                "--no-discovery",
+                "--max-per-address",
+                "0",
+            ],
+            "--max-per-address must be at least 1",
+        ),
         (vec!["nick", ""], "the nickname is empty"),
     ];
     for (args, expected) in cases {

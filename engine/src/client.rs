@@ -7,10 +7,11 @@
 //! Requests sent while disconnected wait in a bounded outbox and go out after the rejoin; the
 //! host recognises resent ones by (session, id) and acknowledges them without storing twice.
 //! A message the host refuses as `rate_limited` is not dropped either: it stays in the outbox
-//! and goes again a moment later, with everything typed after it held back to keep the order.
+//! and goes again a moment later, with everything typed after the refusal held back behind it.
 //! For a locked room, the client waits for the host's `hello` nonce and joins with a proof
 //! made from the passphrase (see [`crate::lock`]); the passphrase itself never leaves.
 
+use crate::ids::sleep_until_opt;
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -848,13 +849,6 @@ fn refusal(code: ErrorCode, message: String) -> Ended {
     match code {
         ErrorCode::HostFull | ErrorCode::TooManyConnections => Ended::Lost(message),
         _ => Ended::Final(CloseReason::Refused { code, message }),
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Random identifiers: client message ids, client sessions, room epochs.
+//! Random identifiers (client message ids, client sessions, room epochs), the millisecond
+//! clock, and waiting for a deadline that may not be set.
 
 /// `bytes` random bytes from the operating system, as lowercase hex.
 ///
@@ -32,6 +33,15 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Sleeps until `deadline`, or forever when there is none: a `select!` branch for an
+/// optional timer (typing expiry, a rate-limit pause, the next announcement refresh).
+pub async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //!   the choice of network interfaces.
 //! - [`config`]: the user's saved settings (nickname, host id, pinned interfaces) in the
 //!   platform config directory.
-//! - [`ids`]: random identifiers and the millisecond clock.
+//! - [`ids`]: random identifiers, the millisecond clock, optional deadlines.
 //! - [`lock`]: locked rooms: the passphrase key, the join proof, the attempt limiter.
 
 pub mod client;

@@ -2,6 +2,7 @@
 //! as the room exists, its user count refreshed at most every 2 s, and a goodbye for each on
 //! a clean stop.
 
+use crate::ids::sleep_until_opt;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -182,13 +183,6 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_owned()
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! refused with `rate_limited`) and one for frames of any kind (beyond it the reader simply
 //! pauses, so a flood of garbage costs the flooder its own bandwidth and nobody else's).
 
+use crate::ids::sleep_until_opt;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -1077,12 +1078,5 @@ fn request_id(frame: &ClientFrame) -> Option<&str> {
         | ClientFrame::SendLocation { id, .. }
         | ClientFrame::Nick { id, .. } => Some(id),
         ClientFrame::Hello { .. } | ClientFrame::Typing { .. } => None,
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

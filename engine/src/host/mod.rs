@@ -319,11 +319,6 @@ impl Host {
         })
     }
 
-    /// Flushes every room's saved history to stable storage.
-    pub async fn sync(&self) {
-        sync_rooms(&self.shared.rooms).await;
-    }
-
     /// The rooms and how many people are in each.
     pub fn rooms(&self) -> Vec<RoomSummary> {
         self.shared.rooms.summaries()

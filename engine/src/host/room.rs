@@ -93,8 +93,11 @@ struct State {
     /// together, in one `joined` event, when the rush window ends or before any other event.
     pending_joins: Vec<String>,
     /// Every member's nickname as JSON strings, comma-separated, in joining order: the
-    /// welcome's `users` without the brackets. Appended to on join, rebuilt on leave/rename.
+    /// welcome's `users` without the brackets. Appended to on join; a leave or rename only
+    /// marks it stale (so a thousand people leaving at once cost nothing here), and the next
+    /// welcome rebuilds it once.
     users_json: String,
+    users_stale: bool,
     /// Whether a task will announce `pending_joins` at the end of the window.
     flush_scheduled: bool,
     last_join: Option<Instant>,
@@ -190,6 +193,7 @@ impl Room {
             disk: Disk::Off,
             pending_joins: Vec::new(),
             users_json: String::new(),
+            users_stale: false,
             flush_scheduled: false,
             last_join: None,
         };
@@ -314,7 +318,7 @@ impl Room {
                 if old_nick != nick {
                     st.by_nick.remove(&protocol::name_key(&old_nick));
                     st.by_nick.insert(key, old_id);
-                    rebuild_users_json(&mut st);
+                    st.users_stale = true;
                     self.publish(
                         &mut st,
                         old_id,
@@ -340,10 +344,12 @@ impl Room {
                 );
                 st.by_nick.insert(key, member_id);
                 st.by_session.insert(req.session.to_owned(), member_id);
-                if !st.users_json.is_empty() {
-                    st.users_json.push(',');
+                if !st.users_stale {
+                    if !st.users_json.is_empty() {
+                        st.users_json.push(',');
+                    }
+                    push_json_string(&mut st.users_json, nick);
                 }
-                push_json_string(&mut st.users_json, nick);
                 own_join = self.announce_join(&mut st, member_id, nick);
                 self.notify();
                 member_id
@@ -353,6 +359,9 @@ impl Room {
         // Subscribe inside the critical section: the welcome describes the room as of `seq`
         // and the receiver yields exactly the events after it.
         let rx = self.tx.subscribe();
+        if st.users_stale {
+            rebuild_users_json(&mut st);
+        }
         let (history, complete) = self.history_for(&st, tag, req.since, own_join);
         // Serialized straight from the room's state: the user list is kept as ready JSON
         // (a join appends to it), so a welcome into a room of N costs one copy of N names,
@@ -444,7 +453,7 @@ impl Room {
         let m = st.members.remove(&member).expect("just looked up");
         st.by_nick.remove(&protocol::name_key(&m.nick));
         st.by_session.remove(&m.session);
-        rebuild_users_json(&mut st);
+        st.users_stale = true;
         self.publish(
             &mut st,
             member,
@@ -548,7 +557,7 @@ impl Room {
         if let Some(m) = st.members.get_mut(&member) {
             m.nick = nick.to_owned();
         }
-        rebuild_users_json(&mut st);
+        st.users_stale = true;
         let placed = self.publish(
             &mut st,
             member,
@@ -777,6 +786,7 @@ fn rebuild_users_json(st: &mut State) {
         push_json_string(&mut users, &m.nick);
     }
     st.users_json = users;
+    st.users_stale = false;
 }
 
 /// Who receives an event.
@@ -1015,6 +1025,30 @@ mod tests {
         assert_eq!(r.summary().users, 1);
         r.leave(1, 3, LeaveReason::Left);
         assert_eq!(r.summary().users, 0);
+    }
+
+    #[test]
+    fn a_welcome_lists_who_is_there_after_leaves_and_renames() {
+        let r = room();
+        let users = |joined: &Joined| {
+            let HostFrame::Welcome(w) = protocol::decode_host(joined.welcome.as_str()).unwrap()
+            else {
+                panic!()
+            };
+            w.users
+        };
+        join(&r, "a", "session-a-0000000", 1).unwrap();
+        join(&r, "b\"q", "session-b-0000000", 2).unwrap();
+        let c = join(&r, "c", "session-c-0000000", 3).unwrap();
+        assert_eq!(users(&c), ["a", "b\"q", "c"]);
+        r.leave(1, 1, LeaveReason::Left);
+        let d = join(&r, "d", "session-d-0000000", 4).unwrap();
+        assert_eq!(users(&d), ["b\"q", "c", "d"]);
+        r.rename(3, "cee").unwrap();
+        let e = join(&r, "e", "session-e-0000000", 5).unwrap();
+        assert_eq!(users(&e), ["b\"q", "cee", "d", "e"]);
+        let f = join(&r, "f", "session-f-0000000", 6).unwrap();
+        assert_eq!(users(&f), ["b\"q", "cee", "d", "e", "f"]);
     }
 
     #[test]

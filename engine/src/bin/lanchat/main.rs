@@ -11,6 +11,7 @@
 mod lan;
 mod render;
 
+use lanchat::ids::sleep_until_opt;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
@@ -62,8 +63,9 @@ enum Command {
         /// Announce only on this network interface (repeatable; remembered; `auto` resets).
         #[arg(long = "interface", value_name = "NAME")]
         interfaces: Vec<String>,
-        /// Lock the room: the passphrase is read from LANCHAT_PASSPHRASE, or else from the
-        /// first line of stdin. Only a key derived from it is kept.
+        /// Lock the room: the passphrase is read from LANCHAT_PASSPHRASE, or else asked for
+        /// (not echoed) at a terminal, or else the first line of stdin. Only a key derived
+        /// from it is kept.
         #[arg(long)]
         passphrase: bool,
         /// Where room history is kept [default: LANCHAT_DATA_DIR, else the platform's data
@@ -123,8 +125,8 @@ enum Command {
         /// Print events as JSON lines (the protocol's own shapes) instead of text.
         #[arg(long)]
         json: bool,
-        /// The room is locked: the passphrase is read from LANCHAT_PASSPHRASE, or else from
-        /// the first line of stdin.
+        /// The room is locked: the passphrase is read from LANCHAT_PASSPHRASE, or else asked
+        /// for (not echoed) at a terminal, or else the first line of stdin.
         #[arg(long)]
         passphrase: bool,
     },
@@ -255,13 +257,22 @@ struct HostArgs {
     message_rate: f64,
 }
 
-/// The passphrase from LANCHAT_PASSPHRASE, or else the first line of stdin.
+/// The passphrase from LANCHAT_PASSPHRASE, or else typed at the terminal (not echoed), or
+/// else the first line of stdin.
 async fn read_passphrase() -> Result<String, String> {
     if let Ok(passphrase) = std::env::var(PASSPHRASE_ENV) {
         return Ok(passphrase);
     }
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        eprint!("Passphrase: ");
+        // Typed at a terminal: not echoed.
+        let typed = tokio::task::spawn_blocking(|| rpassword::prompt_password("Passphrase: "))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot read the passphrase: {e}"))?;
+        if typed.is_empty() {
+            return Err("--passphrase: no passphrase given".into());
+        }
+        return Ok(typed);
     }
     // Byte by byte, unbuffered: for `join`, the lines after it are messages to send.
     let mut bytes = Vec::new();
@@ -287,9 +298,9 @@ async fn read_passphrase() -> Result<String, String> {
 const PASSPHRASE_ENV: &str = "LANCHAT_PASSPHRASE";
 
 /// Per-client limits from `--message-rate`: messages at that rate in bursts of three times
-/// it, frames of any kind ten times as fast. Zero (or less) means no limit.
+/// it, frames of any kind ten times as fast. Zero means no limit.
 fn rate_limits(message_rate: f64, limits: Limits) -> Limits {
-    if !(message_rate.is_finite() && message_rate > 0.0) {
+    if message_rate == 0.0 {
         return Limits {
             message_rate: None,
             frame_rate: None,
@@ -308,6 +319,15 @@ fn rate_limits(message_rate: f64, limits: Limits) -> Limits {
 async fn run_host(args: HostArgs) -> Result<(), String> {
     // Before anything else: a SIGTERM that arrives while starting must still close cleanly.
     let shutdown = shutdown_signal()?;
+    if args.max_connections == 0 || args.max_per_address == 0 {
+        return Err("--max-connections and --max-per-address must be at least 1".into());
+    }
+    if !(args.message_rate.is_finite() && args.message_rate >= 0.0) {
+        return Err(format!(
+            "--message-rate {}: give messages a second per client, or 0 for no limit",
+            args.message_rate
+        ));
+    }
     let name = args.name.unwrap_or_else(machine_name);
     let key = if args.passphrase {
         let passphrase = read_passphrase().await?;
@@ -701,13 +721,6 @@ async fn room_change(
             }
             _ => continue,
         }
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
