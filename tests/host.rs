@@ -837,3 +837,40 @@ async fn a_rush_of_joins_into_a_big_room_is_announced_together_and_nobody_is_mis
     println!("seen: 8 joins announced in {events} events");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_crowd_connecting_at_once_is_queued_not_dropped() {
+    // A listener nobody accepts from yet: the kernel's queue is all that holds the crowd.
+    // With tokio's default backlog (128) the connections past it are dropped and retried
+    // by the kernel only after its 1 s initial retransmission timeout, so a connection
+    // still pending after 800 ms was dropped once.
+    let listener = lanchat::host::listen((std::net::Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let crowd = 1000;
+    let attempts: Vec<_> = (0..crowd)
+        .map(|_| {
+            tokio::spawn(async move {
+                tokio::time::timeout(
+                    Duration::from_millis(800),
+                    tokio::net::TcpStream::connect(addr),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut connected = Vec::new();
+    let mut dropped = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(Ok(stream)) => connected.push(stream),
+            Ok(Err(e)) => panic!("connecting failed: {e}"),
+            Err(_) => dropped += 1,
+        }
+    }
+    assert_eq!(
+        dropped, 0,
+        "{dropped} of {crowd} connections were dropped and retried"
+    );
+    assert_eq!(connected.len(), crowd);
+    drop(listener);
+}

@@ -1,6 +1,6 @@
 //! The commands the page invokes: each one a thin delegation into the engine.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use lanchat::client::{parse_address, Client, ClientOptions, Endpoint};
@@ -11,7 +11,6 @@ use lanchat::protocol;
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
-use tokio::net::TcpListener;
 
 use crate::error::CommandError;
 use crate::events::{RoomEvent, RoomList, RoomView};
@@ -138,13 +137,7 @@ pub async fn host_room(
         data_dir: host::default_data_dir(),
     })
     .map_err(|e| CommandError::Host(e.to_string()))?;
-    // Dual-stack where there is IPv6, so link-local peers can connect too.
-    let listener = match TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).await {
-        Ok(listener) => listener,
-        Err(_) => TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))
-            .await
-            .map_err(|e| CommandError::Host(e.to_string()))?,
-    };
+    let listener = host::listen_everywhere(0).map_err(|e| CommandError::Host(e.to_string()))?;
     let port = listener
         .local_addr()
         .map_err(|e| CommandError::Host(e.to_string()))?

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -44,6 +44,33 @@ pub fn default_data_dir() -> Option<PathBuf> {
         return Some(PathBuf::from(dir));
     }
     directories::ProjectDirs::from("", "", "lanchat").map(|d| d.data_dir().to_path_buf())
+}
+
+/// Pending connections the kernel holds for the host before it accepts them. Tokio's (and
+/// std's) `bind` asks for 128: when a classroom joins at once, connections past that are
+/// dropped and the kernel retries them only after a second. The kernel caps it at
+/// `net.core.somaxconn` (4096 on current Linux).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`]. Call it inside a tokio runtime.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted host gets its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// A listener on every address on `port` (0: any free port): dual-stack `[::]` where there
+/// is IPv6, so link-local peers can connect too, else `0.0.0.0`.
+pub fn listen_everywhere(port: u16) -> std::io::Result<TcpListener> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    listen((Ipv6Addr::UNSPECIFIED, port).into())
+        .or_else(|_| listen((Ipv4Addr::UNSPECIFIED, port).into()))
 }
 
 /// Every bound the host enforces, in one place. The defaults suit a LAN chat; tests shrink

@@ -13,13 +13,12 @@ mod render;
 
 use lanchat::ids::sleep_until_opt;
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 use lanchat::client::{parse_address, Client, ClientEvent, ClientOptions, CloseReason, Endpoint};
 use lanchat::config::ConfigStore;
@@ -359,11 +358,8 @@ async fn run_host(args: HostArgs) -> Result<(), String> {
     };
     let host = Host::new(config).map_err(|e| e.to_string())?;
     let listener = match args.bind {
-        Some(ip) => TcpListener::bind((ip, args.port)).await,
-        None => match TcpListener::bind((Ipv6Addr::UNSPECIFIED, args.port)).await {
-            Ok(listener) => Ok(listener),
-            Err(_) => TcpListener::bind((Ipv4Addr::UNSPECIFIED, args.port)).await,
-        },
+        Some(ip) => host::listen((ip, args.port).into()),
+        None => host::listen_everywhere(args.port),
     }
     .map_err(|e| format!("cannot listen on port {}: {e}", args.port))?;
     let local = listener
