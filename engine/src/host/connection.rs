@@ -3,8 +3,9 @@
 //!
 //! tungstenite reads (and checks) the client's frames; the host writes its own frames
 //! itself (`frames`), straight from the shared bytes a room built once per event, with one
-//! `writev` per batch and nothing kept afterwards. The reader never writes to the socket: it
-//! queues replies on a bounded channel that only the writer drains. The writer takes
+//! `writev` per batch and nothing kept afterwards. The reader never writes to the socket and
+//! never waits while handling a frame: it queues replies in the connection's `Outbox`, which
+//! only the writer drains, and waits for room there between frames. The writer takes
 //! whatever has queued (up to `MAX_BATCH` frames) and writes it under
 //! `Limits::write_timeout`, so a stalled peer costs the host one timer, not a blocked room. A member that falls more than `Limits::room_buffer` events
 //! behind is told `too_slow` and dropped; nobody else waits for it.
@@ -25,7 +26,7 @@ use bytes::{Buf, Bytes};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -69,6 +70,112 @@ enum Outbound {
     Pong(Bytes),
     /// The client closed: answer with a close frame and stop.
     CloseReply,
+}
+
+/// The reader's requests to the writer: a bounded queue between the two halves of one
+/// connection. Unlike a channel it allocates nothing while empty, so an idle connection
+/// keeps no block of slots; a connection's task owns it and both halves borrow it.
+struct Outbox {
+    state: std::sync::Mutex<OutboxState>,
+    /// Something was queued, or the reader finished.
+    queued: Notify,
+    /// The writer took what was queued, or finished.
+    drained: Notify,
+    /// Requests the reader may queue before it waits.
+    bound: usize,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    items: VecDeque<Outbound>,
+    reader_done: bool,
+    writer_done: bool,
+}
+
+impl Outbox {
+    fn new(bound: usize) -> Self {
+        Self {
+            state: Default::default(),
+            queued: Notify::new(),
+            drained: Notify::new(),
+            bound: bound.max(1),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        // Never held across an await; a panic elsewhere leaves the queue itself intact.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a request; the writer has ended if it cannot be.
+    fn push(&self, item: Outbound) -> Result<(), Stop> {
+        let mut state = self.state();
+        if state.writer_done {
+            return Err(Stop::WriterGone);
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// Waits until the queue is below its bound.
+    async fn room_for_more(&self) -> Result<(), Stop> {
+        loop {
+            {
+                let state = self.state();
+                if state.writer_done {
+                    return Err(Stop::WriterGone);
+                }
+                if state.items.len() < self.bound {
+                    return Ok(());
+                }
+            }
+            self.drained.notified().await;
+        }
+    }
+
+    /// The next request without waiting.
+    fn take(&self) -> Option<Outbound> {
+        let mut state = self.state();
+        let item = state.items.pop_front();
+        if item.is_some() {
+            if state.items.is_empty() && state.items.capacity() > 8 {
+                // A burst grew it; an idle connection keeps nothing of it.
+                state.items = VecDeque::new();
+            }
+            drop(state);
+            self.drained.notify_one();
+        }
+        item
+    }
+
+    /// The next request; None once the reader has finished and everything queued was taken.
+    async fn next(&self) -> Option<Outbound> {
+        loop {
+            if let Some(item) = self.take() {
+                return Some(item);
+            }
+            if self.state().reader_done {
+                return None;
+            }
+            self.queued.notified().await;
+        }
+    }
+
+    fn reader_finished(&self) {
+        self.state().reader_done = true;
+        self.queued.notify_one();
+    }
+
+    fn writer_finished(&self) {
+        let mut state = self.state();
+        state.writer_done = true;
+        // What was never sent is dropped now, not when the connection's task ends.
+        state.items = VecDeque::new();
+        drop(state);
+        self.drained.notify_one();
+    }
 }
 
 /// How the writer finished.
@@ -118,18 +225,20 @@ impl Connection {
     }
 
     pub(super) async fn serve(self, stream: TcpStream, peer: SocketAddr) {
-        let limits = self.shared.limits.clone();
-        match web::route(&stream, limits.handshake_timeout).await {
+        let limits = &self.shared.limits;
+        // The steps before the chat are boxed: a task's future is as large as its largest
+        // step, and these would otherwise stay allocated for the connection's whole life.
+        match Box::pin(web::route(&stream, limits.handshake_timeout)).await {
             None => return,
             Some(web::Route::Page) => {
                 let assets = if self.shared.page { web::UI } else { &[] };
-                web::serve(stream, assets, limits.handshake_timeout).await;
+                Box::pin(web::serve(stream, assets, limits.handshake_timeout)).await;
                 return;
             }
             Some(web::Route::WebSocket) => {}
         }
         let tcp = Arc::new(stream);
-        let mut ws = match handshake(ReadSide::new(tcp.clone()), &limits).await {
+        let mut ws = match Box::pin(handshake(ReadSide::new(tcp.clone()), limits)).await {
             Ok(ws) => ws,
             Err(e) => {
                 tracing::debug!(%peer, "handshake failed: {e}");
@@ -140,7 +249,7 @@ impl Connection {
         ws.get_mut().handshake_done();
         tracing::debug!(%peer, conn = self.id, "connected");
         let sink = FrameWriter::new(tcp);
-        let (tx, rx) = mpsc::channel(limits.client_queue);
+        let outbox = Outbox::new(limits.client_queue);
         // Cancelled when another connection of the same session takes over, when the writer
         // gives up, or (as a child token) when the host stops.
         let done = self.stop.child_token();
@@ -148,7 +257,7 @@ impl Connection {
         let mut reader = Reader {
             conn: &self,
             peer,
-            out: tx,
+            outbox: &outbox,
             done: done.clone(),
             hello: false,
             session: random_hex(16),
@@ -157,18 +266,19 @@ impl Connection {
             frames: Bucket::new(limits.frame_rate),
             messages: Bucket::new(limits.message_rate),
         };
-        let writer = write_loop(sink, rx, done.clone(), self.stop.clone(), &limits);
         let read = async {
             let end = reader.run(ws).await;
-            // Dropping the sender lets the writer finish what is queued and end.
-            drop(std::mem::replace(&mut reader.out, mpsc::channel(1).0));
+            // The writer finishes what is queued and ends.
+            outbox.reader_finished();
             end
         };
-        let (read_end, write_end) = tokio::join!(read, async {
-            let end = writer.await;
+        let write = async {
+            let end = write_loop(sink, &outbox, &done, &self.stop, limits).await;
+            outbox.writer_finished();
             done.cancel();
             end
-        });
+        };
+        let (read_end, write_end) = tokio::join!(read, write);
 
         if let Some(in_room) = reader.in_room.take() {
             let reason = match (read_end, write_end) {
@@ -456,9 +566,9 @@ async fn recv_event(
 
 async fn write_loop(
     mut sink: FrameWriter,
-    mut out: mpsc::Receiver<Outbound>,
-    done: CancellationToken,
-    stop: CancellationToken,
+    outbox: &Outbox,
+    done: &CancellationToken,
+    stop: &CancellationToken,
     limits: &Limits,
 ) -> WriterEnd {
     let mut sub: Option<(broadcast::Receiver<Delivery>, MemberId)> = None;
@@ -479,7 +589,7 @@ async fn write_loop(
                 "you joined again from another connection".into(),
                 None,
             )),
-            cmd = out.recv() => match cmd {
+            cmd = outbox.next() => match cmd {
                 Some(cmd) => Step::Out(cmd),
                 None => return WriterEnd::ReaderGone,
             },
@@ -488,20 +598,20 @@ async fn write_loop(
         };
 
         let batch = async {
-            let mut flow = apply(first, &mut sink, &mut sub).await?;
+            let mut flow = apply(first, &mut sink, &mut sub)?;
             let mut written = 1;
             // Alternate between the room's events and our own replies: a member that sends a
             // lot then lags its own echoes by at most the reply queue's length, never by more.
             let mut events_first = true;
             while matches!(flow, Flow::Continue) && written < MAX_BATCH {
                 let next = if events_first {
-                    try_event(&mut sub).or_else(|| try_out(&mut out))
+                    try_event(&mut sub).or_else(|| outbox.take().map(Step::Out))
                 } else {
-                    try_out(&mut out).or_else(|| try_event(&mut sub))
+                    outbox.take().map(Step::Out).or_else(|| try_event(&mut sub))
                 };
                 let Some(next) = next else { break };
                 events_first = !events_first;
-                flow = apply(next, &mut sink, &mut sub).await?;
+                flow = apply(next, &mut sink, &mut sub)?;
                 written += 1;
             }
             sink.flush().await?;
@@ -522,10 +632,6 @@ async fn write_loop(
     }
 }
 
-fn try_out(out: &mut mpsc::Receiver<Outbound>) -> Option<Step> {
-    out.try_recv().ok().map(Step::Out)
-}
-
 fn try_event(sub: &mut Option<(broadcast::Receiver<Delivery>, MemberId)>) -> Option<Step> {
     use broadcast::error::{RecvError, TryRecvError};
     match sub.as_mut()?.0.try_recv() {
@@ -536,7 +642,7 @@ fn try_event(sub: &mut Option<(broadcast::Receiver<Delivery>, MemberId)>) -> Opt
 }
 
 /// Queues one step's frames (without writing).
-async fn apply(
+fn apply(
     step: Step,
     sink: &mut FrameWriter,
     sub: &mut Option<(broadcast::Receiver<Delivery>, MemberId)>,
@@ -553,7 +659,7 @@ async fn apply(
         }
         Step::Out(Outbound::Exit) => *sub = None,
         Step::Out(Outbound::Bye(code, message, close)) => {
-            return say_bye(sink, code, message, close).await;
+            return say_bye(sink, code, message, close);
         }
         Step::Out(Outbound::Pong(data)) => sink.feed(frames::pong(&data)),
         Step::Out(Outbound::CloseReply) => {
@@ -573,7 +679,7 @@ async fn apply(
                 "you fell {missed} events behind the room and were disconnected; \
                  reconnect to catch up"
             );
-            return say_bye(sink, ByeCode::TooSlow, message, None).await;
+            return say_bye(sink, ByeCode::TooSlow, message, None);
         }
         // Rooms outlive connections, so this only happens if the host is going away.
         Step::Event(Err(broadcast::error::RecvError::Closed)) => *sub = None,
@@ -582,7 +688,7 @@ async fn apply(
     Ok(Flow::Continue)
 }
 
-async fn say_bye(
+fn say_bye(
     sink: &mut FrameWriter,
     code: ByeCode,
     message: String,
@@ -597,6 +703,7 @@ async fn say_bye(
 }
 
 /// A refusal the reader may have to act on.
+#[derive(Debug)]
 enum Stop {
     /// Stop reading; the writer has been told what to say.
     Violation,
@@ -608,7 +715,7 @@ enum Stop {
 struct Reader<'a> {
     conn: &'a Connection,
     peer: SocketAddr,
-    out: mpsc::Sender<Outbound>,
+    outbox: &'a Outbox,
     done: CancellationToken,
     /// Whether the client's `hello` has been accepted.
     hello: bool,
@@ -625,7 +732,8 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     async fn run(&mut self, mut stream: Ws) -> ReaderEnd {
-        let limits = self.conn.shared.limits.clone();
+        let conn = self.conn;
+        let limits = &conn.shared.limits;
         loop {
             let typing_until = self.in_room.as_ref().and_then(|r| r.typing_until);
             let next = tokio::select! {
@@ -638,17 +746,15 @@ impl Reader<'_> {
             };
             let message = match next {
                 Err(_) => {
-                    let _ = self
-                        .send(Outbound::Bye(
-                            ByeCode::Timeout,
-                            format!("nothing received for {:?}", limits.idle_timeout),
-                            None,
-                        ))
-                        .await;
+                    let _ = self.send(Outbound::Bye(
+                        ByeCode::Timeout,
+                        format!("nothing received for {:?}", limits.idle_timeout),
+                        None,
+                    ));
                     return ReaderEnd::Idle;
                 }
                 Ok(None) => return ReaderEnd::Closed,
-                Ok(Some(Err(e))) => return self.read_error(e, &limits).await,
+                Ok(Some(Err(e))) => return self.read_error(e, limits),
                 Ok(Some(Ok(message))) => message,
             };
             if matches!(message, Message::Text(_) | Message::Binary(_)) {
@@ -662,23 +768,28 @@ impl Reader<'_> {
                     let _ = self.frames.take(Instant::now());
                 }
             }
+            // Handling a frame never waits: it queues its replies (one or two) for the writer.
             let result = match message {
-                Message::Text(text) => self.handle(text.as_str()).await,
-                Message::Binary(_) => {
-                    self.error(
-                        None,
-                        ErrorCode::BinaryFrame,
-                        "binary frames are not part of the protocol; send JSON text frames".into(),
-                    )
-                    .await
-                }
+                Message::Text(text) => self.handle(text.as_str()),
+                Message::Binary(_) => self.error(
+                    None,
+                    ErrorCode::BinaryFrame,
+                    "binary frames are not part of the protocol; send JSON text frames".into(),
+                ),
                 Message::Close(_) => {
-                    let _ = self.send(Outbound::CloseReply).await;
+                    let _ = self.send(Outbound::CloseReply);
                     return ReaderEnd::Closed;
                 }
-                Message::Ping(data) => self.send(Outbound::Pong(data)).await,
+                Message::Ping(data) => self.send(Outbound::Pong(data)),
                 // Pongs only prove liveness.
                 Message::Pong(_) | Message::Frame(_) => Ok(()),
+            };
+            // A full outbox makes the reader wait, which leaves the client's further requests
+            // in its own TCP buffer: a client that sends faster than it reads is slowed down,
+            // and one that stops reading altogether is dropped when the writer times out.
+            let result = match result {
+                Ok(()) => self.outbox.room_for_more().await,
+                err => err,
             };
             match result {
                 Ok(()) => {}
@@ -688,7 +799,7 @@ impl Reader<'_> {
         }
     }
 
-    async fn read_error(&mut self, e: tungstenite::Error, limits: &Limits) -> ReaderEnd {
+    fn read_error(&mut self, e: tungstenite::Error, limits: &Limits) -> ReaderEnd {
         use tungstenite::error::{CapacityError, ProtocolError};
         let (message, close) = match e {
             tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
@@ -716,72 +827,62 @@ impl Reader<'_> {
                 return ReaderEnd::Closed;
             }
         };
-        let _ = self
-            .send(Outbound::Bye(
-                ByeCode::ProtocolViolation,
-                message,
-                Some(close),
-            ))
-            .await;
+        let _ = self.send(Outbound::Bye(
+            ByeCode::ProtocolViolation,
+            message,
+            Some(close),
+        ));
         ReaderEnd::Violation
     }
 
-    /// Queues a frame for the writer. A full queue makes the reader wait, which leaves the
-    /// client's further requests in its own TCP buffer: a client that sends faster than it
-    /// reads is slowed down, and one that stops reading altogether is dropped when the
-    /// writer's timeout closes the queue.
-    async fn send(&self, out: Outbound) -> Result<(), Stop> {
-        self.out.send(out).await.map_err(|_| Stop::WriterGone)
+    /// Queues a frame for the writer (`run` waits for room after each frame).
+    fn send(&self, out: Outbound) -> Result<(), Stop> {
+        self.outbox.push(out)
     }
 
-    async fn reply(&self, frame: &HostFrame) -> Result<(), Stop> {
-        self.send(Outbound::Frame(encode(frame))).await
+    fn reply(&self, frame: &HostFrame) -> Result<(), Stop> {
+        self.send(Outbound::Frame(encode(frame)))
     }
 
-    async fn error(&self, id: Option<&str>, code: ErrorCode, message: String) -> Result<(), Stop> {
+    fn error(&self, id: Option<&str>, code: ErrorCode, message: String) -> Result<(), Stop> {
         self.reply(&HostFrame::Error {
             id: id.map(str::to_owned),
             code,
             message,
         })
-        .await
     }
 
-    async fn refuse(&self, id: Option<&str>, invalid: Invalid) -> Result<(), Stop> {
-        self.error(id, invalid.code, invalid.message).await
+    fn refuse(&self, id: Option<&str>, invalid: Invalid) -> Result<(), Stop> {
+        self.error(id, invalid.code, invalid.message)
     }
 
-    async fn ack(&self, id: &str, placed: Option<super::room::Placed>) -> Result<(), Stop> {
+    fn ack(&self, id: &str, placed: Option<super::room::Placed>) -> Result<(), Stop> {
         self.reply(&HostFrame::Ack {
             id: id.to_owned(),
             seq: placed.map(|p| p.seq),
             ts: placed.map(|p| p.ts),
         })
-        .await
     }
 
-    async fn handle(&mut self, text: &str) -> Result<(), Stop> {
+    fn handle(&mut self, text: &str) -> Result<(), Stop> {
         let frame = match protocol::decode_client(text) {
             Ok(frame) => frame,
-            Err(invalid) => return self.refuse(None, invalid).await,
+            Err(invalid) => return self.refuse(None, invalid),
         };
         if !self.hello {
-            return self.handle_hello(frame).await;
+            return self.handle_hello(frame);
         }
         if let Some(id) = request_id(&frame) {
             if let Err(invalid) = protocol::validate_id(id) {
-                return self.refuse(None, invalid).await;
+                return self.refuse(None, invalid);
             }
         }
         match frame {
-            ClientFrame::Hello { .. } => {
-                self.error(
-                    None,
-                    ErrorCode::AlreadyHello,
-                    "hello was already accepted on this connection".into(),
-                )
-                .await
-            }
+            ClientFrame::Hello { .. } => self.error(
+                None,
+                ErrorCode::AlreadyHello,
+                "hello was already accepted on this connection".into(),
+            ),
             ClientFrame::Join {
                 id,
                 room,
@@ -789,13 +890,10 @@ impl Reader<'_> {
                 session,
                 since,
                 proof,
-            } => {
-                self.join(&id, &room, &nick, session, since.as_ref(), proof.as_deref())
-                    .await
-            }
+            } => self.join(&id, &room, &nick, session, since.as_ref(), proof.as_deref()),
             ClientFrame::Leave { id } => {
                 let Some(in_room) = self.in_room.take() else {
-                    return self.not_in_room(&id).await;
+                    return self.not_in_room(&id);
                 };
                 if in_room.typing_until.is_some() {
                     in_room.room.typing(in_room.member, false);
@@ -803,12 +901,11 @@ impl Reader<'_> {
                 in_room
                     .room
                     .leave(in_room.member, self.conn.id, LeaveReason::Left);
-                self.send(Outbound::Exit).await?;
-                self.ack(&id, None).await
+                self.send(Outbound::Exit)?;
+                self.ack(&id, None)
             }
             ClientFrame::Send { id, text } => {
                 self.say(&id, Some(&text), |id| Say::Text { id, text: &text })
-                    .await
             }
             ClientFrame::SendPrivate { id, to, text } => {
                 self.say(&id, Some(&text), |id| Say::Private {
@@ -816,21 +913,17 @@ impl Reader<'_> {
                     to: &to,
                     text: &text,
                 })
-                .await
             }
             ClientFrame::SendLocation { id, lat, lon } => {
                 if let Err(invalid) = protocol::validate_location(lat, lon) {
-                    return self.refuse(Some(&id), invalid).await;
+                    return self.refuse(Some(&id), invalid);
                 }
                 self.say(&id, None, |id| Say::Location { id, lat, lon })
-                    .await
             }
             ClientFrame::Typing { active } => {
                 let ttl = self.conn.shared.limits.typing_ttl;
                 let Some(in_room) = self.in_room.as_mut() else {
-                    return self
-                        .error(None, ErrorCode::NotInRoom, "join a room first".into())
-                        .await;
+                    return self.error(None, ErrorCode::NotInRoom, "join a room first".into());
                 };
                 match (active, in_room.typing_until.is_some()) {
                     (true, was) => {
@@ -846,43 +939,39 @@ impl Reader<'_> {
             }
             ClientFrame::Nick { id, nick } => {
                 if self.in_room.is_none() {
-                    return self.not_in_room(&id).await;
+                    return self.not_in_room(&id);
                 }
                 if let Err(invalid) = self.rate_check() {
-                    return self.refuse(Some(&id), invalid).await;
+                    return self.refuse(Some(&id), invalid);
                 }
                 let Some(in_room) = self.in_room.as_ref() else {
-                    return self.not_in_room(&id).await;
+                    return self.not_in_room(&id);
                 };
                 match in_room.room.rename(in_room.member, &nick) {
-                    Ok((placed, _)) => self.ack(&id, Some(placed)).await,
-                    Err(invalid) => self.refuse(Some(&id), invalid).await,
+                    Ok((placed, _)) => self.ack(&id, Some(placed)),
+                    Err(invalid) => self.refuse(Some(&id), invalid),
                 }
             }
         }
     }
 
-    async fn handle_hello(&mut self, frame: ClientFrame) -> Result<(), Stop> {
+    fn handle_hello(&mut self, frame: ClientFrame) -> Result<(), Stop> {
         let ClientFrame::Hello { version, client } = frame else {
-            return self
-                .error(
-                    None,
-                    ErrorCode::HelloRequired,
-                    format!(
+            return self.error(
+                None,
+                ErrorCode::HelloRequired,
+                format!(
                     "the first frame must be {{\"type\":\"hello\",\"version\":{PROTOCOL_VERSION}}}"
                 ),
-                )
-                .await;
+            );
         };
         if version != PROTOCOL_VERSION {
             let message = format!(
                 "this host speaks LAN Chat protocol version {PROTOCOL_VERSION}; the client \
                  speaks version {version}. Update the older side."
             );
-            self.error(None, ErrorCode::UnsupportedVersion, message.clone())
-                .await?;
-            self.send(Outbound::Bye(ByeCode::ProtocolViolation, message, None))
-                .await?;
+            self.error(None, ErrorCode::UnsupportedVersion, message.clone())?;
+            self.send(Outbound::Bye(ByeCode::ProtocolViolation, message, None))?;
             return Err(Stop::Violation);
         }
         tracing::debug!(conn = self.conn.id, client = client.as_deref(), "hello");
@@ -893,10 +982,9 @@ impl Reader<'_> {
             rooms: self.conn.shared.rooms.summaries(),
             nonce: self.nonce.clone(),
         })
-        .await
     }
 
-    async fn join(
+    fn join(
         &mut self,
         id: &str,
         room: &str,
@@ -910,24 +998,22 @@ impl Reader<'_> {
                 "already in room \"{}\"; leave it first",
                 in_room.room.name()
             );
-            return self
-                .error(Some(id), ErrorCode::AlreadyInRoom, message)
-                .await;
+            return self.error(Some(id), ErrorCode::AlreadyInRoom, message);
         }
         if let Some(session) = &session {
             if let Err(invalid) = protocol::validate_session(session) {
-                return self.refuse(Some(id), invalid).await;
+                return self.refuse(Some(id), invalid);
             }
         }
         let session = session.as_deref().unwrap_or(&self.session);
         let room = match self.conn.shared.rooms.get_or_create(room) {
             Ok(room) => room,
-            Err(invalid) => return self.refuse(Some(id), invalid).await,
+            Err(invalid) => return self.refuse(Some(id), invalid),
         };
         // Before anything about the room is looked at (not even whether the nickname is
         // free), so a wrong passphrase learns nothing.
         if let Err(invalid) = self.unlock(&room, session, proof) {
-            return self.refuse(Some(id), invalid).await;
+            return self.refuse(Some(id), invalid);
         }
         let request = JoinRequest {
             id,
@@ -955,14 +1041,13 @@ impl Reader<'_> {
                     rx: joined.rx,
                     member: joined.member,
                 })
-                .await
             }
-            Err(invalid) => self.refuse(Some(id), invalid).await,
+            Err(invalid) => self.refuse(Some(id), invalid),
         }
     }
 
     /// Validates and places a chat action; `text` is checked when the action has one.
-    async fn say<'s>(
+    fn say<'s>(
         &mut self,
         id: &'s str,
         text: Option<&str>,
@@ -970,17 +1055,17 @@ impl Reader<'_> {
     ) -> Result<(), Stop> {
         if let Some(text) = text {
             if let Err(invalid) = protocol::validate_text(text) {
-                return self.refuse(Some(id), invalid).await;
+                return self.refuse(Some(id), invalid);
             }
         }
         if self.in_room.is_none() {
-            return self.not_in_room(id).await;
+            return self.not_in_room(id);
         }
         if let Err(invalid) = self.rate_check() {
-            return self.refuse(Some(id), invalid).await;
+            return self.refuse(Some(id), invalid);
         }
         let Some(in_room) = self.in_room.as_ref() else {
-            return self.not_in_room(id).await;
+            return self.not_in_room(id);
         };
         match in_room.room.say(in_room.member, action(id)) {
             Ok(placed) => {
@@ -988,9 +1073,9 @@ impl Reader<'_> {
                 if in_room.typing_until.is_some() {
                     self.stop_typing();
                 }
-                self.ack(id, Some(placed)).await
+                self.ack(id, Some(placed))
             }
-            Err(invalid) => self.refuse(Some(id), invalid).await,
+            Err(invalid) => self.refuse(Some(id), invalid),
         }
     }
 
@@ -1062,9 +1147,8 @@ impl Reader<'_> {
         }
     }
 
-    async fn not_in_room(&self, id: &str) -> Result<(), Stop> {
+    fn not_in_room(&self, id: &str) -> Result<(), Stop> {
         self.error(Some(id), ErrorCode::NotInRoom, "join a room first".into())
-            .await
     }
 }
 
@@ -1078,5 +1162,61 @@ fn request_id(frame: &ClientFrame) -> Option<&str> {
         | ClientFrame::SendLocation { id, .. }
         | ClientFrame::Nick { id, .. } => Some(id),
         ClientFrame::Hello { .. } | ClientFrame::Typing { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::task::Waker;
+
+    fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn frame(text: &'static str) -> Outbound {
+        Outbound::Frame(Utf8Bytes::from_static(text))
+    }
+
+    #[test]
+    fn the_outbox_holds_the_reader_at_its_bound_and_lets_it_go_when_drained() {
+        let outbox = Outbox::new(2);
+        outbox.push(frame("a")).unwrap();
+        assert!(poll_once(std::pin::pin!(outbox.room_for_more())).is_ready());
+        outbox.push(frame("b")).unwrap();
+        let mut wait = std::pin::pin!(outbox.room_for_more());
+        assert!(poll_once(wait.as_mut()).is_pending(), "full at 2");
+        assert!(matches!(outbox.take(), Some(Outbound::Frame(f)) if f.as_str() == "a"));
+        assert!(matches!(poll_once(wait.as_mut()), Poll::Ready(Ok(()))));
+        // Nothing is lost and the order is kept.
+        assert!(matches!(outbox.take(), Some(Outbound::Frame(f)) if f.as_str() == "b"));
+        assert!(outbox.take().is_none());
+    }
+
+    #[test]
+    fn the_outbox_tells_each_side_when_the_other_has_finished() {
+        let outbox = Outbox::new(1);
+        outbox.push(frame("last")).unwrap();
+        outbox.reader_finished();
+        // The writer still gets what was queued before the reader finished, then None.
+        let mut next = std::pin::pin!(outbox.next());
+        assert!(matches!(poll_once(next.as_mut()), Poll::Ready(Some(_))));
+        assert!(matches!(
+            poll_once(std::pin::pin!(outbox.next())),
+            Poll::Ready(None)
+        ));
+
+        let outbox = Outbox::new(1);
+        outbox.push(frame("unsent")).unwrap();
+        let mut wait = std::pin::pin!(outbox.room_for_more());
+        assert!(poll_once(wait.as_mut()).is_pending());
+        outbox.writer_finished();
+        assert!(matches!(
+            poll_once(wait.as_mut()),
+            Poll::Ready(Err(Stop::WriterGone))
+        ));
+        assert!(matches!(outbox.push(frame("late")), Err(Stop::WriterGone)));
+        assert!(outbox.take().is_none(), "what was never sent is dropped");
     }
 }
