@@ -874,3 +874,39 @@ async fn a_crowd_connecting_at_once_is_queued_not_dropped() {
     assert_eq!(connected.len(), crowd);
     drop(listener);
 }
+
+#[tokio::test]
+async fn a_welcome_into_a_big_room_lists_everyone_in_order_after_joins_and_leaves() {
+    // 300 names of 30 multi-byte characters: the list (about 27 kB) spans several of the
+    // host's shared chunks, and each welcome is written in pieces.
+    let host = TestHost::start(Limits {
+        max_per_address: 1000,
+        ..Limits::default()
+    })
+    .await;
+    let nick = |i: usize| {
+        format!("{i:04}-{}", "é\"✓".repeat(9))
+            .chars()
+            .take(30)
+            .collect::<String>()
+    };
+    let (mut watcher, _) = Raw::join(&host.url, "Lobby", "watcher").await;
+    let mut names = vec!["watcher".to_owned()];
+    let mut members = Vec::new();
+    for i in 0..300 {
+        let (raw, welcome) = Raw::join(&host.url, "Lobby", &nick(i)).await;
+        names.push(nick(i));
+        assert_eq!(welcome.users, names, "welcome of member {i}");
+        members.push(raw);
+    }
+    // A leave marks the list stale; the next welcome is rebuilt without the leaver.
+    drop(members.remove(10));
+    watcher
+        .until(|v| v["type"] == "left" && v["nick"] == nick(10).as_str())
+        .await;
+    names.retain(|n| *n != nick(10));
+    let (_late, welcome) = Raw::join(&host.url, "Lobby", "late").await;
+    names.push("late".into());
+    assert_eq!(welcome.users, names);
+    host.stop().await;
+}

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frames;
 use super::rate::Bucket;
-use super::room::{encode, ConnId, Delivery, JoinRequest, MemberId, Room, Say};
+use super::room::{encode, ConnId, Delivery, JoinRequest, MemberId, Room, Say, Welcome};
 use super::{client_ip, web, Limits, Shared};
 use crate::ids::random_hex;
 use crate::protocol::{
@@ -57,7 +57,7 @@ enum Outbound {
     Frame(Utf8Bytes),
     /// Send the welcome, then forward the room's events from `rx` as `member`.
     Enter {
-        welcome: Utf8Bytes,
+        welcome: Welcome,
         rx: broadcast::Receiver<Delivery>,
         member: MemberId,
     },
@@ -140,8 +140,9 @@ impl Outbox {
         let mut state = self.state();
         let item = state.items.pop_front();
         if item.is_some() {
-            if state.items.is_empty() && state.items.capacity() > 8 {
-                // A burst grew it; an idle connection keeps nothing of it.
+            if state.items.is_empty() {
+                // An idle connection keeps nothing: most connections are idle most of the
+                // time, and a reply costs an allocation for its bytes anyway.
                 state.items = VecDeque::new();
             }
             drop(state);
@@ -267,7 +268,7 @@ impl Connection {
             messages: Bucket::new(limits.message_rate),
         };
         let read = async {
-            let end = reader.run(ws).await;
+            let end = reader.run(&mut ws).await;
             // The writer finishes what is queued and ends.
             outbox.reader_finished();
             end
@@ -300,7 +301,7 @@ fn ws_config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
         // Chat frames are small: a 1 KiB read buffer keeps idle connections cheap (larger
         // frames just take more reads; 4 KiB cost 5 kB more per idle connection).
-        .read_buffer_size(1024)
+        .read_buffer_size(256)
         .max_message_size(Some(limits.max_frame_bytes))
         .max_frame_size(Some(limits.max_frame_bytes))
 }
@@ -654,7 +655,9 @@ fn apply(
             rx,
             member,
         }) => {
-            sink.feed(frames::text(welcome.as_bytes()));
+            for part in welcome.parts {
+                sink.feed(part);
+            }
             *sub = Some((rx, member));
         }
         Step::Out(Outbound::Exit) => *sub = None,
@@ -731,7 +734,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    async fn run(&mut self, mut stream: Ws) -> ReaderEnd {
+    async fn run(&mut self, stream: &mut Ws) -> ReaderEnd {
         let conn = self.conn;
         let limits = &conn.shared.limits;
         loop {

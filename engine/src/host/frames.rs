@@ -26,10 +26,24 @@ pub(crate) fn close(code: u16, reason: &str) -> Bytes {
     frame(0x8, &payload)
 }
 
+/// The header of a text frame whose payload (`len` bytes) is written after it in pieces,
+/// so shared bytes can go out without being copied into one buffer.
+pub(crate) fn text_header(len: usize) -> Bytes {
+    let mut out = BytesMut::with_capacity(10);
+    put_header(&mut out, 0x1, len);
+    out.freeze()
+}
+
 fn frame(opcode: u8, payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(payload.len() + 10);
+    put_header(&mut out, opcode, payload.len());
+    out.put_slice(payload);
+    out.freeze()
+}
+
+fn put_header(out: &mut BytesMut, opcode: u8, len: usize) {
     out.put_u8(0x80 | opcode);
-    match payload.len() {
+    match len {
         n if n < 126 => out.put_u8(n as u8),
         n if n <= 0xFFFF => {
             out.put_u8(126);
@@ -40,8 +54,6 @@ fn frame(opcode: u8, payload: &[u8]) -> Bytes {
             out.put_u64(n as u64);
         }
     }
-    out.put_slice(payload);
-    out.freeze()
 }
 
 #[cfg(test)]
@@ -68,6 +80,9 @@ mod tests {
                 &tungstenite(theirs)[..],
                 "length {len}"
             );
+            let mut pieces = text_header(len).to_vec();
+            pieces.extend_from_slice(&payload);
+            assert_eq!(&pieces[..], &text(&payload)[..], "header of length {len}");
         }
         assert_eq!(&ping()[..], &tungstenite(Frame::ping(Vec::new()))[..]);
         assert_eq!(

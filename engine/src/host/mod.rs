@@ -13,6 +13,7 @@ mod frames;
 mod rate;
 mod room;
 mod store;
+mod users;
 mod web;
 
 use std::collections::HashMap;

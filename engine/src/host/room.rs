@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
-use serde_json::value::RawValue;
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::frames;
 use super::store::{session_tag, DataDir, Record, Restored, RoomLog, SessionTag};
+use super::users::UserList;
 use crate::host::Limits;
 use crate::ids::{now_ms, random_hex};
 use crate::lock::RoomKey;
@@ -92,12 +92,8 @@ struct State {
     /// Joins not yet announced: during a rush of joins into a big room they are announced
     /// together, in one `joined` event, when the rush window ends or before any other event.
     pending_joins: Vec<String>,
-    /// Every member's nickname as JSON strings, comma-separated, in joining order: the
-    /// welcome's `users` without the brackets. Appended to on join; a leave or rename only
-    /// marks it stale (so a thousand people leaving at once cost nothing here), and the next
-    /// welcome rebuilds it once.
-    users_json: String,
-    users_stale: bool,
+    /// Every member's nickname, in joining order, as the ready JSON of welcomes' `users`.
+    users: UserList,
     /// Whether a task will announce `pending_joins` at the end of the window.
     flush_scheduled: bool,
     last_join: Option<Instant>,
@@ -136,7 +132,7 @@ pub(crate) struct Room {
 pub(crate) struct Joined {
     pub member: MemberId,
     pub nick: String,
-    pub welcome: Utf8Bytes,
+    pub welcome: Welcome,
     pub rx: broadcast::Receiver<Delivery>,
 }
 
@@ -192,8 +188,7 @@ impl Room {
             seen_order: VecDeque::new(),
             disk: Disk::Off,
             pending_joins: Vec::new(),
-            users_json: String::new(),
-            users_stale: false,
+            users: UserList::default(),
             flush_scheduled: false,
             last_join: None,
         };
@@ -318,7 +313,7 @@ impl Room {
                 if old_nick != nick {
                     st.by_nick.remove(&protocol::name_key(&old_nick));
                     st.by_nick.insert(key, old_id);
-                    st.users_stale = true;
+                    st.users.mark_stale();
                     self.publish(
                         &mut st,
                         old_id,
@@ -344,12 +339,7 @@ impl Room {
                 );
                 st.by_nick.insert(key, member_id);
                 st.by_session.insert(req.session.to_owned(), member_id);
-                if !st.users_stale {
-                    if !st.users_json.is_empty() {
-                        st.users_json.push(',');
-                    }
-                    push_json_string(&mut st.users_json, nick);
-                }
+                st.users.push(nick);
                 own_join = self.announce_join(&mut st, member_id, nick);
                 self.notify();
                 member_id
@@ -359,32 +349,26 @@ impl Room {
         // Subscribe inside the critical section: the welcome describes the room as of `seq`
         // and the receiver yields exactly the events after it.
         let rx = self.tx.subscribe();
-        if st.users_stale {
-            rebuild_users_json(&mut st);
+        if st.users.is_stale() {
+            let State { users, members, .. } = &mut *st;
+            users.rebuild(members.values().map(|m| m.nick.as_str()));
         }
         let (history, complete) = self.history_for(&st, tag, req.since, own_join);
-        // Serialized straight from the room's state: the user list is kept as ready JSON
-        // (a join appends to it), so a welcome into a room of N costs one copy of N names,
-        // not N allocations and N escapes.
-        // The room built this JSON itself, so it always parses.
-        let users = RawValue::from_string(format!("[{}]", st.users_json))
-            .expect("the user list is valid JSON");
-        let welcome = WelcomeFrame {
-            kind: "welcome",
+        let rest = WelcomeRest {
             id: req.id,
             room: &self.name,
             epoch: &self.epoch,
             seq: st.seq,
             you: nick,
-            users: &users,
             history,
             complete,
             history_saved: !matches!(st.disk, Disk::Failing { .. }),
         };
+        let welcome = Welcome::new(&st.users, encode(&rest));
         Ok(Joined {
             member,
             nick: nick.to_owned(),
-            welcome: encode(&welcome),
+            welcome,
             rx,
         })
     }
@@ -453,7 +437,7 @@ impl Room {
         let m = st.members.remove(&member).expect("just looked up");
         st.by_nick.remove(&protocol::name_key(&m.nick));
         st.by_session.remove(&m.session);
-        st.users_stale = true;
+        st.users.mark_stale();
         self.publish(
             &mut st,
             member,
@@ -557,7 +541,7 @@ impl Room {
         if let Some(m) = st.members.get_mut(&member) {
             m.nick = nick.to_owned();
         }
-        st.users_stale = true;
+        st.users.mark_stale();
         let placed = self.publish(
             &mut st,
             member,
@@ -757,36 +741,47 @@ impl Room {
 }
 
 /// A `welcome` frame, serialized from borrowed room state (same JSON as
-/// `HostFrame::Welcome`, which clients decode).
+/// `HostFrame::Welcome`, which clients decode) except `type` and `users`, which
+/// `Welcome::new` puts in front.
 #[derive(serde::Serialize)]
-struct WelcomeFrame<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
+struct WelcomeRest<'a> {
     id: &'a str,
     room: &'a str,
     epoch: &'a str,
     seq: u64,
     you: &'a str,
-    users: &'a RawValue,
     history: Vec<&'a ChatEvent>,
     complete: bool,
     history_saved: bool,
 }
 
-fn push_json_string(out: &mut String, text: &str) {
-    out.push_str(&serde_json::to_string(text).expect("strings always serialize"));
+/// A ready `welcome` frame as the pieces to write in order, frame header first. The user
+/// list's closed chunks are shared with the room (see `users`), not copied.
+pub(crate) struct Welcome {
+    pub parts: Vec<Bytes>,
 }
 
-fn rebuild_users_json(st: &mut State) {
-    let mut users = String::with_capacity(st.users_json.len());
-    for (i, m) in st.members.values().enumerate() {
-        if i > 0 {
-            users.push(',');
-        }
-        push_json_string(&mut users, &m.nick);
+impl Welcome {
+    fn new(users: &UserList, rest: Utf8Bytes) -> Self {
+        const HEAD: &[u8] = br#"{"type":"welcome","users":["#;
+        let rest = Bytes::from(rest);
+        debug_assert!(rest.starts_with(b"{\""), "an object with fields");
+        let mut parts = vec![Bytes::new(), Bytes::from_static(HEAD)];
+        parts.extend(users.pieces());
+        parts.push(Bytes::from_static(b"],"));
+        // The rest's own `{` is replaced by the head.
+        parts.push(rest.slice(1..));
+        let len = parts.iter().map(Bytes::len).sum();
+        parts[0] = frames::text_header(len);
+        Self { parts }
     }
-    st.users_json = users;
-    st.users_stale = false;
+
+    /// The frame's JSON, in one string.
+    #[cfg(test)]
+    pub(crate) fn json(&self) -> String {
+        let bytes: Vec<u8> = self.parts[1..].iter().flat_map(|p| p.to_vec()).collect();
+        String::from_utf8(bytes).expect("welcomes are UTF-8")
+    }
 }
 
 /// Who receives an event.
@@ -1031,7 +1026,8 @@ mod tests {
     fn a_welcome_lists_who_is_there_after_leaves_and_renames() {
         let r = room();
         let users = |joined: &Joined| {
-            let HostFrame::Welcome(w) = protocol::decode_host(joined.welcome.as_str()).unwrap()
+            let HostFrame::Welcome(w) =
+                protocol::decode_host(joined.welcome.json().as_str()).unwrap()
             else {
                 panic!()
             };
@@ -1109,7 +1105,8 @@ mod tests {
             },
         )
         .unwrap();
-        let HostFrame::Welcome(w) = protocol::decode_host(a.welcome.as_str()).unwrap() else {
+        let HostFrame::Welcome(w) = protocol::decode_host(a.welcome.json().as_str()).unwrap()
+        else {
             panic!()
         };
         let since = Since {
@@ -1130,7 +1127,8 @@ mod tests {
                 9,
             )
             .unwrap();
-        let HostFrame::Welcome(w2) = protocol::decode_host(back.welcome.as_str()).unwrap() else {
+        let HostFrame::Welcome(w2) = protocol::decode_host(back.welcome.json().as_str()).unwrap()
+        else {
             panic!()
         };
         assert!(w2.complete);
@@ -1154,7 +1152,8 @@ mod tests {
         assert_eq!(r.history_for(&r.lock(), tag, Some(&stale), None).0.len(), 6);
         // A newcomer's welcome does not repeat its own join.
         let d = join(&r, "d", "session-d-0000000", 10).unwrap();
-        let HostFrame::Welcome(wd) = protocol::decode_host(d.welcome.as_str()).unwrap() else {
+        let HostFrame::Welcome(wd) = protocol::decode_host(d.welcome.json().as_str()).unwrap()
+        else {
             panic!()
         };
         assert!(!wd
