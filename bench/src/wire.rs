@@ -21,23 +21,32 @@ pub struct Reader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Socket reads so far.
+    reads: u64,
 }
 
 impl Reader {
     /// The next frame; `Close` also when the peer closed the TCP connection.
     pub async fn next(&mut self) -> io::Result<Frame<'_>> {
+        Ok(self.next_counted().await?.0)
+    }
+
+    /// The next frame and the number of socket reads so far: frames handed out with the
+    /// same number arrived in the same read.
+    pub async fn next_counted(&mut self) -> io::Result<(Frame<'_>, u64)> {
         loop {
             if let Some((at, len, opcode)) = self.take_frame() {
                 let body = &self.buf[at..at + len];
-                return Ok(match opcode {
+                let frame = match opcode {
                     0..=2 => Frame::Text(body),
                     8 => Frame::Close,
                     9 => Frame::Ping(body),
                     _ => Frame::Other,
-                });
+                };
+                return Ok((frame, self.reads));
             }
             if self.fill().await? == 0 {
-                return Ok(Frame::Close);
+                return Ok((Frame::Close, self.reads));
             }
         }
     }
@@ -85,6 +94,7 @@ impl Reader {
         }
         let n = self.stream.read(&mut self.buf[self.end..]).await?;
         self.end += n;
+        self.reads += 1;
         Ok(n)
     }
 }
@@ -111,6 +121,7 @@ impl Conn {
             buf: vec![0; 16 * 1024],
             start: 0,
             end: 0,
+            reads: 0,
         };
         loop {
             if reader.fill().await? == 0 {
