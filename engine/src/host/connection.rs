@@ -138,6 +138,7 @@ impl Outbox {
     /// The next request without waiting.
     fn take(&self) -> Option<Outbound> {
         let mut state = self.state();
+        let was_full = state.items.len() >= self.bound;
         let item = state.items.pop_front();
         if item.is_some() {
             if state.items.is_empty() {
@@ -146,7 +147,10 @@ impl Outbox {
                 state.items = VecDeque::new();
             }
             drop(state);
-            self.drained.notify_one();
+            // Only a full outbox has a reader waiting for room.
+            if was_full {
+                self.drained.notify_one();
+            }
         }
         item
     }
@@ -512,7 +516,6 @@ impl FrameWriter {
 
     async fn flush(&mut self) -> io::Result<()> {
         while !self.queue.is_empty() {
-            self.tcp.writable().await?;
             let mut slices = [IoSlice::new(&[]); IOV_MAX];
             let count = self.queue.len().min(IOV_MAX);
             for (slot, frame) in slices.iter_mut().zip(self.queue.iter()) {
@@ -521,7 +524,12 @@ impl FrameWriter {
             let mut written = match self.tcp.try_write_vectored(&slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                // Waits only when the socket is full: tokio remembers writability, so
+                // the common case is one `writev` and no readiness poll.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.tcp.writable().await?;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             while written > 0 {
@@ -580,16 +588,16 @@ async fn write_loop(
     loop {
         let first = tokio::select! {
             biased;
-            () = stop.cancelled() => Step::Out(Outbound::Bye(
-                ByeCode::HostClosing,
-                "the host closed the room".into(),
-                None,
-            )),
-            () = done.cancelled() => Step::Out(Outbound::Bye(
-                ByeCode::Replaced,
-                "you joined again from another connection".into(),
-                None,
-            )),
+            // `done` is a child of `stop`: one branch (one check per wake) covers both.
+            () = done.cancelled() => Step::Out(if stop.is_cancelled() {
+                Outbound::Bye(ByeCode::HostClosing, "the host closed the room".into(), None)
+            } else {
+                Outbound::Bye(
+                    ByeCode::Replaced,
+                    "you joined again from another connection".into(),
+                    None,
+                )
+            }),
             cmd = outbox.next() => match cmd {
                 Some(cmd) => Step::Out(cmd),
                 None => return WriterEnd::ReaderGone,
