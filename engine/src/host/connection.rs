@@ -1190,6 +1190,47 @@ mod tests {
         Outbound::Frame(Utf8Bytes::from_static(text))
     }
 
+    #[tokio::test]
+    async fn a_frame_in_many_pieces_arrives_whole_through_partial_writes() {
+        use tokio::io::AsyncReadExt;
+        // A 4 KiB send buffer and a reader that takes its time: the 200 kB frame goes out in
+        // many partial writes, splitting pieces at arbitrary points.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(4096).unwrap();
+        let tcp = socket
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let pieces: Vec<Bytes> = (0..2000u32)
+            .map(|i| Bytes::from(format!("piece {i:05} {}|", "x".repeat((i % 150) as usize))))
+            .collect();
+        let expected: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
+        assert!(expected.len() > 100_000);
+        let mut sink = FrameWriter::new(Arc::new(tcp));
+        for piece in pieces {
+            sink.feed(piece);
+        }
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 1500];
+            while got.len() < expected.len() {
+                let n = peer.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "closed early");
+                got.extend_from_slice(&chunk[..n]);
+                tokio::task::yield_now().await;
+            }
+            assert!(got == expected, "bytes differ");
+        });
+        sink.flush().await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), reading)
+            .await
+            .expect("the frame arrives whole (bytes were lost if it never completes)")
+            .unwrap();
+        assert!(sink.queue.is_empty());
+    }
+
     #[test]
     fn the_outbox_holds_the_reader_at_its_bound_and_lets_it_go_when_drained() {
         let outbox = Outbox::new(2);
