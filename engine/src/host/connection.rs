@@ -7,8 +7,9 @@
 //! never waits while handling a frame: it queues replies in the connection's `Outbox`, which
 //! only the writer drains, and waits for room there between frames. The writer takes
 //! whatever has queued (up to `MAX_BATCH` frames) and writes it under
-//! `Limits::write_timeout`, so a stalled peer costs the host one timer, not a blocked room. A member that falls more than `Limits::room_buffer` events
-//! behind is told `too_slow` and dropped; nobody else waits for it.
+//! `Limits::write_timeout`, so a stalled peer costs the host one timer, not a blocked room.
+//! A member that falls more than `Limits::room_buffer` events behind is told `too_slow` and
+//! dropped; nobody else waits for it.
 //!
 //! Each connection has two token buckets: one for chat messages (beyond it a message is
 //! refused with `rate_limited`) and one for frames of any kind (beyond it the reader simply
@@ -303,8 +304,9 @@ impl Connection {
 /// The WebSocket settings every host connection uses.
 fn ws_config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
-        // Chat frames are small: a 1 KiB read buffer keeps idle connections cheap (larger
-        // frames just take more reads; 4 KiB cost 5 kB more per idle connection).
+        // Chat frames are small: a 256-byte read buffer keeps idle connections cheap (a
+        // larger frame just takes more reads; 1 KiB cost 0.75 kB more per idle connection,
+        // 4 KiB 5 kB more).
         .read_buffer_size(256)
         .max_message_size(Some(limits.max_frame_bytes))
         .max_frame_size(Some(limits.max_frame_bytes))
@@ -607,7 +609,7 @@ async fn write_loop(
         };
 
         let batch = async {
-            let mut flow = apply(first, &mut sink, &mut sub)?;
+            let mut flow = apply(first, &mut sink, &mut sub);
             let mut written = 1;
             // Alternate between the room's events and our own replies: a member that sends a
             // lot then lags its own echoes by at most the reply queue's length, never by more.
@@ -620,7 +622,7 @@ async fn write_loop(
                 };
                 let Some(next) = next else { break };
                 events_first = !events_first;
-                flow = apply(next, &mut sink, &mut sub)?;
+                flow = apply(next, &mut sink, &mut sub);
                 written += 1;
             }
             sink.flush().await?;
@@ -655,7 +657,7 @@ fn apply(
     step: Step,
     sink: &mut FrameWriter,
     sub: &mut Option<(broadcast::Receiver<Delivery>, MemberId)>,
-) -> Result<Flow, io::Error> {
+) -> Flow {
     match step {
         Step::Out(Outbound::Frame(frame)) => sink.feed(frames::text(frame.as_bytes())),
         Step::Out(Outbound::Enter {
@@ -675,7 +677,7 @@ fn apply(
         Step::Out(Outbound::Pong(data)) => sink.feed(frames::pong(&data)),
         Step::Out(Outbound::CloseReply) => {
             sink.feed(frames::close(1000, ""));
-            return Ok(Flow::End(WriterEnd::ReaderGone));
+            return Flow::End(WriterEnd::ReaderGone);
         }
         Step::Event(Ok(delivery)) => {
             if let Some((_, member)) = sub {
@@ -696,7 +698,7 @@ fn apply(
         Step::Event(Err(broadcast::error::RecvError::Closed)) => *sub = None,
         Step::Ping => sink.feed(frames::ping()),
     }
-    Ok(Flow::Continue)
+    Flow::Continue
 }
 
 fn say_bye(
@@ -704,13 +706,13 @@ fn say_bye(
     code: ByeCode,
     message: String,
     close: Option<CloseCode>,
-) -> Result<Flow, io::Error> {
+) -> Flow {
     sink.feed(frames::text(
         encode(&HostFrame::Bye { code, message }).as_bytes(),
     ));
     let (usual, reason) = close_code(code);
     sink.feed(frames::close(close.unwrap_or(usual).into(), reason));
-    Ok(Flow::End(WriterEnd::Said(code)))
+    Flow::End(WriterEnd::Said(code))
 }
 
 /// A refusal the reader may have to act on.
