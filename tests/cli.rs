@@ -293,3 +293,92 @@ async fn peer_text_cannot_inject_terminal_escapes() {
     viewer.finish().await;
     host.stop().await;
 }
+
+/// Runs `lanchat host` (memory only, loopback) under open-file limits set by `ulimit`, as a
+/// freshly installed Debian starts programs (soft limit 1,024; here lower, to stay quick).
+fn host_with_file_limits(
+    soft: u32,
+    hard: Option<u32>,
+    max_connections: u32,
+    dir: &Path,
+) -> Command {
+    let hard = hard
+        .map(|h| format!("ulimit -Hn {h}; "))
+        .unwrap_or_default();
+    let mut command = Command::new("bash");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -Sn {soft}; {hard}exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args([
+            "host",
+            "--room",
+            "Crowd",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .args(["--no-discovery", "--no-history"])
+        .args(["--max-connections", &max_connections.to_string()])
+        .args(["--max-per-address", "1000"])
+        .env("LANCHAT_CONFIG_DIR", dir)
+        .env("LANCHAT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn a_host_serves_more_connections_than_the_open_file_limit_it_was_started_with() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    // Started with room for 128 files; the host raises its own limit, so 300 connections
+    // all get their hello. Without that, accept fails from about the 120th on.
+    let mut host = host_with_file_limits(128, None, 1000, dir.path())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(host.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(PATIENCE, out.next_line())
+            .await
+            .expect("the host starts")
+            .unwrap()
+            .expect("a line");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap().to_owned();
+        }
+    };
+    let url = format!("ws://{addr}/ws");
+    let mut crowd = Vec::new();
+    tokio::time::timeout(PATIENCE * 4, async {
+        for _ in 0..300 {
+            let (raw, hello) = Raw::hello(&url).await;
+            assert_eq!(hello["type"], "hello");
+            crowd.push(raw);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "only {} of 300 connections got their hello: the host ran out of open files",
+            crowd.len()
+        )
+    });
+
+    // Where the system's hard limit is too low for --max-connections, the host says so.
+    let mut host = host_with_file_limits(128, Some(200), 1000, dir.path())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(host.stderr.take().unwrap()).lines();
+    let warning = tokio::time::timeout(PATIENCE, err.next_line())
+        .await
+        .expect("a warning at start")
+        .unwrap()
+        .expect("a line");
+    assert!(
+        warning.contains("lets the host open 200 files, too few for --max-connections 1000"),
+        "{warning}"
+    );
+}

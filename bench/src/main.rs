@@ -325,6 +325,10 @@ fn rss_kb(pid: u32) -> Option<u64> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // Thousands of connections need more than Debian's default 1,024 open files.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("lanchat-load: cannot raise the open-file limit: {e}");
+    }
     match run(args).await {
         Ok(report) => {
             println!("{}", serde_json::to_string(&report).unwrap_or_default());

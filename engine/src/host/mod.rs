@@ -74,6 +74,16 @@ pub fn listen_everywhere(port: u16) -> std::io::Result<TcpListener> {
         .or_else(|_| listen((Ipv4Addr::UNSPECIFIED, port).into()))
 }
 
+/// Raises this process's limit on open files (sockets included) to the most the system
+/// allows, and returns it. Debian starts programs with a soft limit of 1,024, which a host
+/// with its default 1,000 connections (plus its listener and history files) runs into: past
+/// it, `accept` fails with "Too many open files" and newcomers hang. The hard limit is
+/// typically 524,288. Binaries call this at start; the library never changes process limits
+/// on its own.
+pub fn raise_open_file_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
 /// Every bound the host enforces, in one place. The defaults suit a LAN chat; tests shrink
 /// them to provoke each limit quickly.
 #[derive(Debug, Clone)]

@@ -357,6 +357,16 @@ async fn run_host(args: HostArgs) -> Result<(), String> {
         data_dir: args.data_dir.clone(),
     };
     let host = Host::new(config).map_err(|e| e.to_string())?;
+    // Each connection is a socket; leave room for the listener, history files and mDNS.
+    match host::raise_open_file_limit() {
+        Ok(files) if files < args.max_connections as u64 + 64 => eprintln!(
+            "warning: this system lets the host open {files} files, too few for \
+             --max-connections {}; raise `ulimit -n` (its hard limit) or lower it",
+            args.max_connections
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: cannot read the open-file limit: {e}"),
+    }
     let listener = match args.bind {
         Some(ip) => host::listen((ip, args.port).into()),
         None => host::listen_everywhere(args.port),
