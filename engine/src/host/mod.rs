@@ -9,6 +9,7 @@
 //! task flushes it to stable storage once a second.
 
 mod connection;
+mod feed;
 mod frames;
 mod rate;
 mod room;

@@ -2,8 +2,8 @@
 //!
 //! Every change to a room happens under its `std::sync::Mutex`, which is never held across an
 //! `.await`: a change assigns the next sequence number, appends the event to the room's log
-//! on disk (see `store`), serializes it once, keeps it in history and hands the same bytes
-//! to the room's broadcast channel, all in one critical section, so every member sees
+//! on disk (see `store`), serializes it once, keeps it in history and puts the frame in
+//! the room's `Feed`, all in one critical section, so every member sees
 //! events in sequence order and nothing anyone has seen is missing after a host crash.
 //!
 //! When the disk fails (full, unwritable), the room carries on from memory, tells its
@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
+
+use super::feed::{Cursor, Feed};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
@@ -42,8 +44,8 @@ pub(crate) type MemberId = u64;
 pub(crate) type ConnId = u64;
 
 /// One frame on its way to a room's members: the WebSocket frame, built once, plus who may
-/// see it. Cloning it (once per receiver) only bumps a reference count.
-#[derive(Clone, Debug)]
+/// see it. It stays in the room's `Feed`; members copy its bytes out, never the frame.
+#[derive(Debug)]
 pub(crate) struct Delivery {
     /// The member whose action this is: they get an `ack` instead of the event.
     pub origin: MemberId,
@@ -123,7 +125,7 @@ pub(crate) struct Room {
     data: Option<Arc<DataDir>>,
     limits: Arc<Limits>,
     state: Mutex<State>,
-    tx: broadcast::Sender<Delivery>,
+    events: Arc<Feed>,
     /// Bumped when membership changes, so listings (the mDNS announcer) can follow.
     changed: Arc<watch::Sender<u64>>,
 }
@@ -133,7 +135,7 @@ pub(crate) struct Joined {
     pub member: MemberId,
     pub nick: String,
     pub welcome: Welcome,
-    pub rx: broadcast::Receiver<Delivery>,
+    pub events: Cursor,
 }
 
 /// The outcome of a chat action that takes a sequence number.
@@ -168,7 +170,7 @@ impl Room {
         limits: Arc<Limits>,
         changed: Arc<watch::Sender<u64>>,
     ) -> Self {
-        let (tx, _) = broadcast::channel(limits.room_buffer);
+        let events = Feed::new(limits.room_buffer);
         // A restored room keeps its epoch only if it has events: with none, nothing proves
         // that sequence numbers clients hold from it are still meaningful.
         let (epoch, records) = match spec.restored {
@@ -222,7 +224,7 @@ impl Room {
             data,
             state: Mutex::new(st),
             limits,
-            tx,
+            events,
             changed,
         };
         if let Some(reason) = failure {
@@ -348,7 +350,7 @@ impl Room {
 
         // Subscribe inside the critical section: the welcome describes the room as of `seq`
         // and the receiver yields exactly the events after it.
-        let rx = self.tx.subscribe();
+        let events = self.events.cursor();
         if st.users.is_stale() {
             let State { users, members, .. } = &mut *st;
             users.rebuild(members.values().map(|m| m.nick.as_str()));
@@ -369,7 +371,7 @@ impl Room {
             member,
             nick: nick.to_owned(),
             welcome,
-            rx,
+            events,
         })
     }
 
@@ -567,7 +569,7 @@ impl Room {
             })
             .as_bytes(),
         );
-        let _ = self.tx.send(Delivery {
+        self.events.publish(Delivery {
             origin: member,
             only: None,
             frame,
@@ -621,8 +623,7 @@ impl Room {
             st.history.pop_front();
         }
         st.history.push_back(record);
-        // No receivers is fine: nobody else is in the room.
-        let _ = self.tx.send(Delivery {
+        self.events.publish(Delivery {
             origin,
             only,
             frame,
