@@ -58,11 +58,11 @@ def table(runs, idle, join):
             "{:.2f} s".format(j["connect_s"]) if j else "-"))
     if FLOOR:
         lines += ["", "The floor on this machine (`write-floor`: no runtime on the writing side, no "
-                  "WebSocket, one thread writing {} bytes to each of {:,} loopback sockets): {:.1} µs "
-                  "per write while the reader spins, {:.1} µs while each reader waits for data as a "
-                  "client does. One message to {:,} members takes that thread {:.1} ms; split "
+                  "WebSocket, one thread writing {} bytes to each of {:,} loopback sockets): {:.1f} µs "
+                  "per write while the reader spins, {:.1f} µs while each reader waits for data as a "
+                  "client does. One message to {:,} members takes that thread {:.1f} ms; split "
                   "perfectly over both cores with nothing else running, the last member gets it "
-                  "{:.1} ms after it was sent.".format(
+                  "{:.1f} ms after it was sent.".format(
                       FLOOR["bytes"], FLOOR["sockets"], FLOOR["median_write_us"],
                       FLOOR["median_write_waiting_us"], FLOOR["sockets"],
                       FLOOR["fan_out_waiting_ms"], FLOOR["fan_out_waiting_ms"] / 2)]
