@@ -126,10 +126,6 @@ pub async fn host_room(
         None => None,
     };
     let locked = key.is_some();
-    // Debian's soft limit (1,024 files) is below the host's 1,000 connections plus its files.
-    if let Err(e) = host::raise_open_file_limit() {
-        tracing::warn!("cannot raise the open-file limit: {e}");
-    }
     let host = Host::new(HostConfig {
         name: nickname.clone(),
         rooms: vec![RoomConfig {

@@ -32,6 +32,11 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Once, at start: Debian's soft limit (1,024 files) is below what a host with its
+    // default 1,000 connections needs.
+    if let Err(e) = lanchat::host::raise_open_file_limit() {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
     let config = ConfigStore::from_env().unwrap_or_else(|e| {
         let fallback = std::env::temp_dir().join("lanchat");
         tracing::warn!("{e}; keeping settings in {}", fallback.display());

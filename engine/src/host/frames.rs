@@ -1,6 +1,6 @@
 //! Server-to-client WebSocket frames (RFC 6455, section 5.2), built by the host itself:
-//! final, unmasked, each built once. A room frames an event once and every member's writer
-//! hands the same bytes to the kernel, so nothing is copied or kept per member.
+//! final, unmasked. A room frames each event once; members' writers copy those bytes into
+//! their batches (see `feed`), never re-encode them.
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -348,8 +348,8 @@ impl Room {
             }
         };
 
-        // Subscribe inside the critical section: the welcome describes the room as of `seq`
-        // and the receiver yields exactly the events after it.
+        // The cursor is made inside the critical section: the welcome describes the room as
+        // of `seq` and the cursor yields exactly the events after it.
         let events = self.events.cursor();
         if st.users.is_stale() {
             let State { users, members, .. } = &mut *st;

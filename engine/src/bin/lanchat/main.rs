@@ -365,7 +365,7 @@ async fn run_host(args: HostArgs) -> Result<(), String> {
             args.max_connections
         ),
         Ok(_) => {}
-        Err(e) => eprintln!("warning: cannot read the open-file limit: {e}"),
+        Err(e) => eprintln!("warning: cannot raise the open-file limit: {e}"),
     }
     let listener = match args.bind {
         Some(ip) => host::listen((ip, args.port).into()),
