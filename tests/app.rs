@@ -700,3 +700,172 @@ fn a_locked_room_shows_its_lock_asks_for_the_passphrase_and_says_when_history_is
     let saved = std::fs::read_to_string(dir_b.path().join("config.json")).unwrap();
     assert!(!saved.contains("sesame"), "{saved}");
 }
+
+/// `lanchat host` as a separate process (built with the workspace, next to this test's own
+/// binary), so the test can kill it with SIGKILL and start it again on the same data.
+fn lanchat_host(port: u16, dir: &Path) -> Guard {
+    let debug_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+        .expect("the test binary lives in target/<profile>/deps");
+    let bin = debug_dir.join("lanchat");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p lanchat-cli` (cargo test --workspace does)",
+        bin.display()
+    );
+    let child = Command::new(bin)
+        .args([
+            "host",
+            "--room",
+            "Lobby",
+            "--bind",
+            "127.0.0.1",
+            "--no-discovery",
+        ])
+        .args(["--port", &port.to_string()])
+        .env("LANCHAT_CONFIG_DIR", dir)
+        .env("LANCHAT_DATA_DIR", dir.join("data"))
+        .env("LANCHAT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run lanchat host");
+    let deadline = Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "lanchat host did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Guard(child, "KILL")
+}
+
+/// A browser driven line by line (tests/browser/reconnect.mjs).
+struct Browser {
+    child: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Browser {
+    fn join(url: &str, nick: &str) -> Browser {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/reconnect.mjs");
+        let mut child = Command::new("node")
+            .arg(&script)
+            .args([url, "Lobby", nick])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node must be installed");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut browser = Browser { child, lines };
+        assert_eq!(browser.line(), "joined");
+        browser
+    }
+
+    fn line(&mut self) -> String {
+        match self.lines.next() {
+            Some(Ok(line)) => line,
+            other => panic!("the browser script stopped: {other:?}"),
+        }
+    }
+
+    fn run(&mut self, command: &str) -> Option<String> {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+        let verb = command.split(' ').next().unwrap();
+        let first = self.line();
+        if first == format!("ok {verb}") {
+            return None;
+        }
+        assert_eq!(self.line(), format!("ok {verb}"), "after {first}");
+        Some(first)
+    }
+
+    fn texts(&mut self) -> Vec<String> {
+        serde_json::from_str(&self.run("texts").expect("a JSON line")).unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every text in `expected` is shown exactly once, and nothing else from the chat is.
+fn shown_once(side: &str, texts: &[String], expected: &[&str]) {
+    for want in expected {
+        let n = texts.iter().filter(|t| t.as_str() == *want).count();
+        assert_eq!(n, 1, "{side} shows {want:?} {n} times: {texts:?}");
+    }
+    assert_eq!(texts.len(), expected.len(), "{side}: {texts:?}");
+}
+
+#[test]
+fn a_browser_and_the_app_show_every_message_once_across_a_host_crash() {
+    const NAME: &str = "a_browser_and_the_app_show_every_message_once_across_a_host_crash";
+    if !sandbox::sandboxed(NAME) {
+        return;
+    }
+    let (_x, display) = xvfb();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"nickname":"dana"}"#).unwrap();
+    let host = lanchat_host(47100, dir.path());
+    let (mut dana, _) = Driver::launch(4444, &display, dir.path());
+    dana.wait_text("#greeting", "Hello, dana!");
+    dana.type_keys("#address-input", "127.0.0.1:47100");
+    dana.type_keys("#address-room", "Lobby\u{E007}");
+    dana.wait_text("#messages", "Welcome to Lobby, dana!");
+    let mut web = Browser::join("http://127.0.0.1:47100/", "webby");
+
+    // Before: both say something and see each other's, all delivered.
+    web.run("send web before 1");
+    web.run("send web before 2");
+    dana.type_keys("#message-input", "app before 1\u{E007}");
+    web.run("expect app before 1");
+    dana.wait_text("#messages", "web before 2");
+    web.run("delivered");
+
+    // The host dies mid-chat (no goodbye); both keep typing while it is away.
+    drop(host);
+    dana.wait_text("#status-banner", "Reconnecting");
+    web.run("send web during");
+    dana.type_keys("#message-input", "app during\u{E007}");
+    std::thread::sleep(Duration::from_millis(500));
+
+    // It comes back on the same port and data: both resume, and what was typed goes.
+    let host = lanchat_host(47100, dir.path());
+    dana.wait_text("#messages", "Reconnected.");
+    web.run("expect app during");
+    dana.wait_text("#messages", "web during");
+    web.run("send web after");
+    dana.type_keys("#message-input", "app after\u{E007}");
+    web.run("expect app after");
+    dana.wait_text("#messages", "web after");
+    web.run("delivered");
+
+    let all = [
+        "web before 1",
+        "web before 2",
+        "app before 1",
+        "web during",
+        "app during",
+        "web after",
+        "app after",
+    ];
+    let in_browser = web.texts();
+    let in_app: Vec<String> = serde_json::from_value(dana.js(
+        "return [...document.querySelectorAll('#messages .message .text')].map(e => e.textContent)",
+        vec![],
+    ))
+    .unwrap();
+    println!("seen: browser {in_browser:?}");
+    println!("seen: app {in_app:?}");
+    shown_once("the browser", &in_browser, &all);
+    shown_once("the app", &in_app, &all);
+    drop(web);
+    drop(dana);
+    drop(host);
+}

@@ -6,10 +6,12 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::process::{Proc, BIN};
+use common::process::Proc;
 use common::{Raw, TestHost, PATIENCE};
 use lanchat::host::Limits;
 use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lanchat");
 
 /// Runs `lanchat host` and returns it with the address it printed.
 async fn start_host(room: &str, config_dir: &Path) -> (Proc, String) {

@@ -338,3 +338,22 @@ async fn after_a_dropped_connection_the_client_resumes_without_gaps_or_duplicate
     assert_eq!(message_text(&mut alice_events).await.2, "live again");
     host.stop().await;
 }
+
+/// The browser's session (ui/session.js) follows the same scenarios as the engine's (the
+/// engine's side is its unit test `the_session_behaves_as_every_shared_scenario_says`).
+#[test]
+fn the_browser_session_follows_the_same_scenarios() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/browser/session-scenarios.mjs");
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .output()
+        .expect("node must be installed (scripts/setup installs it)");
+    let said = String::from_utf8_lossy(&output.stdout);
+    eprintln!("ui/session.js: {}", said.trim());
+    assert!(
+        output.status.success() && said.contains("all as specified"),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -108,7 +108,7 @@ proptest! {
     fn any_bytes_decode_or_get_bad_frame(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         let text = String::from_utf8_lossy(&bytes);
         if let Err(invalid) = protocol::decode_client(&text) {
-            prop_assert_eq!(invalid.code, ErrorCode::BadFrame);
+            prop_assert_eq!(invalid.invalid.code, ErrorCode::BadFrame);
         }
     }
 
@@ -119,7 +119,7 @@ proptest! {
                 // Whatever was accepted encodes again without trouble.
                 prop_assert!(protocol::encode(&frame).is_ok());
             }
-            Err(invalid) => prop_assert_eq!(invalid.code, ErrorCode::BadFrame),
+            Err(invalid) => prop_assert_eq!(invalid.invalid.code, ErrorCode::BadFrame),
         }
     }
 

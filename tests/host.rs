@@ -391,14 +391,25 @@ async fn renames_are_announced_and_collisions_refused() {
     alice.until(|v| v["type"] == "joined").await;
     bob.send(json!({"type":"nick","id":"n1","nick":"Robert"}))
         .await;
-    ack_seq(&bob.recv().await, "n1");
+    let renamed_at = ack_seq(&bob.recv().await, "n1");
     assert_eq!(
         alice.event().await.body,
         EventBody::Renamed {
+            id: Some("n1".into()),
             from: "bob".into(),
             to: "Robert".into()
         }
     );
+    // The same request again (its ack lost with a connection): acknowledged with the same
+    // place, nothing announced twice.
+    bob.send(json!({"type":"nick","id":"n1","nick":"Robert"}))
+        .await;
+    assert_eq!(ack_seq(&bob.recv().await, "n1"), renamed_at);
+    // A rename to the nickname one has: no event, and the ack says so by carrying no seq.
+    bob.send(json!({"type":"nick","id":"n1b","nick":"Robert"}))
+        .await;
+    let same = bob.recv_json().await;
+    assert_eq!(same, json!({"type":"ack","id":"n1b"}), "{same}");
     bob.send(json!({"type":"nick","id":"n2","nick":"ALICE"}))
         .await;
     assert_eq!(error_code(&bob.recv().await), ErrorCode::NickTaken);
@@ -433,8 +444,33 @@ async fn bad_input_gets_errors_and_the_connection_stays_usable() {
     assert_eq!(error_code(&alice.recv().await), ErrorCode::BadFrame);
     alice.send(json!({"type":"teleport","id":"t"})).await;
     assert_eq!(error_code(&alice.recv().await), ErrorCode::BadFrame);
+    // A request whose id can be read gets it back, so the client knows which one failed
+    // (a join with a malformed `since` must not leave a client waiting for its welcome).
     alice.send(json!({"type":"send","id":"x"})).await;
-    assert_eq!(error_code(&alice.recv().await), ErrorCode::BadFrame);
+    let refused = alice.recv_json().await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["id"].as_str()),
+        (Some("bad_frame"), Some("x")),
+        "{refused}"
+    );
+    let (mut carol, _) = Raw::hello(&host.url).await;
+    carol
+        .send(json!({"type":"join","id":"j1","room":"Lobby","nick":"carol","since":7}))
+        .await;
+    let refused = carol.recv_json().await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["id"].as_str()),
+        (Some("bad_frame"), Some("j1")),
+        "{refused}"
+    );
+    // A missing id is a missing field: bad_frame (without an id to echo).
+    alice.send(json!({"type":"send","text":"no id"})).await;
+    let refused = alice.recv_json().await;
+    assert_eq!(
+        (refused["code"].as_str(), refused.get("id")),
+        (Some("bad_frame"), None),
+        "{refused}"
+    );
     alice
         .ws
         .send(Message::binary(vec![1u8, 2, 3]))
@@ -679,7 +715,16 @@ async fn a_member_that_falls_behind_the_room_buffer_is_told_it_was_too_slow() {
     // ...and when it reads again, it gets what was in flight, then the reason it is dropped.
     let bye = slow.until(|v| v["type"] == "bye").await;
     assert_eq!(bye["code"], "too_slow", "{bye}");
-    assert!(bye["message"].as_str().unwrap().contains("behind"), "{bye}");
+    // It is told how far behind the room it really is: more than the 64 events the room
+    // keeps for it (not just how many of those it lost).
+    let behind: u64 = bye["message"]
+        .as_str()
+        .and_then(|m| m.strip_prefix("you fell "))
+        .and_then(|m| m.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{bye}"));
+    println!("measured: the slow member was told it fell {behind} events behind");
+    assert!(behind > 64, "{bye}");
     assert_eq!(slow.closed().await.unwrap().code, CloseCode::Policy);
     host.stop().await;
 }

@@ -6,6 +6,8 @@
 //   {kind:'disconnected', reason}  {kind:'reconnecting', attempt, delayMs}
 //   {kind:'closed', reason, code}
 
+import { Session } from './session.js';
+
 export function createTransport() {
   return window.__TAURI__ ? new AppTransport(window.__TAURI__) : new BrowserTransport();
 }
@@ -237,7 +239,7 @@ class BrowserTransport {
   }
 
   async typing(active) {
-    this.session?.raw({ type: 'typing', active });
+    this.session?.typing(active);
   }
 
   async leave() {
@@ -303,134 +305,96 @@ async function joinProof(key, nonce, session) {
 }
 
 /**
- * One room membership over a WebSocket, reconnecting with backoff and resuming from the
- * last sequence number, with an outbox resent after each rejoin (the host de-duplicates
- * by session and id): the same behaviour as the Rust client.
+ * One room membership over a WebSocket: drives a Session (session.js, the twin of the
+ * engine's client session) and reconnects with backoff when the connection is lost.
  */
 class ProtocolSession {
   constructor(url, room, nick, onEvent) {
     this.url = url;
-    this.room = room;
-    this.nick = nick;
     this.onEvent = onEvent;
     this.sessionId = randomId(16);
-    this.outbox = new Map(); // id -> frame, in insertion order
-    this.since = null;
+    this.state = new Session({
+      room,
+      nick,
+      session: this.sessionId,
+      locked: false,
+      client: 'lanchat-web',
+      outboxLimit: 1000,
+    });
     this.ws = null;
     this.attempt = 0;
     this.stopped = false;
-    /** Joined at least once (later welcomes are resumptions). */
-    this.joined = false;
-    /** Between a welcome and the connection's end: requests may go out now. */
-    this.live = false;
     /** A locked room's key (see roomKey); the join then waits for the host's nonce. */
     this.key = null;
-    /** After a rate_limited refusal: requests wait until the pause is over. */
-    this.held = false;
+    /** How the current connection ended, when the session said so first. */
+    this.ended = null;
   }
 
   start() {
     if (this.stopped) return;
+    this.state.config.locked = Boolean(this.key);
     const ws = new WebSocket(this.url);
     this.ws = ws;
-    this.live = false;
-    const joinId = randomId();
-    const join = { type: 'join', id: joinId, room: this.room, nick: this.nick, session: this.sessionId };
-    ws.onopen = () => {
-      ws.send(JSON.stringify({ type: 'hello', version: 1, client: 'lanchat-web' }));
-      if (this.since) join.since = this.since;
-      if (!this.key) ws.send(JSON.stringify(join));
+    this.ended = null;
+    ws.onopen = () => this.perform(ws, this.state.connected(randomId()));
+    ws.onmessage = (m) => {
+      let frame;
+      try {
+        frame = JSON.parse(m.data);
+      } catch {
+        return; // not ours to understand
+      }
+      this.perform(ws, this.state.frame(frame, Date.now()));
     };
-    ws.onmessage = (m) => this.frame(JSON.parse(m.data), joinId, join);
     ws.onclose = (e) => {
       if (this.ws !== ws || this.stopped) return;
       this.ws = null;
-      this.live = false;
-      this.lost(this.byeMessage || e.reason || 'the connection was lost');
+      this.lost(this.ended?.reason || e.reason || 'the connection was lost');
     };
+    this.joinTimer = setTimeout(() => {
+      if (this.ws === ws && !this.state.isLive) {
+        this.ended = { retry: true, reason: 'the host did not answer the join' };
+        ws.close();
+      }
+    }, 5000);
   }
 
-  frame(f, joinId, join) {
-    switch (f.type) {
-      case 'hello':
-        if (this.key) {
-          const ws = this.ws;
-          joinProof(this.key, f.nonce || '', this.sessionId).then((proof) => {
-            if (this.ws === ws) ws.send(JSON.stringify({ ...join, proof }));
-          });
+  /** Carries out what the session asked for. */
+  perform(ws, outputs) {
+    for (const o of outputs) {
+      if (o.send) {
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(o.send));
+      } else if (o.emit) {
+        if (o.emit.kind === 'welcome') this.attempt = 0;
+        this.onEvent(o.emit);
+      } else if ('prove' in o) {
+        joinProof(this.key, o.prove, this.sessionId).then((proof) => {
+          if (this.ws === ws) this.perform(ws, this.state.joinWithProof(proof));
+        });
+      } else if (o.end) {
+        this.ended = o.end;
+        if (o.end.retry) {
+          ws.close();
+        } else {
+          this.stop();
+          this.onEvent({ kind: 'closed', reason: o.end.reason, code: o.end.code });
+          return;
         }
-        return;
-      case 'welcome': {
-        if (f.id !== joinId) return;
-        const resumed = this.joined;
-        const sameEpoch = this.since && this.since.epoch === f.epoch;
-        const after = sameEpoch ? this.since.seq : 0;
-        const history = [];
-        for (const e of f.history) {
-          if (e.seq <= after) continue;
-          if (e.id && this.outbox.has(e.id)) {
-            this.outbox.delete(e.id); // stored before the connection died: that is its ack
-            this.onEvent({ kind: 'ack', id: e.id, seq: e.seq, ts: e.ts });
-            continue;
-          }
-          history.push(e);
-        }
-        this.since = { epoch: f.epoch, seq: Math.max(f.seq, after) };
-        this.joined = true;
-        this.live = true;
-        this.attempt = 0;
-        this.byeMessage = null;
-        this.nick = f.you;
-        this.held = false; // everything in the outbox goes now anyway
-        clearTimeout(this.heldTimer);
-        this.onEvent({ kind: 'welcome', welcome: { ...f, history }, resumed });
-        for (const [id, frame] of this.outbox) this.ws.send(JSON.stringify({ ...frame, id }));
-        return;
       }
-      case 'ack':
-        if (this.outbox.delete(f.id)) this.onEvent({ kind: 'ack', id: f.id, seq: f.seq, ts: f.ts });
-        return;
-      case 'error':
-        if (f.id === joinId) {
-          this.stop();
-          this.onEvent({ kind: 'closed', reason: f.message, code: f.code });
-          return;
-        }
-        if (f.code === 'rate_limited' && this.outbox.has(f.id)) {
-          // Not lost, only early: everything unconfirmed goes again after a pause, in order
-          // (the host recognises any that did arrive).
-          if (!this.held) {
-            this.held = true;
-            this.heldTimer = setTimeout(() => {
-              this.held = false;
-              if (!this.live) return;
-              for (const [id, frame] of this.outbox) this.ws.send(JSON.stringify({ ...frame, id }));
-            }, 1000);
-          }
-          return;
-        }
-        if (f.id) this.outbox.delete(f.id);
-        this.onEvent({ kind: 'refused', id: f.id ?? null, code: f.code, message: f.message });
-        return;
-      case 'bye':
-        this.byeMessage = f.message;
-        if (f.code === 'replaced' || f.code === 'protocol_violation') {
-          this.stop();
-          this.onEvent({ kind: 'closed', reason: f.message, code: f.code });
-        }
-        return;
-      case 'typing':
-        this.onEvent({ kind: 'typing', nick: f.nick, active: f.active });
-        return;
-      default:
-        if (typeof f.seq !== 'number' || !this.since) return;
-        if (f.seq <= this.since.seq) return;
-        this.since.seq = f.seq;
-        this.onEvent({ kind: 'event', event: f });
+    }
+    clearTimeout(this.wakeTimer);
+    const at = this.state.nextWake();
+    if (at !== null) {
+      this.wakeTimer = setTimeout(() => {
+        if (this.ws === ws) this.perform(ws, this.state.wake(Date.now()));
+      }, Math.max(0, at - Date.now()));
     }
   }
 
   lost(reason) {
+    this.state.disconnected();
+    clearTimeout(this.joinTimer);
+    clearTimeout(this.wakeTimer);
     this.onEvent({ kind: 'disconnected', reason });
     this.attempt += 1;
     const base = Math.min(250 * 2 ** (this.attempt - 1), 5000);
@@ -439,34 +403,30 @@ class ProtocolSession {
     this.timer = setTimeout(() => this.start(), delayMs);
   }
 
+  /** frame: a request without its id ({type:'send', text}, ...); returns the id. */
   request(frame) {
-    if (this.outbox.size >= 1000) {
-      throw { code: 'outbox_full', message: 'Too many messages are waiting for the host.' };
-    }
     const id = randomId();
-    this.outbox.set(id, frame);
-    if (this.live && !this.held) {
-      this.ws.send(JSON.stringify({ ...frame, id }));
-    }
+    const outputs = this.state.request(id, frame); // throws {code:'outbox_full'} when full
+    if (this.ws) this.perform(this.ws, outputs);
     return id;
   }
 
-  raw(frame) {
-    if (this.live) this.ws.send(JSON.stringify(frame));
+  typing(active) {
+    if (this.ws) this.perform(this.ws, this.state.typing(active));
   }
 
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
-    clearTimeout(this.heldTimer);
-    if (this.ws) {
-      try {
-        this.ws.send(JSON.stringify({ type: 'leave', id: randomId() }));
-      } catch {
-        // already closed
+    clearTimeout(this.joinTimer);
+    clearTimeout(this.wakeTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      if (ws.readyState === WebSocket.OPEN && this.state.isLive) {
+        ws.send(JSON.stringify({ type: 'leave', id: randomId() }));
       }
-      this.ws.close();
-      this.ws = null;
+      ws.close();
     }
   }
 }

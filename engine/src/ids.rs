@@ -3,28 +3,22 @@
 
 /// `bytes` random bytes from the operating system, as lowercase hex.
 ///
-/// Falls back to a time-and-counter mix if the OS has no randomness to give (only seen in
-/// broken sandboxes): ids must still be unique per process even then, and none of these ids
-/// is a cryptographic secret on a LAN where the host sees everything anyway.
+/// Sessions, nonces and room epochs are secrets or must never repeat, so there is no
+/// fallback: if the operating system has no randomness to give (only seen in broken
+/// sandboxes), this panics with the reason rather than hand out guessable values.
 pub fn random_hex(bytes: usize) -> String {
+    try_random_hex(bytes, getrandom::fill)
+        .unwrap_or_else(|e| panic!("the operating system's random source failed: {e}"))
+}
+
+/// [`random_hex`] with the random source given, so its failure can be tested.
+fn try_random_hex<E>(
+    bytes: usize,
+    fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+) -> Result<String, E> {
     let mut buf = vec![0u8; bytes];
-    if getrandom::fill(&mut buf).is_err() {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let mixed = nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(32);
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (mixed >> ((i % 8) * 8)) as u8 ^ (i as u8).wrapping_mul(151);
-        }
-    }
-    let mut out = String::with_capacity(bytes * 2);
-    for b in buf {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    fill(&mut buf)?;
+    Ok(hex::encode(buf))
 }
 
 /// Milliseconds since the Unix epoch, the timestamp every chat event carries.
@@ -53,5 +47,11 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_failing_random_source_is_an_error_not_a_weaker_value() {
+        let failed = super::try_random_hex(16, |_| Err("no entropy"));
+        assert_eq!(failed, Err("no entropy"));
     }
 }

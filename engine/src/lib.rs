@@ -1,24 +1,52 @@
-//! LAN Chat's engine: everything but the window. It builds, runs and is tested without Tauri
-//! or GTK; the desktop shell and the `lanchat` CLI are thin layers over it.
+//! LAN Chat's engine: everything but the window and the command line. It builds, runs and is
+//! tested without Tauri or GTK; the desktop shell (`src-tauri/`) and the `lanchat` CLI
+//! (`cli/`) are thin layers over it.
 //!
 //! # Layout
-//! - [`protocol`]: the JSON frames a client and a host exchange, and the validation rules
-//!   (nicknames, room names, texts, locations). A pure codec; PROTOCOL.md documents it.
+//! - [`protocol`]: the JSON frames a client and a host exchange (`frames`), the rules for
+//!   names, texts, locations, ids and sessions (`rules`), and `lanchat://` links (`link`).
+//!   A pure codec; PROTOCOL.md documents it.
 //! - [`host`]: the room host. `Host::run` takes a listener and a shutdown future, serves many
 //!   rooms, sequences and timestamps every event, and enforces every limit in `Limits`.
-//! - [`client`]: the client library: connect, join, send, a stream of events, and automatic
-//!   reconnect with backoff that rejoins the room and resumes where it left off.
+//!   Inside: `connection` (one client: `reader`, `requests`, `writer`, `outbox`, `socket`),
+//!   `room` (membership, publishing, `history`, `actions`, `welcome`, `rush`, `disk`),
+//!   `rooms` (the registry), `feed` (events on their way to members), `store` (history on
+//!   disk), `admission` (who may connect), `web` (the page for browsers).
+//! - [`hosting`]: hosting a room the way the CLI and the app both do: key, listener, host,
+//!   announcement, links; `HostedRoom::start(options)` and `close().await`.
+//! - [`client`]: the client library: `session` is the membership as a state machine without
+//!   I/O (shared scenarios with ui/session.js), `task` drives it over a WebSocket with
+//!   reconnects, `dial` finds and opens the host, `event` is what it reports.
 //! - [`discovery`]: rooms that appear by themselves: mDNS/DNS-SD announce and browse, and
 //!   the choice of network interfaces.
 //! - [`config`]: the user's saved settings (nickname, host id, pinned interfaces) in the
 //!   platform config directory.
-//! - [`ids`]: random identifiers, the millisecond clock, optional deadlines.
 //! - [`lock`]: locked rooms: the passphrase key, the join proof, the attempt limiter.
+//! - [`limiter`]: token buckets, the one type behind every rate limit.
+//! - [`ids`]: random identifiers, the millisecond clock, optional deadlines.
+//!
+//! # Adding a frame type
+//! 1. `protocol/frames.rs`: the variant (client or host frame, or an `EventBody` kind); if it
+//!    is a request, `ClientFrame::request_id`; if it is an event a request makes,
+//!    `EventBody::request_id`. Pin its JSON in `protocol/mod.rs`'s tests.
+//! 2. PROTOCOL.md: the table row, an example, and the rules.
+//! 3. Host: a handler in `host/requests.rs`; if it changes a room, a method in
+//!    `host/room/` (`actions.rs` for things members say) that publishes through
+//!    `Room::publish`.
+//! 4. Client: `client/event.rs` (`Request` and its `frame`) and `client/session.rs`; then the
+//!    same in `ui/session.js`, with a scenario in `tests/scenarios/session.json` that both
+//!    run.
+//! 5. Front ends: `cli/src/render.rs` and `cli/src/output.rs` for `lanchat join`;
+//!    `ui/app.js` and `ui/view.js` for the page; a command in `src-tauri/src/commands.rs` and
+//!    a method in `ui/transport.js` if the page can ask for it.
+//! 6. Tests over real sockets in `tests/host.rs` (and `tests/client.rs` for the library).
 
 pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod host;
+pub mod hosting;
 pub mod ids;
+pub mod limiter;
 pub mod lock;
 pub mod protocol;

@@ -9,13 +9,13 @@
 //!
 //! [`AttemptLimiter`] rate-limits wrong guesses per client address.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::limiter::{KeyedBuckets, Rate};
 use crate::protocol;
 
 /// PBKDF2 rounds for deriving a room key.
@@ -63,13 +63,14 @@ impl RoomKey {
 
     /// The key as 64 hex digits, for the host's data directory.
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        hex::encode(self.0)
     }
 
     /// Reads a key written by [`RoomKey::to_hex`].
     pub fn from_hex(text: &str) -> Option<Self> {
-        let bytes = unhex(text)?;
-        Some(Self(bytes.try_into().ok()?))
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text, &mut key).ok()?;
+        Some(Self(key))
     }
 
     fn mac(&self, nonce: &str, session: &str) -> Hmac<Sha256> {
@@ -83,45 +84,22 @@ impl RoomKey {
 
     /// The proof a client sends in `join`, as 64 hex digits.
     pub fn proof(&self, nonce: &str, session: &str) -> String {
-        hex(&self.mac(nonce, session).finalize().into_bytes())
+        hex::encode(self.mac(nonce, session).finalize().into_bytes())
     }
 
     /// Whether `proof` was made with this key for this nonce and session (constant time).
     pub fn verify(&self, nonce: &str, session: &str, proof: &str) -> bool {
-        match unhex(proof) {
-            Some(bytes) => self.mac(nonce, session).verify_slice(&bytes).is_ok(),
-            None => false,
-        }
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(proof, &mut bytes).is_ok()
+            && self.mac(nonce, session).verify_slice(&bytes).is_ok()
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || text.len() > 128 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// Passphrase attempts per client address: a burst of `burst`, then one more every `refill`.
-/// Bounded: at most `MAX_TRACKED` addresses are remembered; the stalest are forgotten first.
+/// Wrong passphrase attempts per client address: a burst of `burst`, then one more every
+/// `refill`. Right ones cost nothing, so a client that reconnects often is never locked out
+/// of its own room. Bounded: at most `MAX_TRACKED` addresses are remembered.
 pub struct AttemptLimiter {
-    burst: u32,
-    refill: Duration,
-    by_address: HashMap<IpAddr, Bucket>,
-}
-
-#[derive(Clone, Copy)]
-struct Bucket {
-    /// Attempts left; fractions accrue over time.
-    left: f64,
-    at: Instant,
+    buckets: KeyedBuckets<IpAddr>,
 }
 
 const MAX_TRACKED: usize = 4096;
@@ -129,53 +107,18 @@ const MAX_TRACKED: usize = 4096;
 impl AttemptLimiter {
     pub fn new(burst: u32, refill: Duration) -> Self {
         Self {
-            burst,
-            refill,
-            by_address: HashMap::new(),
+            buckets: KeyedBuckets::new(Rate::every(refill, burst), MAX_TRACKED),
         }
     }
 
     /// Whether `address` may try a passphrase now, or how long until it may.
     pub fn check(&mut self, address: IpAddr, now: Instant) -> Result<(), Duration> {
-        let refill = self.refill.as_secs_f64();
-        let bucket = self.refilled(address, now);
-        if bucket.left >= 1.0 {
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.left) * refill))
-        }
+        self.buckets.get(address, now).check(now)
     }
 
-    /// Counts a wrong passphrase from `address`. Right ones cost nothing, so a client that
-    /// reconnects often is never locked out of its own room.
+    /// Counts a wrong passphrase from `address`.
     pub fn failed(&mut self, address: IpAddr, now: Instant) {
-        let bucket = self.refilled(address, now);
-        bucket.left = (bucket.left - 1.0).max(0.0);
-    }
-
-    fn refilled(&mut self, address: IpAddr, now: Instant) -> &mut Bucket {
-        let burst = f64::from(self.burst);
-        let refill = self.refill.as_secs_f64().max(1e-6);
-        if self.by_address.len() >= MAX_TRACKED && !self.by_address.contains_key(&address) {
-            // Forget addresses whose buckets are full again, then the stalest one.
-            self.by_address.retain(|_, b| {
-                b.left + now.saturating_duration_since(b.at).as_secs_f64() / refill < burst
-            });
-            if self.by_address.len() >= MAX_TRACKED {
-                let stalest = self.by_address.iter().min_by_key(|(_, b)| b.at);
-                if let Some(stalest) = stalest.map(|(a, _)| *a) {
-                    self.by_address.remove(&stalest);
-                }
-            }
-        }
-        let bucket = self.by_address.entry(address).or_insert(Bucket {
-            left: burst,
-            at: now,
-        });
-        let regained = now.saturating_duration_since(bucket.at).as_secs_f64() / refill;
-        bucket.left = (bucket.left + regained).min(burst);
-        bucket.at = now;
-        bucket
+        self.buckets.get(address, now).spend(now);
     }
 }
 
@@ -200,30 +143,5 @@ mod tests {
         assert!(!key.verify("nonce-1", "session-a", "not hex"));
         assert_eq!(RoomKey::from_hex(&key.to_hex()), Some(key));
         assert_eq!(RoomKey::derive("", "Tokyo"), Err(PassphraseError::Empty));
-    }
-
-    #[test]
-    fn wrong_attempts_are_limited_per_address_and_refill() {
-        let mut limiter = AttemptLimiter::new(3, Duration::from_secs(10));
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert!(limiter.check(a, t0).is_ok());
-            limiter.failed(a, t0);
-        }
-        let wait = limiter.check(a, t0).unwrap_err();
-        assert!(
-            wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
-            "{wait:?}"
-        );
-        assert!(
-            limiter.check(b, t0).is_ok(),
-            "another address is not affected"
-        );
-        let later = t0 + Duration::from_secs(10);
-        assert!(limiter.check(a, later).is_ok());
-        limiter.failed(a, later);
-        assert!(limiter.check(a, later).is_err());
     }
 }

@@ -1,20 +1,18 @@
 //! The commands the page invokes: each one a thin delegation into the engine.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use lanchat::client::{parse_address, Client, ClientOptions, Endpoint};
-use lanchat::discovery::{share_links, HostIdentity, InterfacePolicy, ShareLink};
-use lanchat::host::{self, Host, HostConfig, Limits, RoomConfig};
-use lanchat::lock::RoomKey;
-use lanchat::protocol;
+use lanchat::client::{Client, ClientEvent, ClientOptions, Endpoint};
+use lanchat::discovery::ShareLink;
+use lanchat::hosting::{HostedRoom, HostingOptions};
+use lanchat::protocol::{self, RoomLink};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
 
 use crate::error::CommandError;
-use crate::events::{RoomEvent, RoomList, RoomView};
-use crate::state::{Hosting, Session, Shell};
+use crate::events::{RoomList, RoomView};
+use crate::state::{Session, Shell};
 
 #[derive(Serialize)]
 pub struct Profile {
@@ -46,17 +44,13 @@ pub async fn watch_rooms(
     shell: State<'_, Shell>,
     on_change: Channel<RoomList>,
 ) -> Result<(), CommandError> {
-    let discovery = shell
-        .discovery()
-        .map_err(|e| CommandError::Discovery(e.to_string()))?;
+    let discovery = shell.discovery()?;
     if let Some(handle) = shell.browser() {
         let _ = on_change.send(snapshot(&handle));
         shell.set_rooms_channel(on_change);
         return Ok(());
     }
-    let mut browser = discovery
-        .browse()
-        .map_err(|e| CommandError::Discovery(e.to_string()))?;
+    let mut browser = discovery.browse()?;
     let handle = browser.handle();
     let _ = on_change.send(snapshot(&handle));
     shell.set_rooms_channel(on_change);
@@ -89,7 +83,7 @@ pub struct HostingView {
     port: u16,
     /// Where this app's own client connects.
     local: String,
-    /// What others can use, one per LAN interface.
+    /// What others can use, one per LAN interface, and this computer's own.
     addresses: Vec<ShareLink>,
     announced: bool,
     locked: bool,
@@ -104,7 +98,6 @@ pub async fn host_room(
     passphrase: Option<String>,
 ) -> Result<HostingView, CommandError> {
     let room = protocol::validate_room(&room)?.to_owned();
-    let passphrase = passphrase.filter(|p| !p.is_empty());
     if let Some(current) = shell.hosting_room() {
         return Err(CommandError::AlreadyHosting(current));
     }
@@ -114,87 +107,32 @@ pub async fn host_room(
         .0
         .nickname
         .unwrap_or_else(|| "LAN Chat".into());
-    let key = match passphrase {
-        Some(passphrase) => {
-            let name = room.clone();
-            let derived =
-                tauri::async_runtime::spawn_blocking(move || RoomKey::derive(&passphrase, &name))
-                    .await
-                    .map_err(|e| CommandError::Host(e.to_string()))?;
-            Some(derived.map_err(|e| CommandError::Host(e.to_string()))?)
-        }
-        None => None,
+    let discovery = shell
+        .discovery()
+        .inspect_err(|e| tracing::warn!("not announcing: {e}"))
+        .ok();
+    let options = HostingOptions {
+        passphrase: passphrase.filter(|p| !p.is_empty()),
+        discovery,
+        config: Some(shell.config.clone()),
+        ..HostingOptions::new(room, nickname)
     };
-    let locked = key.is_some();
-    let host = Host::new(HostConfig {
-        name: nickname.clone(),
-        rooms: vec![RoomConfig {
-            name: room.clone(),
-            key,
-        }],
-        limits: Limits::default(),
-        page: true,
-        data_dir: host::default_data_dir(),
-    })
-    .map_err(|e| CommandError::Host(e.to_string()))?;
-    let listener = host::listen_everywhere(0).map_err(|e| CommandError::Host(e.to_string()))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| CommandError::Host(e.to_string()))?
-        .port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runner = host.clone();
-    let task = tauri::async_runtime::spawn(async move {
-        if let Err(e) = runner
-            .run(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-        {
-            tracing::error!("host stopped: {e}");
-        }
-    });
-    let (policy, announcer) = match shell.discovery() {
-        Ok(discovery) => {
-            let (id, warning) = shell.config.host_id();
-            if let Some(warning) = warning {
-                tracing::warn!("{warning}");
-            }
-            let identity = HostIdentity { name: nickname, id };
-            let policy = discovery.policy().clone();
-            (policy, Some(discovery.announce(&host, identity, port)))
-        }
-        Err(e) => {
-            tracing::warn!("not announcing: {e}");
-            (InterfacePolicy::automatic(), None)
-        }
-    };
-    let mut addresses = share_links(port, &room, &policy);
-    // This computer too: for a browser here, and the only way in on a machine without a LAN.
-    let here = SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string();
-    addresses.push(ShareLink {
-        interface: "this computer".into(),
-        link: format!(
-            "lanchat://{here}/{}",
-            lanchat::discovery::percent_encode(&room)
-        ),
-        web: format!("http://{here}/"),
-        address: here,
-    });
+    let hosted = HostedRoom::start(options).await?;
+    for warning in hosted.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let here = hosted.local_link();
+    let mut addresses = hosted.links();
+    addresses.push(here.clone());
     let view = HostingView {
         addresses,
-        local: SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string(),
-        announced: announcer.is_some(),
-        locked,
-        room: room.clone(),
-        port,
+        local: here.address,
+        announced: hosted.announced(),
+        locked: hosted.locked(),
+        room: hosted.room().to_owned(),
+        port: hosted.local_addr().port(),
     };
-    shell.set_hosting(Hosting {
-        room,
-        stop,
-        task,
-        announcer,
-    });
+    shell.set_hosting(hosted);
     Ok(view)
 }
 
@@ -214,11 +152,11 @@ pub async fn join_room(
     target: JoinTarget,
     room: String,
     passphrase: Option<String>,
-    on_event: Channel<RoomEvent>,
+    on_event: Channel<ClientEvent>,
 ) -> Result<(), CommandError> {
     let room = protocol::validate_room(&room)?.to_owned();
     let endpoint = match target {
-        JoinTarget::Address { address } => Endpoint::Url(parse_address(&address)?),
+        JoinTarget::Address { address } => Endpoint::Url(RoomLink::parse(&address)?.ws_url()),
         JoinTarget::Listed { key } => {
             let browser = shell.browser().ok_or(CommandError::RoomGone)?;
             let found = browser.find(&key).ok_or(CommandError::RoomGone)?;
@@ -240,7 +178,7 @@ pub async fn join_room(
     let (client, mut events) = Client::connect(options);
     let pump = tauri::async_runtime::spawn(async move {
         while let Some(event) = events.recv().await {
-            if on_event.send(RoomEvent::from(event)).is_err() {
+            if on_event.send(event).is_err() {
                 break;
             }
         }

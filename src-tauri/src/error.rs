@@ -1,8 +1,10 @@
 //! The errors commands return to the page, serialized as `{code, message}`.
 
-use lanchat::client::{AddressError, ClientError};
+use lanchat::client::ClientError;
 use lanchat::config::ConfigError;
-use lanchat::protocol;
+use lanchat::discovery::DiscoveryError;
+use lanchat::hosting::HostingError;
+use lanchat::protocol::{self, AddressError};
 use serde::ser::SerializeStruct;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,9 +18,9 @@ pub enum CommandError {
     #[error("that room is no longer on the network")]
     RoomGone,
     #[error("room discovery is not available here: {0}")]
-    Discovery(String),
+    Discovery(#[from] DiscoveryError),
     #[error("cannot host: {0}")]
-    Host(String),
+    Host(#[from] HostingError),
     #[error("{0}")]
     Address(#[from] AddressError),
     #[error("{0}")]

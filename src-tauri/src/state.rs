@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use lanchat::client::Client;
 use lanchat::config::ConfigStore;
-use lanchat::discovery::{Announcer, BrowserHandle, Discovery};
+use lanchat::discovery::{BrowserHandle, Discovery};
+use lanchat::hosting::HostedRoom;
 use tauri::async_runtime::JoinHandle;
 use tauri::ipc::Channel;
-use tokio::sync::oneshot;
 
 use crate::events::RoomList;
 
@@ -25,7 +25,7 @@ pub struct Shell {
     /// The room the user is in.
     pub session: Mutex<Option<Session>>,
     /// The room the user hosts, if any.
-    pub hosting: Mutex<Option<Hosting>>,
+    pub hosting: Mutex<Option<HostedRoom>>,
 }
 
 /// Membership of one room.
@@ -33,25 +33,6 @@ pub struct Session {
     pub client: Client,
     /// Forwards the client's events to the page.
     pub pump: JoinHandle<()>,
-}
-
-/// A room hosted in this process.
-pub struct Hosting {
-    pub room: String,
-    pub stop: oneshot::Sender<()>,
-    pub task: JoinHandle<()>,
-    pub announcer: Option<Announcer>,
-}
-
-impl Hosting {
-    /// Withdraws the announcement (goodbyes), then closes the room for everyone.
-    pub async fn close(self) {
-        if let Some(announcer) = self.announcer {
-            announcer.stop().await;
-        }
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -94,15 +75,15 @@ impl Shell {
         std::mem::replace(&mut *lock(&self.session), session)
     }
 
-    pub fn take_hosting(&self) -> Option<Hosting> {
+    pub fn take_hosting(&self) -> Option<HostedRoom> {
         lock(&self.hosting).take()
     }
 
     pub fn hosting_room(&self) -> Option<String> {
-        lock(&self.hosting).as_ref().map(|h| h.room.clone())
+        lock(&self.hosting).as_ref().map(|h| h.room().to_owned())
     }
 
-    pub fn set_hosting(&self, hosting: Hosting) {
+    pub fn set_hosting(&self, hosting: HostedRoom) {
         *lock(&self.hosting) = Some(hosting);
     }
 
@@ -130,7 +111,9 @@ impl Shell {
             let _ = tokio::time::timeout(Duration::from_secs(2), session.pump).await;
         }
         if let Some(hosting) = self.take_hosting() {
-            hosting.close().await;
+            if let Err(e) = hosting.close().await {
+                tracing::warn!("the hosted room did not close cleanly: {e}");
+            }
         }
     }
 }

@@ -8,7 +8,13 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::PATIENCE;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_lanchat");
+/// The `lanchat` binary: set for the tests of the `lanchat-cli` package (cli/Cargo.toml),
+/// which are the ones that run it; the engine's tests share this module but never spawn it.
+pub const BIN: Option<&str> = option_env!("CARGO_BIN_EXE_lanchat");
+
+fn bin() -> &'static str {
+    BIN.expect("only the lanchat-cli package's tests run the lanchat binary")
+}
 
 /// A running `lanchat` process with piped stdio.
 pub struct Proc {
@@ -29,10 +35,10 @@ impl Proc {
         let mut command = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, BIN]);
+                c.args(["netns", "exec", ns, bin()]);
                 c
             }
-            None => Command::new(BIN),
+            None => Command::new(bin()),
         };
         let mut child = command
             .args(args)

@@ -272,8 +272,11 @@ fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
     match ip {
         ScopedIp::V6(v6) => {
             let addr = *v6.addr();
-            let link_local = addr.segments()[0] & 0xffc0 == 0xfe80;
-            let scope = if link_local { v6.scope_id().index } else { 0 };
+            let scope = if addr.is_unicast_link_local() {
+                v6.scope_id().index
+            } else {
+                0
+            };
             SocketAddr::V6(SocketAddrV6::new(addr, port, 0, scope))
         }
         other => SocketAddr::new(other.to_ip_addr(), port),

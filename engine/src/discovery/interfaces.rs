@@ -123,7 +123,7 @@ pub(crate) fn address_rank(ip: IpAddr) -> u8 {
     match ip {
         _ if ip.is_loopback() => 3,
         IpAddr::V4(_) => 0,
-        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => 2,
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => 2,
         IpAddr::V6(_) => 1,
     }
 }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::interfaces::{lan_addresses, InterfacePolicy};
-use crate::protocol;
+use crate::protocol::RoomLink;
 
 /// One way to reach a hosted room.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -26,8 +26,7 @@ pub fn share_links(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<Share
         .into_iter()
         .filter(|a| !a.ip.is_loopback())
         .collect();
-    let link_local =
-        |ip: IpAddr| matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+    let link_local = |ip: IpAddr| matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local());
     if addrs.iter().any(|a| !link_local(a.ip)) {
         addrs.retain(|a| !link_local(a.ip));
     }
@@ -41,56 +40,10 @@ pub fn share_links(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<Share
             };
             ShareLink {
                 interface: a.interface,
-                link: format!("lanchat://{address}/{}", percent_encode(room)),
+                link: RoomLink::new(&address, room).to_string(),
                 web: format!("http://{address}/"),
                 address,
             }
         })
         .collect()
-}
-
-/// Percent-encodes everything but unreserved URL characters.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The room named in a `lanchat://HOST:PORT/ROOM` link, if any.
-pub fn room_from_link(link: &str) -> Option<String> {
-    let rest = link.trim().strip_prefix("lanchat://")?;
-    let (_, path) = rest.split_once('/')?;
-    let mut bytes = Vec::new();
-    let mut it = path.bytes();
-    while let Some(b) = it.next() {
-        if b == b'%' {
-            let hex = [it.next()?, it.next()?];
-            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
-        } else {
-            bytes.push(b);
-        }
-    }
-    let room = String::from_utf8(bytes).ok()?;
-    protocol::validate_room(&room).ok().map(str::to_owned)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn links_carry_any_room_name() {
-        for room in ["Tokyo", "Salle de réunion", "a/b?c#d %"] {
-            let link = format!("lanchat://10.0.0.1:4000/{}", percent_encode(room));
-            assert_eq!(room_from_link(&link).as_deref(), Some(room), "{link}");
-        }
-        assert_eq!(room_from_link("lanchat://10.0.0.1:4000"), None);
-        assert_eq!(room_from_link("10.0.0.1:4000"), None);
-    }
 }

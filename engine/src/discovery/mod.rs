@@ -18,7 +18,7 @@ use mdns_sd::{IfKind, IfPredicate, ServiceDaemon};
 pub use announce::{Announcer, HostIdentity};
 pub use browse::{BrowserHandle, DiscoveredRoom, RoomBrowser, RoomChange, RoomLocator};
 pub use interfaces::{excluded_by_default, lan_addresses, InterfacePolicy, LanAddress};
-pub use links::{percent_encode, room_from_link, share_links, ShareLink};
+pub use links::{share_links, ShareLink};
 
 /// The DNS-SD service type of a LAN Chat room.
 pub const SERVICE_TYPE: &str = "_lanchat._tcp.local.";

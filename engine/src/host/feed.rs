@@ -14,7 +14,26 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use super::room::{Delivery, MemberId};
+/// A member's identity inside one room, unique for the host's lifetime.
+pub(crate) type MemberId = u64;
+
+/// One frame on its way to a room's members: the WebSocket frame, built once, plus who may
+/// see it. It stays in the feed; members copy its bytes out, never the frame.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    /// The member whose action this is: they get an `ack` instead of the event.
+    pub origin: MemberId,
+    /// For private messages, the only member who receives it.
+    pub only: Option<MemberId>,
+    pub frame: bytes::Bytes,
+}
+
+impl Delivery {
+    /// Whether `member` should be sent this frame.
+    pub fn is_for(&self, member: MemberId) -> bool {
+        self.origin != member && self.only.is_none_or(|only| only == member)
+    }
+}
 
 pub(crate) struct Feed {
     ring: Mutex<Ring>,
@@ -30,7 +49,7 @@ struct Ring {
     first: u64,
 }
 
-/// A member fell this many events behind what the feed keeps.
+/// A member fell this many events behind the room (more than the feed keeps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Lagged(pub u64);
 
@@ -107,7 +126,7 @@ impl Cursor {
     /// Hands the frames of up to `max` new events meant for `member` to `take`, in order,
     /// and moves past them; stops early after a frame for which `take` says `false` (it has
     /// enough). Returns how many events were passed over (taken or not meant for `member`),
-    /// or how many were lost if the ring moved on without this cursor.
+    /// or how far behind the room the member is if the ring moved on without it.
     pub fn take(
         &mut self,
         member: MemberId,
@@ -116,7 +135,7 @@ impl Cursor {
     ) -> Result<usize, Lagged> {
         let ring = self.feed.ring();
         if self.next < ring.first {
-            return Err(Lagged(ring.first - self.next));
+            return Err(Lagged(ring.first + ring.items.len() as u64 - self.next));
         }
         let from = (self.next - ring.first) as usize;
         let mut passed = 0;
@@ -196,7 +215,8 @@ mod tests {
         for _ in 0..5 {
             feed.publish(event(1, None, "x"));
         }
-        assert_eq!(slow.take(2, 10, |_| true), Err(Lagged(2)));
+        // Five events behind, of which the ring keeps three: the member is told five.
+        assert_eq!(slow.take(2, 10, |_| true), Err(Lagged(5)));
         let mut fresh = feed.cursor();
         feed.publish(event(1, None, "y"));
         assert_eq!(drain(&mut fresh, 2, 10).0, vec!["y".to_string()]);

@@ -3,6 +3,16 @@
 //! their batches (see `feed`), never re-encode them.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// A host frame's JSON, serialized once for the wire.
+pub(crate) fn json<T: serde::Serialize>(frame: &T) -> Utf8Bytes {
+    // These types always serialize (string keys only, validated finite floats).
+    Utf8Bytes::from(crate::protocol::encode(frame).unwrap_or_else(|e| {
+        tracing::error!("failed to encode a host frame: {e}");
+        String::from(r#"{"type":"error","code":"bad_frame","message":"internal encoding error"}"#)
+    }))
+}
 
 /// A text frame carrying `payload` (UTF-8 JSON).
 pub(crate) fn text(payload: &[u8]) -> Bytes {

@@ -8,20 +8,27 @@
 //! history is saved (`store`) and restored by the next host on the same directory; a syncer
 //! task flushes it to stable storage once a second.
 
+mod admission;
 mod connection;
 mod feed;
 mod frames;
-mod rate;
+mod limits;
+mod outbox;
+mod reader;
+mod requests;
 mod room;
+mod rooms;
+mod socket;
 mod store;
 mod users;
 mod web;
+mod writer;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,10 +37,13 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use crate::limiter::Rate;
 use crate::lock::{AttemptLimiter, RoomKey};
 use crate::protocol::{self, RoomSummary};
-pub use rate::Rate;
-use room::{RoomSpec, Rooms};
+use admission::{client_ip, Shared};
+pub use limits::Limits;
+use room::RoomSpec;
+use rooms::Rooms;
 use store::{DataDir, SegmentLimits};
 
 /// The environment variable that overrides where hosts keep room history.
@@ -83,94 +93,6 @@ pub fn listen_everywhere(port: u16) -> std::io::Result<TcpListener> {
 /// on its own.
 pub fn raise_open_file_limit() -> std::io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
-}
-
-/// Every bound the host enforces, in one place. The defaults suit a LAN chat; tests shrink
-/// them to provoke each limit quickly.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Connections served at once; the next one is told `host_full` and closed.
-    pub max_connections: usize,
-    /// Rooms on one host; joining a new room past it is refused with `too_many_rooms`.
-    pub max_rooms: usize,
-    /// Largest WebSocket message (and frame) accepted, in bytes. Larger ones close the
-    /// connection with code 1009. Generous next to the 4,000-character text limit.
-    pub max_frame_bytes: usize,
-    /// Replies (acks, errors, welcome) waiting for one client's writer. A client that sends
-    /// requests but does not read the replies is disconnected when this fills.
-    pub client_queue: usize,
-    /// Events a room keeps for its slowest member. A member further behind than this is
-    /// disconnected with `too_slow`; nobody else waits for it. Keep it well above
-    /// `client_queue`: a member's own echoes may lag by that much while it sends.
-    pub room_buffer: usize,
-    /// Events each room keeps in memory for late joiners and rejoining clients; also how
-    /// many events one history segment on disk holds (a room keeps at most two).
-    pub history_len: usize,
-    /// Bytes after which a history segment on disk is closed and a new one started.
-    pub history_segment_bytes: u64,
-    /// Rooms with more members than this announce a rush of joins (each within
-    /// `join_rush_window` of the previous one) in one `joined` event per window.
-    pub join_rush_members: usize,
-    pub join_rush_window: Duration,
-    /// How often saved history is flushed to stable storage (`fsync`): a power cut can
-    /// cost the events of the last interval; a crash of the host process costs nothing.
-    pub sync_interval: Duration,
-    /// After a failed history write, how long a room waits before trying the disk again.
-    pub disk_retry: Duration,
-    /// Connections one address may have open at once.
-    pub max_per_address: usize,
-    /// Chat messages (and renames) one client may send: more get `rate_limited`.
-    pub message_rate: Option<Rate>,
-    /// Frames of any kind one client may send; beyond it the host reads that client more
-    /// slowly (nobody else notices).
-    pub frame_rate: Option<Rate>,
-    /// Wrong passphrases one address may try in a burst, and how often one more is allowed.
-    pub passphrase_attempts: u32,
-    pub passphrase_refill: Duration,
-    /// Events a newcomer's welcome carries.
-    pub welcome_history: usize,
-    /// Time for a new TCP connection to complete the WebSocket handshake.
-    pub handshake_timeout: Duration,
-    /// Time for one batch of frames to be written to a client before it counts as stalled.
-    pub write_timeout: Duration,
-    /// A client that sends nothing (not even a pong) for this long is disconnected.
-    pub idle_timeout: Duration,
-    /// How often the host pings each client, so idle but live clients answer with pongs.
-    pub ping_interval: Duration,
-    /// "Is typing" ends by itself this long after the last `typing: true`.
-    pub typing_ttl: Duration,
-    /// How long shutdown waits for connections to say goodbye.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_connections: 1000,
-            max_rooms: 64,
-            max_frame_bytes: 64 * 1024,
-            client_queue: 256,
-            room_buffer: 4096,
-            history_len: 1000,
-            history_segment_bytes: 1 << 20,
-            join_rush_members: 64,
-            join_rush_window: Duration::from_millis(100),
-            sync_interval: Duration::from_secs(1),
-            disk_retry: Duration::from_secs(5),
-            max_per_address: 64,
-            message_rate: Some(Rate::new(10.0, 30)),
-            frame_rate: Some(Rate::new(100.0, 200)),
-            passphrase_attempts: 5,
-            passphrase_refill: Duration::from_secs(30),
-            welcome_history: 100,
-            handshake_timeout: Duration::from_secs(10),
-            write_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            ping_interval: Duration::from_secs(20),
-            typing_ttl: Duration::from_secs(6),
-            shutdown_grace: Duration::from_secs(3),
-        }
-    }
 }
 
 /// What a host is started with.
@@ -227,68 +149,6 @@ pub enum HostError {
 #[derive(Clone)]
 pub struct Host {
     shared: Arc<Shared>,
-}
-
-struct Shared {
-    name: String,
-    /// Whether to serve the page to browsers.
-    page: bool,
-    limits: Arc<Limits>,
-    rooms: Rooms,
-    /// Source of member and connection ids, unique for the host's lifetime.
-    next_id: AtomicU64,
-    /// Open connections per client address.
-    per_address: Mutex<HashMap<IpAddr, usize>>,
-    /// Wrong passphrase attempts per client address.
-    attempts: Mutex<AttemptLimiter>,
-}
-
-impl Shared {
-    fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Counts a connection from `ip` unless that address is at its limit.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
-        let mut counts = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
-        let count = counts.entry(ip).or_insert(0);
-        if *count >= self.limits.max_per_address {
-            return None;
-        }
-        *count += 1;
-        Some(AddressSlot {
-            shared: self.clone(),
-            ip,
-        })
-    }
-}
-
-/// One connection's place in its address's count; given back on drop.
-struct AddressSlot {
-    shared: Arc<Shared>,
-    ip: IpAddr,
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut counts = self
-            .shared
-            .per_address
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// The address a connection counts against: an IPv4 client of a dual-stack listener shows
-/// up as `::ffff:a.b.c.d` and is the same machine as `a.b.c.d`.
-fn client_ip(peer: SocketAddr) -> IpAddr {
-    peer.ip().to_canonical()
 }
 
 impl Host {
@@ -356,6 +216,11 @@ impl Host {
                 per_address: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The host's display name, as sent in `hello`.
+    pub fn name(&self) -> &str {
+        &self.shared.name
     }
 
     /// The rooms and how many people are in each.
@@ -445,10 +310,7 @@ impl Host {
     }
 }
 
-/// The WebSocket URL clients use to reach a host at `addr`.
-pub fn ws_url(addr: SocketAddr) -> String {
-    format!("ws://{addr}{}", protocol::WS_PATH)
-}
+pub use crate::protocol::ws_url;
 
 /// Flushes saved history to stable storage every `Limits::sync_interval` until the host
 /// stops (`run` flushes a last time after the goodbyes). The room lock is held only to collect the files, never to sync.

@@ -41,6 +41,11 @@ pub static UI: &[Asset] = &[
         "text/javascript; charset=utf-8"
     ),
     ui_file!("/view.js", "view.js", "text/javascript; charset=utf-8"),
+    ui_file!(
+        "/session.js",
+        "session.js",
+        "text/javascript; charset=utf-8"
+    ),
     ui_file!("/icon.png", "icon.png", "image/png"),
 ];
 

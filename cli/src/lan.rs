@@ -9,9 +9,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
 
 use lanchat::config::ConfigStore;
-use lanchat::discovery::{
-    share_links, DiscoveredRoom, Discovery, InterfacePolicy, RoomBrowser, RoomChange,
-};
+use lanchat::discovery::{DiscoveredRoom, Discovery, InterfacePolicy, RoomBrowser, RoomChange};
 use lanchat::protocol;
 
 /// The interfaces to use: `--interface` values (saved for next time; `auto` clears the
@@ -226,22 +224,4 @@ async fn choose(rooms: Vec<DiscoveredRoom>) -> Result<DiscoveredRoom, String> {
             }
         }
     }
-}
-
-/// The lines a host prints so that people can join without discovery: one address per LAN
-/// interface, each with a `lanchat://` link.
-pub fn join_hints(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<String> {
-    share_links(port, room, policy)
-        .into_iter()
-        .map(|l| {
-            format!(
-                "  {:<10} lanchat join {} --room {}    {}    browser: {}",
-                l.interface,
-                l.address,
-                crate::shell_word(room),
-                l.link,
-                l.web
-            )
-        })
-        .collect()
 }

@@ -74,7 +74,7 @@ pub fn event_line(event: &ChatEvent, users: Option<usize>) -> String {
             };
             format!("[{t}] * {} {how}{online}", clean(nick))
         }
-        EventBody::Renamed { from, to } => {
+        EventBody::Renamed { from, to, .. } => {
             format!("[{t}] * {} is now known as {}", clean(from), clean(to))
         }
         EventBody::Notice { text, .. } => format!("[{t}] ! {}", clean(text)),

@@ -1,0 +1,257 @@
+//! `lanchat`: the headless host and the terminal client, over the `lanchat` engine.
+//!
+//! # Layout
+//! - this file: the command line and dispatch; `lanchat nick`.
+//! - `host`: `lanchat host` (the hosting itself is `lanchat::hosting`).
+//! - `join`: `lanchat join`, stdin paced by the host; `output` and `render`: what it prints.
+//! - `lan`: `lanchat rooms`, finding a room by name, choosing interfaces.
+//! - `passphrase`: reading a passphrase without echo.
+//!
+//! - `lanchat host --room NAME [--port N] [--bind ADDR] [--passphrase]` serves rooms until
+//!   Ctrl-C/SIGTERM, announces them on the LAN and keeps their history in the data directory.
+//! - `lanchat rooms [--watch]` lists the rooms on the LAN.
+//! - `lanchat join [ADDRESS] --room NAME [--nick NICK] [--json]` chats from a terminal or a
+//!   pipe: every stdin line is sent, every room event is one stdout line. Without an
+//!   address, the room is found on the LAN by name.
+//! - `lanchat nick [NAME]` shows or saves the default nickname.
+
+mod host;
+mod join;
+mod lan;
+mod output;
+mod passphrase;
+mod render;
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use lanchat::config::ConfigStore;
+use lanchat::host::Limits;
+
+#[derive(Parser)]
+#[command(
+    name = "lanchat",
+    version,
+    about = "Chat with people on your local network"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Host rooms on this machine, with no window, until Ctrl-C or SIGTERM.
+    Host {
+        /// The room to open at start (people can create more by joining them).
+        #[arg(long)]
+        room: String,
+        /// TCP port; 0 or none lets the system pick a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Address to listen on (default: every address, IPv6 and IPv4).
+        #[arg(long)]
+        bind: Option<IpAddr>,
+        /// The name others see for this host (default: the machine's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Connections served at once.
+        #[arg(long, default_value_t = Limits::default().max_connections)]
+        max_connections: usize,
+        /// Do not announce the rooms on the LAN (people then join by address).
+        #[arg(long)]
+        no_discovery: bool,
+        /// Announce only on this network interface (repeatable; remembered; `auto` resets).
+        #[arg(long = "interface", value_name = "NAME")]
+        interfaces: Vec<String>,
+        /// Lock the room: the passphrase is read from LANCHAT_PASSPHRASE, or else asked for
+        /// (not echoed) at a terminal, or else the first line of stdin. Only a key derived
+        /// from it is kept.
+        #[arg(long)]
+        passphrase: bool,
+        /// Where room history is kept [default: LANCHAT_DATA_DIR, else the platform's data
+        /// directory, e.g. ~/.local/share/lanchat].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<std::path::PathBuf>,
+        /// Keep history in memory only: nothing is written, a restart starts afresh.
+        #[arg(long, conflicts_with = "data_dir")]
+        no_history: bool,
+        /// Connections one address may open at once.
+        #[arg(long, default_value_t = Limits::default().max_per_address)]
+        max_per_address: usize,
+        /// Messages a second one client may send (bursts of three times that); 0 for no
+        /// limit.
+        #[arg(long, default_value_t = 10.0)]
+        message_rate: f64,
+    },
+    /// List the rooms on the LAN.
+    Rooms {
+        /// Keep printing rooms as they appear (+), change (~) and go (-).
+        #[arg(long)]
+        watch: bool,
+        /// How long to listen before exiting, in seconds (without --watch).
+        #[arg(long, default_value_t = 2.0)]
+        wait: f64,
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Use only this network interface (repeatable; remembered; `auto` resets).
+        #[arg(long = "interface", value_name = "NAME")]
+        interfaces: Vec<String>,
+    },
+    /// Join a room: each stdin line is sent; each room event is printed as one line.
+    ///
+    /// Lines starting with / are commands: /msg NICK TEXT (private), /nick NEW,
+    /// /location LAT LON, /typing, /users, /leave. Start a line with // to send a
+    /// literal slash.
+    Join {
+        /// The host: HOST:PORT, ws://HOST:PORT/ws or lanchat://HOST:PORT[/ROOM]. Without
+        /// it, the room is found on the LAN by name.
+        address: Option<String>,
+        /// The room (optional with a lanchat:// link that names one).
+        #[arg(long)]
+        room: Option<String>,
+        /// With several rooms of that name on the LAN: the host's name (or id) to pick.
+        #[arg(long)]
+        host: Option<String>,
+        /// How long to look for the room on the LAN, in seconds.
+        #[arg(long, default_value_t = 3.0)]
+        wait: f64,
+        /// Use only this network interface for discovery (repeatable; remembered).
+        #[arg(long = "interface", value_name = "NAME")]
+        interfaces: Vec<String>,
+        /// Nickname for this session (default: the saved one, see `lanchat nick`).
+        #[arg(long)]
+        nick: Option<String>,
+        /// Print events as JSON lines (the protocol's own shapes) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The room is locked: the passphrase is read from LANCHAT_PASSPHRASE, or else asked
+        /// for (not echoed) at a terminal, or else the first line of stdin.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Show the saved nickname, or save a new one.
+    Nick { name: Option<String> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LANCHAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lanchat=info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("lanchat: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Host {
+            room,
+            port,
+            bind,
+            name,
+            max_connections,
+            no_discovery,
+            interfaces,
+            passphrase,
+            data_dir,
+            no_history,
+            max_per_address,
+            message_rate,
+        } => runtime.block_on(host::run_host(host::HostArgs {
+            room,
+            bind,
+            port,
+            name,
+            max_connections,
+            discovery: (!no_discovery).then(|| lan::interface_policy(&interfaces)),
+            passphrase,
+            data_dir: if no_history {
+                None
+            } else {
+                data_dir.or_else(lanchat::host::default_data_dir)
+            },
+            max_per_address,
+            message_rate,
+        })),
+        Command::Rooms {
+            watch,
+            wait,
+            json,
+            interfaces,
+        } => runtime.block_on(lan::run_rooms(
+            lan::interface_policy(&interfaces),
+            seconds(wait),
+            watch,
+            json,
+        )),
+        Command::Join {
+            address,
+            room,
+            host,
+            wait,
+            interfaces,
+            nick,
+            json,
+            passphrase,
+        } => runtime.block_on(join::run_join(join::JoinArgs {
+            address,
+            room,
+            host,
+            wait: seconds(wait),
+            interfaces,
+            nick,
+            json,
+            passphrase,
+        })),
+        Command::Nick { name } => run_nick(name),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("lanchat: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A duration from a user-given number of seconds (negative or absurd values clamped).
+fn seconds(s: f64) -> Duration {
+    Duration::from_secs_f64(if s.is_finite() {
+        s.clamp(0.0, 86_400.0)
+    } else {
+        0.0
+    })
+}
+
+fn run_nick(name: Option<String>) -> Result<(), String> {
+    let store = ConfigStore::from_env().map_err(|e| e.to_string())?;
+    match name {
+        Some(name) => {
+            let nick = store.save_nickname(&name).map_err(|e| e.to_string())?;
+            println!("Saved nickname \"{nick}\" in {}", store.path().display());
+        }
+        None => {
+            let (settings, warning) = store.load();
+            if let Some(warning) = warning {
+                eprintln!("lanchat: warning: {warning}");
+            }
+            match settings.nickname {
+                Some(nick) => println!("{nick}"),
+                None => println!("(no nickname saved; set one with `lanchat nick NAME`)"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! The client's task: drives a [`Session`] over a real WebSocket, reconnecting with backoff
+//! when the connection is lost, until the user leaves or the host refuses for good.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::dial::{self, Ws};
+use super::session::{Ended, Output, Session, SessionConfig};
+use super::{ClientEvent, ClientOptions, CloseReason, Command};
+use crate::ids::{random_hex, sleep_until_opt};
+use crate::lock::RoomKey;
+use crate::protocol::{self, ErrorCode};
+
+struct Driver {
+    options: ClientOptions,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<ClientEvent>,
+    /// Counted down as requests are acknowledged or refused (the handle counts them up).
+    pending: Arc<watch::Sender<usize>>,
+    /// The session secret, for a locked room's proof.
+    session_id: String,
+    /// The room key, for a locked room.
+    key: Option<RoomKey>,
+}
+
+/// The user went away (every handle and the event receiver dropped).
+struct Gone;
+
+pub(super) async fn run(
+    mut options: ClientOptions,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<ClientEvent>,
+    pending: Arc<watch::Sender<usize>>,
+) {
+    let key = match options.passphrase.take() {
+        Some(passphrase) => {
+            let room = options.room.clone();
+            let derived =
+                tokio::task::spawn_blocking(move || RoomKey::derive(&passphrase, &room)).await;
+            match derived {
+                Ok(Ok(key)) => Some(key),
+                Ok(Err(e)) => {
+                    let reason = CloseReason::Refused {
+                        code: ErrorCode::PassphraseWrong,
+                        message: e.to_string(),
+                    };
+                    let _ = events.send(ClientEvent::Closed { reason }).await;
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+        None => None,
+    };
+    let session_id = random_hex(16);
+    let mut session = Session::new(SessionConfig {
+        room: options.room.clone(),
+        nick: options.nick.clone(),
+        session: session_id.clone(),
+        locked: key.is_some(),
+        client_name: options.client_name.clone(),
+        outbox_limit: options.outbox_limit,
+    });
+    let mut driver = Driver {
+        options,
+        commands,
+        events,
+        pending,
+        session_id,
+        key,
+    };
+    let mut attempt: u32 = 0;
+    loop {
+        let ended = driver.connection(&mut session).await;
+        if session.is_live() {
+            attempt = 0; // it worked: a later loss starts the backoff afresh
+        }
+        session.disconnected();
+        let reason = match ended {
+            Ended::Final(reason) => reason,
+            Ended::Lost(why) if driver.options.reconnect => {
+                if driver
+                    .emit(ClientEvent::Disconnected { reason: why })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                attempt = attempt.saturating_add(1);
+                match driver.wait_before_retry(&mut session, attempt).await {
+                    Ok(None) => continue,
+                    Ok(Some(reason)) => reason,
+                    Err(Gone) => return,
+                }
+            }
+            Ended::Lost(why) => CloseReason::Lost(why),
+        };
+        let _ = driver.emit(ClientEvent::Closed { reason }).await;
+        return;
+    }
+}
+
+impl Driver {
+    async fn emit(&self, event: ClientEvent) -> Result<(), Gone> {
+        if matches!(
+            event,
+            ClientEvent::Acked { .. }
+                | ClientEvent::Refused {
+                    request: Some(_),
+                    ..
+                }
+        ) {
+            self.pending.send_modify(|n| *n = n.saturating_sub(1));
+        }
+        self.events.send(event).await.map_err(|_| Gone)
+    }
+
+    /// Sleeps for the backoff delay while still taking requests. Returns a reason if the
+    /// user left meanwhile.
+    async fn wait_before_retry(
+        &mut self,
+        session: &mut Session,
+        attempt: u32,
+    ) -> Result<Option<CloseReason>, Gone> {
+        let delay = backoff(&self.options, attempt);
+        self.emit(ClientEvent::Reconnecting { attempt, delay })
+            .await?;
+        let deadline = tokio::time::sleep(delay);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => return Ok(None),
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Leave) => return Ok(Some(CloseReason::Left)),
+                    Some(Command::Typing(_)) => {}
+                    Some(Command::Request { id, request }) => {
+                        if let Err(e) = session.request(id, request) {
+                            self.pending.send_modify(|n| *n = n.saturating_sub(1));
+                            tracing::warn!("request not queued: {e}");
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// One connection, from connect to loss.
+    async fn connection(&mut self, session: &mut Session) -> Ended {
+        let patience = self.options.connect_timeout;
+        let mut ws = match dial::open(&self.options.endpoint, patience).await {
+            Ok(ws) => ws,
+            Err(e) => return Ended::Lost(e.to_string()),
+        };
+        let join_deadline = Instant::now() + patience;
+        let ping_every = self.options.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        let mut last_heard = Instant::now();
+        let mut out = session.connected(random_hex(8));
+        loop {
+            if let Some(ended) = self.perform(&mut ws, session, out).await {
+                return ended;
+            }
+            let waiting_for_welcome = (!session.is_live()).then_some(join_deadline);
+            out = tokio::select! {
+                message = ws.next() => {
+                    last_heard = Instant::now();
+                    match message {
+                        None => return Ended::Lost("the host closed the connection".into()),
+                        Some(Err(e)) => return Ended::Lost(format!("connection lost: {e}")),
+                        Some(Ok(Message::Text(text))) => match protocol::decode_host(&text) {
+                            Ok(frame) => session.frame(frame, std::time::Instant::now()),
+                            Err(e) => {
+                                tracing::warn!("ignoring a frame the client does not understand: {e}");
+                                Vec::new()
+                            }
+                        },
+                        Some(Ok(Message::Close(frame))) => {
+                            return Ended::Lost(frame.map_or_else(
+                                || "the host closed the connection".to_owned(),
+                                |f| format!("the host closed the connection ({})", f.reason),
+                            ));
+                        }
+                        Some(Ok(_)) => Vec::new(),
+                    }
+                }
+                // Until the welcome, requests wait in the channel (and the outbox).
+                cmd = self.commands.recv(), if session.is_live() => match cmd {
+                    None | Some(Command::Leave) => session.leave(random_hex(8)),
+                    Some(Command::Typing(active)) => session.typing(active),
+                    Some(Command::Request { id, request }) => {
+                        session.request(id, request).unwrap_or_else(|e| {
+                            self.pending.send_modify(|n| *n = n.saturating_sub(1));
+                            tracing::warn!("request not queued: {e}");
+                            Vec::new()
+                        })
+                    }
+                },
+                () = sleep_until_opt(session.next_wake().map(Instant::from_std)) => {
+                    session.wake(std::time::Instant::now())
+                }
+                () = sleep_until_opt(waiting_for_welcome) => {
+                    return Ended::Lost("the host did not answer the join".into());
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > ping_every * 3 {
+                        return Ended::Lost(format!(
+                            "the host has not answered for {:?}",
+                            last_heard.elapsed()
+                        ));
+                    }
+                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
+                        return Ended::Lost(format!("connection lost: {e}"));
+                    }
+                    Vec::new()
+                }
+            };
+        }
+    }
+
+    /// Carries out what the session asked for; the end of the connection if it asked for
+    /// that (or the socket failed).
+    async fn perform(
+        &mut self,
+        ws: &mut Ws,
+        session: &mut Session,
+        out: Vec<Output>,
+    ) -> Option<Ended> {
+        let mut queue = std::collections::VecDeque::from(out);
+        let mut ended = None;
+        while let Some(step) = queue.pop_front() {
+            match step {
+                Output::Send(frame) => {
+                    let text = match protocol::encode(&frame) {
+                        Ok(text) => text,
+                        Err(e) => return Some(Ended::Lost(format!("cannot encode: {e}"))),
+                    };
+                    if let Err(e) = ws.feed(Message::text(text)).await {
+                        return Some(Ended::Lost(format!("connection lost: {e}")));
+                    }
+                }
+                Output::Emit(event) => {
+                    if self.emit(event).await.is_err() {
+                        ended = Some(Ended::Final(CloseReason::Left));
+                    }
+                }
+                Output::Prove { nonce } => {
+                    if let Some(key) = &self.key {
+                        let proof = key.proof(&nonce, &self.session_id);
+                        queue.extend(session.join_with_proof(proof));
+                    }
+                }
+                Output::End(end) => ended = Some(end),
+            }
+        }
+        if let Err(e) = ws.flush().await {
+            return Some(ended.unwrap_or(Ended::Lost(format!("connection lost: {e}"))));
+        }
+        if matches!(ended, Some(Ended::Final(CloseReason::Left))) {
+            close_politely(ws).await;
+        }
+        ended
+    }
+}
+
+/// A close handshake, briefly bounded (the leave frame went first).
+async fn close_politely(ws: &mut Ws) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        ws.close(None).await?;
+        // Drain until the host completes the close handshake.
+        while let Some(Ok(_)) = ws.next().await {}
+        Ok::<(), tokio_tungstenite::tungstenite::Error>(())
+    })
+    .await;
+}
+
+/// The delay before reconnect attempt `attempt` (1-based): doubling, capped, with +-20%
+/// jitter so that a room full of clients does not reconnect in lockstep.
+fn backoff(options: &ClientOptions, attempt: u32) -> Duration {
+    let base = options
+        .backoff_initial
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(options.backoff_max);
+    let jitter = u32::from_str_radix(&random_hex(2), 16).unwrap_or(0) as f64 / 65535.0;
+    base.mul_f64(0.8 + 0.4 * jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let options = ClientOptions::new("ws://x:1/ws", "r", "n");
+        let d1 = backoff(&options, 1);
+        assert!(d1 >= Duration::from_millis(200) && d1 <= Duration::from_millis(300));
+        let d3 = backoff(&options, 3);
+        assert!(d3 >= Duration::from_millis(800) && d3 <= Duration::from_millis(1200));
+        let d20 = backoff(&options, 20);
+        assert!(d20 <= Duration::from_secs(6) && d20 >= Duration::from_secs(4));
+    }
+}

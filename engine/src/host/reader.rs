@@ -1,0 +1,176 @@
+//! A connection's reading half: frames in, paced by the frame limit, each handled at once
+//! (see `requests`) without waiting; replies go to the writer through the outbox.
+
+use std::net::SocketAddr;
+
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::sync::CancellationToken;
+
+use super::connection::{Connection, InRoom, ReaderEnd, Ws};
+use super::frames;
+use super::outbox::{Outbound, Outbox, Stop};
+use super::Limits;
+use crate::ids::sleep_until_opt;
+use crate::limiter::TokenBucket;
+use crate::protocol::{ByeCode, ErrorCode, HostFrame, Invalid};
+
+/// The reading half's state.
+pub(super) struct Reader<'a> {
+    pub(super) conn: &'a Connection,
+    pub(super) peer: SocketAddr,
+    pub(super) outbox: &'a Outbox,
+    pub(super) done: CancellationToken,
+    /// Whether the client's `hello` has been accepted.
+    pub(super) hello: bool,
+    /// Used when the client sends no session of its own: resume then needs the same connection.
+    pub(super) session: String,
+    /// Sent in `hello`; a locked room's join proof is made over it.
+    pub(super) nonce: String,
+    pub(super) in_room: Option<InRoom>,
+    /// Frames of any kind: when empty, reading pauses.
+    pub(super) frames: TokenBucket,
+    /// Chat messages and renames: when empty, they are refused with `rate_limited`.
+    pub(super) messages: TokenBucket,
+}
+
+impl Reader<'_> {
+    pub(super) async fn run(&mut self, stream: &mut Ws) -> ReaderEnd {
+        let conn = self.conn;
+        let limits = &conn.shared.limits;
+        loop {
+            let typing_until = self.in_room.as_ref().and_then(|r| r.typing_until);
+            let next = tokio::select! {
+                () = self.done.cancelled() => return ReaderEnd::Stopped,
+                () = sleep_until_opt(typing_until) => {
+                    self.stop_typing();
+                    continue;
+                }
+                next = tokio::time::timeout(limits.idle_timeout, stream.next()) => next,
+            };
+            let message = match next {
+                Err(_) => {
+                    let _ = self.send(Outbound::Bye(
+                        ByeCode::Timeout,
+                        format!("nothing received for {:?}", limits.idle_timeout),
+                        None,
+                    ));
+                    return ReaderEnd::Idle;
+                }
+                Ok(None) => return ReaderEnd::Closed,
+                Ok(Some(Err(e))) => return self.read_error(e, limits),
+                Ok(Some(Ok(message))) => message,
+            };
+            if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                if let Err(wait) = self.frames.take(std::time::Instant::now()) {
+                    // Too many frames: read this client more slowly. Its further frames wait
+                    // in its own TCP buffer; everyone else is served as before.
+                    tokio::select! {
+                        () = self.done.cancelled() => return ReaderEnd::Stopped,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    let _ = self.frames.take(std::time::Instant::now());
+                }
+            }
+            // Handling a frame never waits: it queues its replies (one or two) for the writer.
+            let result = match message {
+                Message::Text(text) => self.handle(text.as_str()),
+                Message::Binary(_) => self.error(
+                    None,
+                    ErrorCode::BinaryFrame,
+                    "binary frames are not part of the protocol; send JSON text frames".into(),
+                ),
+                Message::Close(_) => {
+                    let _ = self.send(Outbound::CloseReply);
+                    return ReaderEnd::Closed;
+                }
+                Message::Ping(data) => self.send(Outbound::Pong(data)),
+                // Pongs only prove liveness.
+                Message::Pong(_) | Message::Frame(_) => Ok(()),
+            };
+            // A full outbox makes the reader wait, which leaves the client's further requests
+            // in its own TCP buffer: a client that sends faster than it reads is slowed down,
+            // and one that stops reading altogether is dropped when the writer times out.
+            let result = match result {
+                Ok(()) => self.outbox.room_for_more().await,
+                err => err,
+            };
+            match result {
+                Ok(()) => {}
+                Err(Stop::Violation) => return ReaderEnd::Violation,
+                Err(Stop::WriterGone) => return ReaderEnd::Stopped,
+            }
+        }
+    }
+
+    pub(super) fn read_error(&mut self, e: tungstenite::Error, limits: &Limits) -> ReaderEnd {
+        use tungstenite::error::{CapacityError, ProtocolError};
+        let (message, close) = match e {
+            tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
+                format!("a message of {size} bytes exceeds the limit of {max_size} bytes"),
+                CloseCode::Size,
+            ),
+            tungstenite::Error::Capacity(other) => (
+                format!("{other} (limit {} bytes)", limits.max_frame_bytes),
+                CloseCode::Size,
+            ),
+            tungstenite::Error::Utf8(_) => (
+                "a text frame was not valid UTF-8".to_owned(),
+                CloseCode::Invalid,
+            ),
+            // A peer that vanished without a close handshake simply disconnected.
+            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                return ReaderEnd::Closed
+            }
+            tungstenite::Error::Protocol(p) => (
+                format!("WebSocket protocol error: {p}"),
+                CloseCode::Protocol,
+            ),
+            other => {
+                tracing::debug!(conn = self.conn.id, "read failed: {other}");
+                return ReaderEnd::Closed;
+            }
+        };
+        let _ = self.send(Outbound::Bye(
+            ByeCode::ProtocolViolation,
+            message,
+            Some(close),
+        ));
+        ReaderEnd::Violation
+    }
+
+    /// Queues a frame for the writer (`run` waits for room after each frame).
+    pub(super) fn send(&self, out: Outbound) -> Result<(), Stop> {
+        self.outbox.push(out)
+    }
+
+    pub(super) fn reply(&self, frame: &HostFrame) -> Result<(), Stop> {
+        self.send(Outbound::Frame(frames::json(frame)))
+    }
+
+    pub(super) fn error(
+        &self,
+        id: Option<&str>,
+        code: ErrorCode,
+        message: String,
+    ) -> Result<(), Stop> {
+        self.reply(&HostFrame::Error {
+            id: id.map(str::to_owned),
+            code,
+            message,
+        })
+    }
+
+    pub(super) fn refuse(&self, id: Option<&str>, invalid: Invalid) -> Result<(), Stop> {
+        self.error(id, invalid.code, invalid.message)
+    }
+
+    pub(super) fn ack(&self, id: &str, placed: Option<super::room::Placed>) -> Result<(), Stop> {
+        self.reply(&HostFrame::Ack {
+            id: id.to_owned(),
+            seq: placed.map(|p| p.seq),
+            ts: placed.map(|p| p.ts),
+        })
+    }
+}

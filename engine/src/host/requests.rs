@@ -1,0 +1,307 @@
+//! What the host does with each request: hello, join (with the passphrase check), leave,
+//! messages, typing and renames. Each handler answers at once through the outbox.
+
+use tokio::time::Instant;
+
+use super::admission::client_ip;
+use super::connection::InRoom;
+use super::outbox::{Outbound, Stop};
+use super::reader::Reader;
+use super::room::{JoinRequest, Room, Say};
+use crate::protocol::{
+    self, ByeCode, ClientFrame, ErrorCode, HostFrame, Invalid, LeaveReason, PROTOCOL_VERSION,
+};
+
+impl Reader<'_> {
+    pub(super) fn handle(&mut self, text: &str) -> Result<(), Stop> {
+        let frame = match protocol::decode_client(text) {
+            Ok(frame) => frame,
+            Err(bad) => return self.refuse(bad.id.as_deref(), bad.invalid),
+        };
+        if !self.hello {
+            return self.handle_hello(frame);
+        }
+        if let Some(id) = frame.request_id() {
+            if let Err(invalid) = protocol::validate_id(id) {
+                return self.refuse(None, invalid);
+            }
+        }
+        match frame {
+            ClientFrame::Hello { .. } => self.error(
+                None,
+                ErrorCode::AlreadyHello,
+                "hello was already accepted on this connection".into(),
+            ),
+            ClientFrame::Join {
+                id,
+                room,
+                nick,
+                session,
+                since,
+                proof,
+            } => self.join(&id, &room, &nick, session, since.as_ref(), proof.as_deref()),
+            ClientFrame::Leave { id } => {
+                let Some(in_room) = self.in_room.take() else {
+                    return self.not_in_room(&id);
+                };
+                if in_room.typing_until.is_some() {
+                    in_room.room.typing(in_room.member, false);
+                }
+                in_room
+                    .room
+                    .leave(in_room.member, self.conn.id, LeaveReason::Left);
+                self.send(Outbound::Exit)?;
+                self.ack(&id, None)
+            }
+            ClientFrame::Send { id, text } => {
+                self.say(&id, Some(&text), |id| Say::Text { id, text: &text })
+            }
+            ClientFrame::SendPrivate { id, to, text } => {
+                self.say(&id, Some(&text), |id| Say::Private {
+                    id,
+                    to: &to,
+                    text: &text,
+                })
+            }
+            ClientFrame::SendLocation { id, lat, lon } => {
+                if let Err(invalid) = protocol::validate_location(lat, lon) {
+                    return self.refuse(Some(&id), invalid);
+                }
+                self.say(&id, None, |id| Say::Location { id, lat, lon })
+            }
+            ClientFrame::Typing { active } => {
+                let ttl = self.conn.shared.limits.typing_ttl;
+                let Some(in_room) = self.in_room.as_mut() else {
+                    return self.error(None, ErrorCode::NotInRoom, "join a room first".into());
+                };
+                match (active, in_room.typing_until.is_some()) {
+                    (true, was) => {
+                        in_room.typing_until = Some(Instant::now() + ttl);
+                        if !was {
+                            in_room.room.typing(in_room.member, true);
+                        }
+                    }
+                    (false, true) => self.stop_typing(),
+                    (false, false) => {}
+                }
+                Ok(())
+            }
+            ClientFrame::Nick { id, nick } => {
+                if self.in_room.is_none() {
+                    return self.not_in_room(&id);
+                }
+                if let Err(invalid) = self.rate_check() {
+                    return self.refuse(Some(&id), invalid);
+                }
+                let Some(in_room) = self.in_room.as_ref() else {
+                    return self.not_in_room(&id);
+                };
+                match in_room.room.rename(in_room.member, &id, &nick) {
+                    Ok(placed) => self.ack(&id, placed),
+                    Err(invalid) => self.refuse(Some(&id), invalid),
+                }
+            }
+        }
+    }
+
+    pub(super) fn handle_hello(&mut self, frame: ClientFrame) -> Result<(), Stop> {
+        let ClientFrame::Hello { version, client } = frame else {
+            return self.error(
+                None,
+                ErrorCode::HelloRequired,
+                format!(
+                    "the first frame must be {{\"type\":\"hello\",\"version\":{PROTOCOL_VERSION}}}"
+                ),
+            );
+        };
+        if version != PROTOCOL_VERSION {
+            let message = format!(
+                "this host speaks LAN Chat protocol version {PROTOCOL_VERSION}; the client \
+                 speaks version {version}. Update the older side."
+            );
+            self.error(None, ErrorCode::UnsupportedVersion, message.clone())?;
+            self.send(Outbound::Bye(ByeCode::ProtocolViolation, message, None))?;
+            return Err(Stop::Violation);
+        }
+        tracing::debug!(conn = self.conn.id, client = client.as_deref(), "hello");
+        self.hello = true;
+        self.reply(&HostFrame::Hello {
+            version: PROTOCOL_VERSION,
+            host: self.conn.shared.name.clone(),
+            rooms: self.conn.shared.rooms.summaries(),
+            nonce: self.nonce.clone(),
+        })
+    }
+
+    pub(super) fn join(
+        &mut self,
+        id: &str,
+        room: &str,
+        nick: &str,
+        session: Option<String>,
+        since: Option<&protocol::Since>,
+        proof: Option<&str>,
+    ) -> Result<(), Stop> {
+        if let Some(in_room) = &self.in_room {
+            let message = format!(
+                "already in room \"{}\"; leave it first",
+                in_room.room.name()
+            );
+            return self.error(Some(id), ErrorCode::AlreadyInRoom, message);
+        }
+        if let Some(session) = &session {
+            if let Err(invalid) = protocol::validate_session(session) {
+                return self.refuse(Some(id), invalid);
+            }
+        }
+        let session = session.as_deref().unwrap_or(&self.session);
+        let room = match self.conn.shared.rooms.get_or_create(room) {
+            Ok(room) => room,
+            Err(invalid) => return self.refuse(Some(id), invalid),
+        };
+        // Before anything about the room is looked at (not even whether the nickname is
+        // free), so a wrong passphrase learns nothing.
+        if let Err(invalid) = self.unlock(&room, session, proof) {
+            return self.refuse(Some(id), invalid);
+        }
+        let request = JoinRequest {
+            id,
+            nick,
+            session,
+            since,
+            conn: self.conn.id,
+            kick: self.done.clone(),
+        };
+        match room.join(request, self.conn.shared.next_id()) {
+            Ok(joined) => {
+                tracing::debug!(
+                    conn = self.conn.id,
+                    room = room.name(),
+                    nick = joined.nick,
+                    "joined"
+                );
+                self.in_room = Some(InRoom {
+                    room,
+                    member: joined.member,
+                    typing_until: None,
+                });
+                self.send(Outbound::Enter {
+                    welcome: joined.welcome,
+                    events: joined.events,
+                    member: joined.member,
+                })
+            }
+            Err(invalid) => self.refuse(Some(id), invalid),
+        }
+    }
+
+    /// Validates and places a chat action; `text` is checked when the action has one.
+    pub(super) fn say<'s>(
+        &mut self,
+        id: &'s str,
+        text: Option<&str>,
+        action: impl FnOnce(&'s str) -> Say<'s>,
+    ) -> Result<(), Stop> {
+        if let Some(text) = text {
+            if let Err(invalid) = protocol::validate_text(text) {
+                return self.refuse(Some(id), invalid);
+            }
+        }
+        if self.in_room.is_none() {
+            return self.not_in_room(id);
+        }
+        if let Err(invalid) = self.rate_check() {
+            return self.refuse(Some(id), invalid);
+        }
+        let Some(in_room) = self.in_room.as_ref() else {
+            return self.not_in_room(id);
+        };
+        match in_room.room.say(in_room.member, action(id)) {
+            Ok(placed) => {
+                // Sending ends "is typing", as in every chat app.
+                if in_room.typing_until.is_some() {
+                    self.stop_typing();
+                }
+                self.ack(id, Some(placed))
+            }
+            Err(invalid) => self.refuse(Some(id), invalid),
+        }
+    }
+
+    /// Takes a token for one chat message, or explains the limit.
+    pub(super) fn rate_check(&mut self) -> Result<(), Invalid> {
+        let Err(wait) = self.messages.take(std::time::Instant::now()) else {
+            return Ok(());
+        };
+        let rate = self
+            .conn
+            .shared
+            .limits
+            .message_rate
+            .map_or(0.0, |r| r.per_second);
+        Err(Invalid {
+            code: ErrorCode::RateLimited,
+            message: format!(
+                "slow down: this host takes at most {rate} messages a second from one \
+                 client; this one was not sent (send it again in {} ms)",
+                wait.as_millis().max(1)
+            ),
+        })
+    }
+
+    /// Checks a join's passphrase proof against a locked room. Wrong proofs are counted per
+    /// address; past the limit, even a right one must wait.
+    pub(super) fn unlock(
+        &self,
+        room: &Room,
+        session: &str,
+        proof: Option<&str>,
+    ) -> Result<(), Invalid> {
+        let Some(key) = room.key() else {
+            return Ok(());
+        };
+        let Some(proof) = proof else {
+            return Err(Invalid {
+                code: ErrorCode::PassphraseRequired,
+                message: format!(
+                    "room \"{}\" is locked: join it with its passphrase",
+                    room.name()
+                ),
+            });
+        };
+        let shared = &self.conn.shared;
+        let ip = client_ip(self.peer);
+        let now = std::time::Instant::now();
+        let mut attempts = shared.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(wait) = attempts.check(ip, now) {
+            return Err(Invalid {
+                code: ErrorCode::TooManyAttempts,
+                message: format!(
+                    "too many wrong passphrases from your address; try again in {} s",
+                    wait.as_secs() + 1
+                ),
+            });
+        }
+        if key.verify(&self.nonce, session, proof) {
+            return Ok(());
+        }
+        attempts.failed(ip, now);
+        tracing::info!(peer = %self.peer, room = room.name(), "wrong passphrase");
+        Err(Invalid {
+            code: ErrorCode::PassphraseWrong,
+            message: format!("wrong passphrase for room \"{}\"", room.name()),
+        })
+    }
+
+    pub(super) fn stop_typing(&mut self) {
+        if let Some(in_room) = self.in_room.as_mut() {
+            if in_room.typing_until.take().is_some() {
+                in_room.room.typing(in_room.member, false);
+            }
+        }
+    }
+
+    pub(super) fn not_in_room(&self, id: &str) -> Result<(), Stop> {
+        self.error(Some(id), ErrorCode::NotInRoom, "join a room first".into())
+    }
+}

@@ -1,0 +1,238 @@
+//! A room's recent history in memory: the last events in order, and which client requests
+//! they answer, so that a request resent after a lost acknowledgement is acknowledged again
+//! with its original place instead of being stored twice.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::Placed;
+use crate::host::store::{Record, SessionTag};
+use crate::protocol::{ChatEvent, EventBody, Since};
+
+/// Bytes of events a welcome carries at most (their JSON): a resume after a long absence in
+/// a busy room keeps the most recent events that fit and says it is not complete, so no
+/// frame grows past what WebSocket libraries accept (many refuse over 1 MiB).
+pub(crate) const WELCOME_HISTORY_BYTES: usize = 256 * 1024;
+
+pub(crate) struct History {
+    /// The most recent events, oldest first, at most `cap`.
+    records: VecDeque<Record>,
+    /// (session tag, request id) to the place it was given. Rebuilt from saved history on
+    /// restart, so de-duplication survives the host too.
+    answered: HashMap<(SessionTag, String), Placed>,
+    /// The keys of `answered`, oldest first, to bound it.
+    answered_order: VecDeque<(SessionTag, String)>,
+    cap: usize,
+}
+
+/// What a (re)joining member is shown.
+pub(crate) struct Wanted<'a> {
+    pub tag: SessionTag,
+    /// Where the member left off, if it is resuming in this room's epoch.
+    pub since: Option<&'a Since>,
+    /// The room's last sequence number.
+    pub seq: u64,
+    /// An event not to show (the member's own join, which its welcome announces).
+    pub except: Option<u64>,
+    /// In a big room, newcomers get the conversation without joins and leaves.
+    pub big_room: bool,
+    /// How many recent events a newcomer gets.
+    pub recent: usize,
+}
+
+impl History {
+    /// History restored from disk (or empty), keeping the last `cap` events.
+    pub fn restore(records: Vec<Record>, cap: usize) -> Self {
+        let mut history = Self {
+            records: VecDeque::new(),
+            answered: HashMap::new(),
+            answered_order: VecDeque::new(),
+            cap: cap.max(1),
+        };
+        let keep_from = records.len().saturating_sub(history.cap);
+        for record in records.into_iter().skip(keep_from) {
+            history.push(record);
+        }
+        history.records.shrink_to_fit();
+        history
+    }
+
+    pub fn last_seq(&self) -> Option<u64> {
+        self.records.back().map(|r| r.event.seq)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Record> {
+        self.records.iter()
+    }
+
+    /// Keeps an event (dropping the oldest past the cap) and remembers which request made it.
+    pub fn push(&mut self, record: Record) {
+        if let (Some(by), Some(id)) = (record.by, record.event.body.request_id()) {
+            let placed = Placed {
+                seq: record.event.seq,
+                ts: record.event.ts,
+            };
+            self.remember((by, id.to_owned()), placed);
+        }
+        if self.records.len() == self.cap {
+            self.records.pop_front();
+        }
+        self.records.push_back(record);
+    }
+
+    fn remember(&mut self, key: (SessionTag, String), placed: Placed) {
+        if self.answered_order.len() >= self.cap {
+            if let Some(old) = self.answered_order.pop_front() {
+                self.answered.remove(&old);
+            }
+        }
+        self.answered_order.push_back(key.clone());
+        self.answered.insert(key, placed);
+    }
+
+    /// Where the request `id` of the session tagged `tag` was placed, if it was.
+    pub fn answered(&self, tag: SessionTag, id: &str) -> Option<Placed> {
+        self.answered.get(&(tag, id.to_owned())).copied()
+    }
+
+    /// The events a (re)joining member gets, and whether nothing it missed is left out:
+    /// everything after `since` that is still held, else the most recent ones. Private
+    /// messages only to their pair. At most [`WELCOME_HISTORY_BYTES`] of them, the most
+    /// recent kept.
+    pub fn for_member(&self, wanted: &Wanted<'_>) -> (Vec<&ChatEvent>, bool) {
+        let visible = |r: &&Record| r.visible_to(wanted.tag) && Some(r.event.seq) != wanted.except;
+        let (mut events, mut complete): (Vec<&ChatEvent>, bool) = match wanted.since {
+            Some(since) => {
+                let oldest_held = self
+                    .records
+                    .front()
+                    .map_or(wanted.seq.saturating_add(1), |r| r.event.seq);
+                let complete = since.seq.saturating_add(1) >= oldest_held;
+                let events = self
+                    .records
+                    .iter()
+                    .filter(|r| r.event.seq > since.seq)
+                    .filter(visible)
+                    .map(|r| &r.event)
+                    .collect();
+                (events, complete)
+            }
+            None => {
+                // In a big room, who came and went before you arrived is noise (and a rush
+                // of joins would fill the welcome with names): newcomers get the recent
+                // conversation. Resuming clients (above) still get every event they missed.
+                let presence = |r: &&Record| {
+                    wanted.big_room
+                        && matches!(
+                            r.event.body,
+                            EventBody::Joined { .. } | EventBody::Left { .. }
+                        )
+                };
+                let mut recent: Vec<&ChatEvent> = self
+                    .records
+                    .iter()
+                    .rev()
+                    .filter(visible)
+                    .filter(|r| !presence(r))
+                    .take(wanted.recent)
+                    .map(|r| &r.event)
+                    .collect();
+                recent.reverse();
+                (recent, true)
+            }
+        };
+        let mut bytes = 0;
+        let fits = events
+            .iter()
+            .rev()
+            .take_while(|e| {
+                bytes += serde_json::to_vec(e).map_or(0, |v| v.len() + 1);
+                bytes <= WELCOME_HISTORY_BYTES
+            })
+            .count();
+        if fits < events.len() {
+            events.drain(..events.len() - fits);
+            complete = false;
+        }
+        (events, complete)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::store::session_tag;
+
+    fn message(seq: u64, id: &str, text: &str) -> Record {
+        Record {
+            event: ChatEvent {
+                seq,
+                ts: seq,
+                body: EventBody::Message {
+                    id: id.into(),
+                    from: "a".into(),
+                    text: text.into(),
+                },
+            },
+            by: Some(session_tag("session-a-0000000")),
+            pair: None,
+        }
+    }
+
+    fn wanted(since: Option<&Since>) -> Wanted<'_> {
+        Wanted {
+            tag: session_tag("session-b-0000000"),
+            since,
+            seq: 100,
+            except: None,
+            big_room: false,
+            recent: 100,
+        }
+    }
+
+    #[test]
+    fn a_restored_history_still_knows_which_requests_it_answered() {
+        let records = (1..=5).map(|s| message(s, &format!("m{s}"), "x")).collect();
+        let history = History::restore(records, 3);
+        assert_eq!(history.iter().count(), 3);
+        let tag = session_tag("session-a-0000000");
+        assert_eq!(history.answered(tag, "m5"), Some(Placed { seq: 5, ts: 5 }));
+        assert_eq!(
+            history.answered(tag, "m1"),
+            None,
+            "bounded like the history"
+        );
+        assert_eq!(
+            history.answered(session_tag("other-session-00"), "m5"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_resume_past_the_welcome_budget_keeps_the_newest_and_says_it_is_incomplete() {
+        let long = "x".repeat(3000);
+        let records = (1..=100)
+            .map(|s| message(s, &format!("m{s}"), &long))
+            .collect();
+        let history = History::restore(records, 1000);
+        let since = Since {
+            epoch: "e".into(),
+            seq: 0,
+        };
+        let (events, complete) = history.for_member(&wanted(Some(&since)));
+        assert!(!complete);
+        assert_eq!(events.last().unwrap().seq, 100);
+        let bytes: usize = events
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap().len())
+            .sum();
+        assert!(bytes <= WELCOME_HISTORY_BYTES, "{bytes}");
+        assert!(events.len() > 50, "{} events", events.len());
+        // Near the end of the sequence numbers, nothing overflows.
+        let far = Since {
+            epoch: "e".into(),
+            seq: u64::MAX,
+        };
+        let (events, complete) = history.for_member(&wanted(Some(&far)));
+        assert!(events.is_empty() && complete);
+    }
+}

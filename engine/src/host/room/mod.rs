@@ -1,0 +1,441 @@
+//! A room: who is in it, its sequence and recent history, and how every event is published.
+//!
+//! Every change to a room happens under its `std::sync::Mutex`, which is never held across an
+//! `.await`: a change assigns the next sequence number, appends the event to the room's log
+//! on disk (`disk`), serializes it once, keeps it in history (`history`) and puts the frame
+//! in the room's `Feed`, all in one critical section, so every member sees events in
+//! sequence order and nothing anyone has seen is missing after a host crash.
+//!
+//! - this file: membership (join, leave, takeover) and publishing;
+//! - `actions`: what members say (messages, private messages, locations, renames, typing);
+//! - `history`: the recent events in memory, de-duplication, what a (re)joining member sees;
+//! - `welcome`: the welcome frame; `rush`: joins gathered in a big room; `disk`: saving.
+
+mod actions;
+mod disk;
+mod history;
+mod rush;
+mod welcome;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::feed::{Cursor, Delivery, Feed, MemberId};
+use super::frames;
+use super::store::{session_tag, DataDir, Record, Restored, SessionTag};
+use super::users::UserList;
+use super::Limits;
+use crate::ids::{now_ms, random_hex};
+use crate::lock::RoomKey;
+use crate::protocol::{
+    self, ChatEvent, ErrorCode, EventBody, Invalid, LeaveReason, NoticeCode, RoomSummary, Since,
+};
+pub(crate) use actions::Say;
+use disk::{not_saved_text, Disk};
+use history::{History, Wanted};
+pub(crate) use welcome::Welcome;
+use welcome::WelcomeRest;
+
+/// The origin of events the host itself publishes (notices): no member has id 0.
+const HOST_ORIGIN: MemberId = 0;
+
+/// Identifies a connection, so a stale connection's clean-up cannot remove the member that a
+/// newer connection of the same session has taken over.
+pub(crate) type ConnId = u64;
+
+/// A present member.
+struct Member {
+    nick: String,
+    session: String,
+    /// The session's tag: who may see which private messages, even after a restart.
+    tag: SessionTag,
+    conn: ConnId,
+    /// Cancelling it ends the member's connection (used when the same session rejoins).
+    kick: CancellationToken,
+}
+
+/// The mutable part of a room.
+struct State {
+    /// The last sequence number handed out.
+    seq: u64,
+    /// Present members by id; ids only grow, so this iterates in joining order.
+    members: BTreeMap<MemberId, Member>,
+    /// Case-folded nickname to member, for case-insensitive uniqueness.
+    by_nick: HashMap<String, MemberId>,
+    /// Session to member, so a rejoining client takes over its own stale connection.
+    by_session: HashMap<String, MemberId>,
+    history: History,
+    disk: Disk,
+    /// Joins not yet announced: during a rush of joins into a big room they are announced
+    /// together, in one `joined` event, when the rush window ends or before any other event.
+    pending_joins: Vec<String>,
+    /// Every member's nickname, in joining order, as the ready JSON of welcomes' `users`.
+    users: UserList,
+    /// Whether a task will announce `pending_joins` at the end of the window.
+    flush_scheduled: bool,
+    last_join: Option<Instant>,
+}
+
+/// A chat room on this host.
+pub(crate) struct Room {
+    name: String,
+    /// Random per room; kept in the data directory with its history, so a host restarted on
+    /// the same data keeps it. A host without the history starts a new one, telling clients
+    /// that their old sequence numbers no longer apply.
+    epoch: String,
+    /// Set for a locked room: joining needs a proof made with it.
+    key: Option<RoomKey>,
+    /// Where the log is (re)opened after a disk failure.
+    data: Option<Arc<DataDir>>,
+    limits: Arc<Limits>,
+    state: Mutex<State>,
+    events: Arc<Feed>,
+    /// Bumped when membership changes, so listings (the mDNS announcer) can follow.
+    changed: Arc<watch::Sender<u64>>,
+}
+
+/// What a successful join hands the connection.
+pub(crate) struct Joined {
+    pub member: MemberId,
+    pub nick: String,
+    pub welcome: Welcome,
+    pub events: Cursor,
+}
+
+/// The outcome of a chat action that takes a sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub seq: u64,
+    pub ts: u64,
+}
+
+/// A request to join, already checked for shape by the connection.
+pub(crate) struct JoinRequest<'a> {
+    pub id: &'a str,
+    pub nick: &'a str,
+    pub session: &'a str,
+    pub since: Option<&'a Since>,
+    pub conn: ConnId,
+    pub kick: CancellationToken,
+}
+
+/// How a room comes to be.
+pub(crate) struct RoomSpec {
+    pub name: String,
+    pub key: Option<RoomKey>,
+    /// A room found in the data directory, with its identity and saved events.
+    pub restored: Option<Restored>,
+}
+
+/// Who receives an event.
+#[derive(Clone, Copy)]
+enum Audience {
+    All,
+    /// A private message: delivered to `member` only, visible in history to the `pair`.
+    Only {
+        member: MemberId,
+        pair: (SessionTag, SessionTag),
+    },
+}
+
+impl Room {
+    pub(super) fn new(
+        spec: RoomSpec,
+        data: Option<Arc<DataDir>>,
+        limits: Arc<Limits>,
+        changed: Arc<watch::Sender<u64>>,
+    ) -> Self {
+        let events = Feed::new(limits.room_buffer);
+        // A restored room keeps its epoch only if it has events: with none, nothing proves
+        // that sequence numbers clients hold from it are still meaningful.
+        let (epoch, records) = match spec.restored {
+            Some(r) if !r.records.is_empty() => (r.epoch, r.records),
+            _ => (random_hex(8), Vec::new()),
+        };
+        let history = History::restore(records, limits.history_len);
+        let mut st = State {
+            seq: history.last_seq().unwrap_or(0),
+            members: BTreeMap::new(),
+            by_nick: HashMap::new(),
+            by_session: HashMap::new(),
+            history,
+            disk: Disk::Off,
+            pending_joins: Vec::new(),
+            users: UserList::default(),
+            flush_scheduled: false,
+            last_join: None,
+        };
+        let mut failure = None;
+        if let Some(data) = &data {
+            match data.open_room(&spec.name, &epoch, spec.key.as_ref(), st.history.iter()) {
+                Ok(log) => st.disk = Disk::Saving(log),
+                Err(e) => {
+                    tracing::warn!(room = spec.name, "cannot save history: {e}");
+                    failure = Some(format!("cannot write to {}: {e}", data.root().display()));
+                    st.disk = Disk::Failing {
+                        retry_at: Instant::now() + limits.disk_retry,
+                    };
+                }
+            }
+        }
+        let room = Self {
+            name: spec.name,
+            epoch,
+            key: spec.key,
+            data,
+            state: Mutex::new(st),
+            limits,
+            events,
+            changed,
+        };
+        if let Some(reason) = failure {
+            let mut st = room.lock();
+            room.publish_notice(
+                &mut st,
+                NoticeCode::HistoryNotSaved,
+                not_saved_text(&reason),
+            );
+        }
+        room
+    }
+
+    pub(super) fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug in this module; the state is still
+        // consistent enough to keep chatting, so recover the guard instead of poisoning the room.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn summary(&self) -> RoomSummary {
+        RoomSummary {
+            name: self.name.clone(),
+            users: self.lock().members.len() as u32,
+            locked: self.key.is_some(),
+        }
+    }
+
+    /// The room key, if the room is locked.
+    pub fn key(&self) -> Option<&RoomKey> {
+        self.key.as_ref()
+    }
+
+    /// The log files with writes not yet on stable storage; the syncer syncs them.
+    pub fn take_unsynced(&self) -> Vec<Arc<File>> {
+        match &mut self.lock().disk {
+            Disk::Saving(log) => log.take_unsynced(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Adds a member. If the same session is already present (a client reconnecting before
+    /// the host noticed its old connection die), the old connection is ended and the new one
+    /// takes its place quietly, unless the nickname changed, which is announced.
+    pub fn join(
+        self: &Arc<Self>,
+        req: JoinRequest<'_>,
+        member_id: MemberId,
+    ) -> Result<Joined, Invalid> {
+        let nick = protocol::validate_nick(req.nick)?;
+        let key = protocol::name_key(nick);
+        let tag = session_tag(req.session);
+        let mut st = self.lock();
+
+        let previous = st.by_session.get(req.session).copied();
+        if let Some(&holder) = st.by_nick.get(&key) {
+            if Some(holder) != previous {
+                return Err(nick_taken(nick, &self.name));
+            }
+        }
+
+        // The newcomer's own join is not in its welcome's history: the welcome announces it.
+        let mut own_join = None;
+        let member = match previous {
+            Some(old_id) => {
+                // Take over: same member id, so private messages and de-duplication carry on.
+                let old = st
+                    .members
+                    .get_mut(&old_id)
+                    .expect("by_session points at a member");
+                old.kick.cancel();
+                old.conn = req.conn;
+                old.kick = req.kick;
+                let old_nick = std::mem::replace(&mut old.nick, nick.to_owned());
+                if old_nick != nick {
+                    st.by_nick.remove(&protocol::name_key(&old_nick));
+                    st.by_nick.insert(key, old_id);
+                    st.users.mark_stale();
+                    let renamed = EventBody::Renamed {
+                        id: None,
+                        from: old_nick,
+                        to: nick.to_owned(),
+                    };
+                    self.publish(&mut st, old_id, Audience::All, renamed);
+                }
+                old_id
+            }
+            None => {
+                st.members.insert(
+                    member_id,
+                    Member {
+                        nick: nick.to_owned(),
+                        session: req.session.to_owned(),
+                        tag,
+                        conn: req.conn,
+                        kick: req.kick,
+                    },
+                );
+                st.by_nick.insert(key, member_id);
+                st.by_session.insert(req.session.to_owned(), member_id);
+                st.users.push(nick);
+                own_join = self.announce_join(&mut st, member_id, nick);
+                self.notify();
+                member_id
+            }
+        };
+
+        // The cursor is made inside the critical section: the welcome describes the room as
+        // of `seq` and the cursor yields exactly the events after it.
+        let events = self.events.cursor();
+        if st.users.is_stale() {
+            let State { users, members, .. } = &mut *st;
+            users.rebuild(members.values().map(|m| m.nick.as_str()));
+        }
+        let (history, complete) = st.history.for_member(&Wanted {
+            tag,
+            since: req.since.filter(|s| s.epoch == self.epoch),
+            seq: st.seq,
+            except: own_join,
+            big_room: st.members.len() > self.limits.join_rush_members,
+            recent: self.limits.welcome_history,
+        });
+        let rest = WelcomeRest {
+            id: req.id,
+            room: &self.name,
+            epoch: &self.epoch,
+            seq: st.seq,
+            you: nick,
+            history,
+            complete,
+            history_saved: !matches!(st.disk, Disk::Failing { .. }),
+        };
+        let welcome = Welcome::new(&st.users, frames::json(&rest));
+        Ok(Joined {
+            member,
+            nick: nick.to_owned(),
+            welcome,
+            events,
+        })
+    }
+
+    /// Removes a member, if `conn` is still the connection holding it.
+    pub fn leave(&self, member: MemberId, conn: ConnId, reason: LeaveReason) {
+        let mut st = self.lock();
+        let Some(m) = st.members.get(&member) else {
+            return;
+        };
+        if m.conn != conn {
+            return; // taken over by a newer connection of the same session
+        }
+        let m = st.members.remove(&member).expect("just looked up");
+        st.by_nick.remove(&protocol::name_key(&m.nick));
+        st.by_session.remove(&m.session);
+        st.users.mark_stale();
+        let left = EventBody::Left {
+            nick: m.nick,
+            reason,
+        };
+        self.publish(&mut st, member, Audience::All, left);
+        self.notify();
+    }
+
+    /// Sequences, saves, keeps and broadcasts one event. Called with the lock held.
+    fn publish(
+        &self,
+        st: &mut State,
+        origin: MemberId,
+        audience: Audience,
+        body: EventBody,
+    ) -> Placed {
+        self.publish_by(st, origin, None, audience, body)
+    }
+
+    /// [`Room::publish`] for an event made by a request of the session tagged `by`, which is
+    /// kept with it so that a resent request is recognised, also after a restart.
+    fn publish_by(
+        &self,
+        st: &mut State,
+        origin: MemberId,
+        by: Option<SessionTag>,
+        audience: Audience,
+        body: EventBody,
+    ) -> Placed {
+        // Joins still waiting to be announced come first: nobody may hear from (or about) a
+        // member before hearing that they joined.
+        self.flush_joins_locked(st);
+        st.seq += 1;
+        let placed = Placed {
+            seq: st.seq,
+            ts: now_ms(),
+        };
+        let (only, pair) = match audience {
+            Audience::All => (None, None),
+            Audience::Only { member, pair } => (Some(member), Some(pair)),
+        };
+        let record = Record {
+            event: ChatEvent {
+                seq: placed.seq,
+                ts: placed.ts,
+                body,
+            },
+            by,
+            pair,
+        };
+        // Saved before anyone is told, so whatever a client has seen survives a crash.
+        let disk_news = self.save(st, &record);
+        let frame = frames::text(frames::json(&record.event).as_bytes());
+        st.history.push(record);
+        self.events.publish(Delivery {
+            origin,
+            only,
+            frame,
+        });
+        if let Some((code, text)) = disk_news {
+            self.publish_notice(st, code, text);
+        }
+        placed
+    }
+
+    fn publish_notice(&self, st: &mut State, code: NoticeCode, text: String) {
+        let notice = EventBody::Notice { code, text };
+        self.publish(st, HOST_ORIGIN, Audience::All, notice);
+    }
+}
+
+fn nick_taken(nick: &str, room: &str) -> Invalid {
+    Invalid {
+        code: ErrorCode::NickTaken,
+        message: format!("the nickname \"{nick}\" is already taken in room \"{room}\""),
+    }
+}
+
+fn not_in_room() -> Invalid {
+    Invalid {
+        code: ErrorCode::NotInRoom,
+        message: "join a room first".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

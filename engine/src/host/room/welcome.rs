@@ -1,0 +1,53 @@
+//! The `welcome` a joining member gets, built from borrowed room state, in pieces that share
+//! the room's user list instead of copying it.
+
+use bytes::Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::host::frames;
+use crate::host::users::UserList;
+use crate::protocol::ChatEvent;
+
+/// A `welcome` frame, serialized from borrowed room state (same JSON as
+/// `HostFrame::Welcome`, which clients decode) except `type` and `users`, which
+/// `Welcome::new` puts in front.
+#[derive(serde::Serialize)]
+pub(super) struct WelcomeRest<'a> {
+    pub id: &'a str,
+    pub room: &'a str,
+    pub epoch: &'a str,
+    pub seq: u64,
+    pub you: &'a str,
+    pub history: Vec<&'a ChatEvent>,
+    pub complete: bool,
+    pub history_saved: bool,
+}
+
+/// A ready `welcome` frame as the pieces to write in order, frame header first. The user
+/// list's closed chunks are shared with the room (see `users`), not copied.
+pub(crate) struct Welcome {
+    pub parts: Vec<Bytes>,
+}
+
+impl Welcome {
+    pub(super) fn new(users: &UserList, rest: Utf8Bytes) -> Self {
+        const HEAD: &[u8] = br#"{"type":"welcome","users":["#;
+        let rest = Bytes::from(rest);
+        debug_assert!(rest.starts_with(b"{\""), "an object with fields");
+        let mut parts = vec![Bytes::new(), Bytes::from_static(HEAD)];
+        parts.extend(users.pieces());
+        parts.push(Bytes::from_static(b"],"));
+        // The rest's own `{` is replaced by the head.
+        parts.push(rest.slice(1..));
+        let len = parts.iter().map(Bytes::len).sum();
+        parts[0] = frames::text_header(len);
+        Self { parts }
+    }
+
+    /// The frame's JSON, in one string.
+    #[cfg(test)]
+    pub(crate) fn json(&self) -> String {
+        let bytes: Vec<u8> = self.parts[1..].iter().flat_map(|p| p.to_vec()).collect();
+        String::from_utf8(bytes).expect("welcomes are UTF-8")
+    }
+}

@@ -1,0 +1,309 @@
+//! Every frame a client and a host exchange, and the codes they carry.
+
+use serde::{Deserialize, Serialize};
+
+/// A frame sent by a client to a host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Must be the first frame on a connection.
+    Hello {
+        version: u32,
+        /// Free-form client name and version, for the host's logs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+    },
+    /// Enter a room (created on first join). A connection is in at most one room at a time.
+    Join {
+        id: String,
+        room: String,
+        nick: String,
+        /// A secret the client picks once per run and repeats on every rejoin, so that the host
+        /// can replace a stale connection of the same client and drop resent duplicates.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+        /// The room epoch and last sequence number the client already has: the welcome then
+        /// carries only what came after it, if the host still holds it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Since>,
+        /// For a locked room: HMAC-SHA256 of this connection's nonce and the session under
+        /// the room key (see PROTOCOL.md, "Locked rooms"), as 64 hex digits.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<String>,
+    },
+    /// Leave the current room; the connection stays open and may join another.
+    Leave { id: String },
+    /// A message to everyone in the room.
+    Send { id: String, text: String },
+    /// A message to one user in the room.
+    SendPrivate {
+        id: String,
+        to: String,
+        text: String,
+    },
+    /// Share a location with everyone in the room.
+    SendLocation { id: String, lat: f64, lon: f64 },
+    /// "I am typing" (`true`) or "I stopped" (`false`). Expires on the host by itself.
+    Typing { active: bool },
+    /// Change nickname in the current room.
+    Nick { id: String, nick: String },
+}
+
+impl ClientFrame {
+    /// The client-chosen id of a request, for the frames that have one.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Join { id, .. }
+            | ClientFrame::Leave { id }
+            | ClientFrame::Send { id, .. }
+            | ClientFrame::SendPrivate { id, .. }
+            | ClientFrame::SendLocation { id, .. }
+            | ClientFrame::Nick { id, .. } => Some(id),
+            ClientFrame::Hello { .. } | ClientFrame::Typing { .. } => None,
+        }
+    }
+}
+
+/// Where a rejoining client left off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Since {
+    pub epoch: String,
+    pub seq: u64,
+}
+
+/// A frame sent by a host to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HostFrame {
+    /// The answer to the client's `hello`.
+    Hello {
+        version: u32,
+        /// The host's display name (its machine or nickname).
+        host: String,
+        rooms: Vec<RoomSummary>,
+        /// Fresh for every connection: what a `join` proof for a locked room is made over.
+        #[serde(default)]
+        nonce: String,
+    },
+    /// The answer to `join`: the room's state as of sequence number `seq`.
+    Welcome(Box<Welcome>),
+    /// The host accepted request `id`; for chat events, `seq` and `ts` place it in the room.
+    Ack {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<u64>,
+    },
+    /// Request `id` (or an unparseable frame) was refused. The connection stays usable unless
+    /// a `bye` follows.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
+    /// The host is about to close this connection, and why.
+    Bye { code: ByeCode, message: String },
+    /// Someone started or stopped typing. Ephemeral: no sequence number, never in history.
+    Typing { nick: String, active: bool },
+    /// A chat event (message, join, leave, ...). Must stay the last variant: it is untagged
+    /// at this level because the event carries its own `type`.
+    #[serde(untagged)]
+    Event(ChatEvent),
+}
+
+/// The body of a `welcome` frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The `id` of the `join` this answers.
+    pub id: String,
+    /// The room's display name.
+    pub room: String,
+    /// Changes whenever the host loses the room's sequence (a restart without history), so a
+    /// client knows its old sequence numbers no longer mean anything.
+    pub epoch: String,
+    /// The room's sequence number at the moment of joining; `users` is exact as of here.
+    pub seq: u64,
+    /// The nickname the client joined with (trimmed).
+    pub you: String,
+    /// Everyone in the room, the newcomer included, in joining order.
+    pub users: Vec<String>,
+    /// Recent events (or, with `since`, the ones after it) in sequence order.
+    pub history: Vec<ChatEvent>,
+    /// False when the host no longer held everything after `since`.
+    pub complete: bool,
+    /// False while the host cannot write the room's history to disk (it still serves it
+    /// from memory); a `notice` event says so when it happens.
+    #[serde(default = "yes")]
+    pub history_saved: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One room as listed in the host's `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub name: String,
+    pub users: u32,
+    /// Joining needs the room's passphrase.
+    #[serde(default)]
+    pub locked: bool,
+}
+
+/// A sequenced, timestamped event in a room's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatEvent {
+    /// Per-room, strictly increasing; not contiguous from one client's view, because private
+    /// messages between others take numbers too.
+    pub seq: u64,
+    /// Host time, milliseconds since the Unix epoch.
+    pub ts: u64,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    Message {
+        id: String,
+        from: String,
+        text: String,
+    },
+    Private {
+        id: String,
+        from: String,
+        to: String,
+        text: String,
+    },
+    Location {
+        id: String,
+        from: String,
+        lat: f64,
+        lon: f64,
+    },
+    /// `nick` joined; during a rush of joins into a big room, the host announces the others
+    /// who joined within the same moment in `also`, in one event (see PROTOCOL.md).
+    Joined {
+        nick: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also: Vec<String>,
+    },
+    Left {
+        nick: String,
+        reason: LeaveReason,
+    },
+    Renamed {
+        /// The `nick` request's id, for renames a member asked for (not for a takeover that
+        /// changed the nickname): a client resuming after a lost ack recognises it by this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        from: String,
+        to: String,
+    },
+    /// A message from the host itself, about the room (history no longer saved, and so on).
+    Notice {
+        code: NoticeCode,
+        text: String,
+    },
+}
+
+impl EventBody {
+    /// The id of the client request that made this event (messages, locations, and renames
+    /// a member asked for): in a resumed history it is that request's acknowledgement.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            EventBody::Message { id, .. }
+            | EventBody::Private { id, .. }
+            | EventBody::Location { id, .. } => Some(id),
+            EventBody::Renamed { id, .. } => id.as_deref(),
+            EventBody::Joined { .. } | EventBody::Left { .. } | EventBody::Notice { .. } => None,
+        }
+    }
+}
+
+/// What a host notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeCode {
+    /// Writing history to disk failed (disk full, unwritable); the room goes on from memory.
+    HistoryNotSaved,
+    /// Writing history works again; what was said meanwhile is saved too.
+    HistorySaved,
+}
+
+/// Why someone is no longer in the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// They left on purpose.
+    Left,
+    /// Their connection closed or failed.
+    Disconnected,
+    /// The host dropped them (too slow to keep up).
+    Dropped,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, or not a frame this protocol knows.
+    BadFrame,
+    /// A binary WebSocket frame; the protocol is text only.
+    BinaryFrame,
+    /// The first frame was not `hello`.
+    HelloRequired,
+    /// A second `hello`.
+    AlreadyHello,
+    UnsupportedVersion,
+    BadId,
+    BadSession,
+    NickInvalid,
+    NickTaken,
+    RoomInvalid,
+    TooManyRooms,
+    NotInRoom,
+    AlreadyInRoom,
+    NoSuchUser,
+    TextEmpty,
+    TextTooLong,
+    TextInvalid,
+    LocationInvalid,
+    /// The host has reached its connection cap.
+    HostFull,
+    /// This address already has as many connections as the host allows one address.
+    TooManyConnections,
+    /// The room is locked and the join carried no proof.
+    PassphraseRequired,
+    /// The join's proof does not match the room's passphrase.
+    PassphraseWrong,
+    /// Too many passphrase attempts from this address; wait and try again.
+    TooManyAttempts,
+    /// The client sent messages faster than the host allows; this one was not delivered.
+    RateLimited,
+}
+
+/// Why the host is closing a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByeCode {
+    /// The host is shutting down (the room closes for everyone).
+    HostClosing,
+    /// The client fell too far behind the room's traffic.
+    TooSlow,
+    /// The same client session joined again on another connection.
+    Replaced,
+    /// The client sent something that ends the conversation (wrong version, oversized frame).
+    ProtocolViolation,
+    /// The host has reached its connection cap.
+    HostFull,
+    /// The client sent nothing for too long.
+    Timeout,
+    /// This address already has as many connections as the host allows one address.
+    TooManyConnections,
+}

@@ -1,0 +1,234 @@
+// One room membership as a state machine that does no I/O, for browsers: frames and user
+// requests in, outputs out. It is the twin of the engine's client session
+// (engine/src/client/session.rs) and both are tested against the same scenarios
+// (tests/scenarios/session.json). transport.js drives it over a WebSocket.
+//
+// Outputs: {send: frame}, {emit: event} (the page's event shapes), {prove: nonce} (make a
+// locked room's join proof, then call joinWithProof), {end: {retry, code?, reason}}.
+
+/** How long a request refused as rate_limited waits before it goes again. */
+export const RATE_LIMIT_RETRY_MS = 1000;
+
+const RETRY_BYES = new Set(['host_closing', 'too_slow', 'host_full', 'timeout', 'too_many_connections']);
+const RETRY_REFUSALS = new Set(['host_full', 'too_many_connections']);
+
+function sameName(a, b) {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+/** The id of the client request an event answers (messages, locations, asked renames). */
+function requestId(event) {
+  switch (event.type) {
+    case 'message':
+    case 'private':
+    case 'location':
+    case 'renamed':
+      return event.id ?? null;
+    default:
+      return null;
+  }
+}
+
+export class Session {
+  /** config: {room, nick, session, locked, client, outboxLimit} */
+  constructor(config) {
+    this.config = config;
+    this.nick = config.nick;
+    this.phase = 'offline'; // 'offline' | 'joining' | 'live'
+    this.joinId = null;
+    /** Requests not yet acknowledged, in order: id -> request (a frame without its id). */
+    this.outbox = new Map();
+    /** {epoch, seq}: the highest event reported so far. */
+    this.since = null;
+    /** Sequence numbers of our own acknowledged events above since.seq. */
+    this.own = new Set();
+    this.joinedOnce = false;
+    /** Ids held after a rate_limited refusal, and when they go again (ms). */
+    this.held = new Set();
+    this.heldUntil = null;
+  }
+
+  get pending() {
+    return this.outbox.size;
+  }
+
+  get isLive() {
+    return this.phase === 'live';
+  }
+
+  connected(joinId) {
+    this.held.clear();
+    this.heldUntil = null;
+    this.phase = 'joining';
+    this.joinId = joinId;
+    const hello = { send: { type: 'hello', version: 1, client: this.config.client } };
+    return this.config.locked ? [hello] : [hello, this.joinFrame(null)];
+  }
+
+  joinWithProof(proof) {
+    return this.phase === 'joining' ? [this.joinFrame(proof)] : [];
+  }
+
+  joinFrame(proof) {
+    const join = {
+      type: 'join',
+      id: this.joinId,
+      room: this.config.room,
+      nick: this.nick,
+      session: this.config.session,
+    };
+    if (this.since) join.since = { ...this.since };
+    if (proof) join.proof = proof;
+    return { send: join };
+  }
+
+  disconnected() {
+    this.phase = 'offline';
+    this.held.clear();
+    this.heldUntil = null;
+  }
+
+  /** request: a request frame without its id ({type:'send', text}, ...). */
+  request(id, request) {
+    if (this.outbox.size >= this.config.outboxLimit) {
+      throw { code: 'outbox_full', message: 'Too many messages are waiting for the host.' };
+    }
+    this.outbox.set(id, request);
+    if (this.phase !== 'live') return [];
+    if (this.heldUntil !== null) {
+      this.held.add(id); // behind a rate-limited request: wait with it, keep the order
+      return [];
+    }
+    return [{ send: { ...request, id } }];
+  }
+
+  typing(active) {
+    return this.phase === 'live' ? [{ send: { type: 'typing', active } }] : [];
+  }
+
+  leave(id) {
+    const out = this.phase !== 'offline' ? [{ send: { type: 'leave', id } }] : [];
+    this.phase = 'offline';
+    out.push({ end: { retry: false, code: 'left', reason: 'you left the room' } });
+    return out;
+  }
+
+  nextWake() {
+    return this.heldUntil;
+  }
+
+  wake(now) {
+    if (this.heldUntil === null || now < this.heldUntil) return [];
+    this.heldUntil = null;
+    const held = this.held;
+    this.held = new Set();
+    const out = [];
+    for (const [id, request] of this.outbox) {
+      if (held.has(id)) out.push({ send: { ...request, id } });
+    }
+    return out;
+  }
+
+  frame(f, now) {
+    switch (f.type) {
+      case 'hello':
+        return this.phase === 'joining' && this.config.locked ? [{ prove: f.nonce || '' }] : [];
+      case 'welcome':
+        return this.phase === 'joining' && f.id === this.joinId ? this.welcome(f) : [];
+      case 'error':
+        return this.error(f, now);
+      case 'bye':
+        return [{ end: RETRY_BYES.has(f.code)
+          ? { retry: true, reason: f.message }
+          : { retry: false, code: f.code, reason: f.message } }];
+      case 'typing':
+        return this.phase === 'live'
+          ? [{ emit: { kind: 'typing', nick: f.nick, active: f.active } }]
+          : [];
+      case 'ack':
+        return this.ack(f);
+      default:
+        return this.event(f);
+    }
+  }
+
+  welcome(f) {
+    const resumed = this.joinedOnce;
+    if (!this.since || this.since.epoch !== f.epoch) {
+      this.own.clear();
+      this.since = null;
+    }
+    const after = this.since ? this.since.seq : 0;
+    const own = this.own;
+    this.own = new Set();
+    const history = [];
+    const acked = [];
+    for (const e of f.history) {
+      if (e.seq <= after || own.has(e.seq)) continue;
+      const id = requestId(e);
+      if (id !== null && this.outbox.has(id)) {
+        // Stored before the connection died: that is its acknowledgement.
+        this.outbox.delete(id);
+        acked.push({ emit: { kind: 'ack', id, seq: e.seq, ts: e.ts } });
+        continue;
+      }
+      history.push(e);
+    }
+    this.nick = f.you;
+    this.since = { epoch: f.epoch, seq: Math.max(f.seq, after) };
+    this.joinedOnce = true;
+    this.phase = 'live';
+    const welcome = {
+      id: f.id,
+      room: f.room,
+      epoch: f.epoch,
+      seq: f.seq,
+      you: f.you,
+      users: f.users,
+      history,
+      complete: f.complete,
+      history_saved: f.history_saved ?? true,
+    };
+    const out = [{ emit: { kind: 'welcome', welcome, resumed } }, ...acked];
+    for (const [id, request] of this.outbox) out.push({ send: { ...request, id } });
+    return out;
+  }
+
+  ack(f) {
+    const request = this.outbox.get(f.id);
+    if (request === undefined) return [];
+    this.outbox.delete(f.id);
+    this.held.delete(f.id);
+    if (typeof f.seq === 'number' && this.since && f.seq > this.since.seq) this.own.add(f.seq);
+    if (request.type === 'nick') this.nick = request.nick;
+    return [{ emit: { kind: 'ack', id: f.id, seq: f.seq ?? null, ts: f.ts ?? null } }];
+  }
+
+  error(f, now) {
+    const id = f.id ?? null;
+    if (this.phase === 'joining' && (id === null || id === this.joinId)) {
+      return [{ end: RETRY_REFUSALS.has(f.code)
+        ? { retry: true, reason: f.message }
+        : { retry: false, code: f.code, reason: f.message } }];
+    }
+    const queued = id !== null && this.outbox.has(id);
+    if (f.code === 'rate_limited' && queued) {
+      // Not lost, only early: it goes again after a pause (still pending).
+      this.held.add(id);
+      if (this.heldUntil === null) this.heldUntil = now + RATE_LIMIT_RETRY_MS;
+      return [];
+    }
+    if (queued) this.outbox.delete(id);
+    return [{ emit: { kind: 'refused', id, code: f.code, message: f.message } }];
+  }
+
+  event(f) {
+    if (typeof f.seq !== 'number' || this.phase !== 'live' || !this.since) return [];
+    if (f.seq <= this.since.seq) return []; // already reported
+    this.since.seq = f.seq;
+    for (const s of this.own) if (s <= f.seq) this.own.delete(s);
+    // A takeover may rename us without our asking.
+    if (f.type === 'renamed' && sameName(f.from, this.nick)) this.nick = f.to;
+    return [{ emit: { kind: 'event', event: f } }];
+  }
+}
