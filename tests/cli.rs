@@ -5,6 +5,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
 
 use common::process::Proc;
 use common::{Raw, TestHost, PATIENCE};
@@ -383,4 +384,51 @@ async fn a_host_serves_more_connections_than_the_open_file_limit_it_was_started_
         warning.contains("lets the host open 200 files, too few for --max-connections 1000"),
         "{warning}"
     );
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
+#[tokio::test]
+async fn half_sent_request_lines_cost_the_host_no_cpu() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = host_with_file_limits(4096, None, 1000, dir.path())
+        .spawn()
+        .unwrap();
+    let pid = host.id().unwrap();
+    let mut out = tokio::io::BufReader::new(host.stdout.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
+            .await
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap().to_owned();
+        }
+    };
+    // 500 connections that each send half a request line and then nothing (for 3 s, within
+    // the host's 10 s handshake patience).
+    let mut idle = Vec::new();
+    for _ in 0..500 {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(b"GET /w").await.unwrap();
+        idle.push(tcp);
+    }
+    let before = cpu_time(pid);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let used = cpu_time(pid) - before;
+    println!("measured: 500 half-sent request lines cost the host {used:?} of CPU in 3 s");
+    assert!(used < Duration::from_millis(150), "{used:?}");
+    drop(idle);
 }

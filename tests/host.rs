@@ -958,3 +958,73 @@ async fn a_welcome_into_a_big_room_lists_everyone_in_order_after_joins_and_leave
     assert_eq!(welcome.users, names);
     host.stop().await;
 }
+
+/// Sends `head` raw and returns the host's answer (up to its close).
+async fn raw_http(addr: std::net::SocketAddr, head: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(head).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(common::PATIENCE, tcp.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A request head of exactly `len` bytes (terminator included), padded with one header.
+fn head_of(len: usize, upgrade: bool) -> Vec<u8> {
+    let start = if upgrade {
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    } else {
+        "GET / HTTP/1.1\r\nHost: x\r\n"
+    };
+    let pad = len - start.len() - "X-Pad: \r\n\r\n".len();
+    format!("{start}X-Pad: {}\r\n\r\n", "p".repeat(pad)).into_bytes()
+}
+
+#[tokio::test]
+async fn request_heads_are_capped_at_exactly_8_kib() {
+    let host = TestHost::start(Limits::default()).await;
+    for upgrade in [false, true] {
+        let fits = raw_http(host.addr, &head_of(8192, upgrade)).await;
+        let over = raw_http(host.addr, &head_of(8193, upgrade)).await;
+        let status = |answer: &str| answer.lines().next().unwrap_or("").to_owned();
+        println!(
+            "measured: {} head of 8,192 bytes -> {:?}, 8,193 bytes -> {:?}",
+            if upgrade { "WebSocket" } else { "page" },
+            status(&fits),
+            status(&over)
+        );
+        let ok = if upgrade {
+            "HTTP/1.1 101"
+        } else {
+            "HTTP/1.1 200"
+        };
+        assert!(fits.starts_with(ok), "{fits}");
+        assert!(over.starts_with("HTTP/1.1 431"), "{over}");
+    }
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_close_frame_with_an_invalid_code_is_answered_with_1002() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let host = TestHost::start(Limits::default()).await;
+    for code in [999u16, 1005, 1006, 5000] {
+        let (mut raw, _) = Raw::hello(&host.url).await;
+        raw.ws
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::from(code),
+                reason: "".into(),
+            })))
+            .await
+            .unwrap();
+        let answer = raw.closed().await.map(|f| u16::from(f.code));
+        println!("measured: close {code} answered with {answer:?}");
+        assert_eq!(answer, Some(1002), "close code {code}");
+    }
+    // A valid one is answered in kind.
+    let (mut raw, _) = Raw::hello(&host.url).await;
+    raw.ws.close(None).await.unwrap();
+    assert_eq!(raw.closed().await.map(|f| u16::from(f.code)), Some(1000));
+    host.stop().await;
+}

@@ -82,17 +82,23 @@ impl Connection {
         let limits = &self.shared.limits;
         // The steps before the chat are boxed: a task's future is as large as its largest
         // step, and these would otherwise stay allocated for the connection's whole life.
-        match Box::pin(web::route(&stream, limits.handshake_timeout)).await {
+        let assets = if self.shared.page { web::UI } else { &[] };
+        let patience = limits.handshake_timeout;
+        let head = match Box::pin(web::route(&stream, patience)).await {
             None => return,
-            Some(web::Route::Page) => {
-                let assets = if self.shared.page { web::UI } else { &[] };
-                Box::pin(web::serve(stream, assets, limits.handshake_timeout)).await;
+            Some(web::Route::Page(head)) => {
+                Box::pin(web::serve(stream, Some(&head), assets, patience)).await;
                 return;
             }
-            Some(web::Route::WebSocket) => {}
-        }
+            Some(web::Route::TooLarge) => {
+                Box::pin(web::serve(stream, None, assets, patience)).await;
+                return;
+            }
+            Some(web::Route::WebSocket(head)) => head,
+        };
         let tcp = Arc::new(stream);
-        let mut ws = match Box::pin(handshake(ReadSide::new(tcp.clone()), limits)).await {
+        let read_side = ReadSide::new(tcp.clone(), head);
+        let mut ws = match Box::pin(handshake(read_side, limits)).await {
             Ok(ws) => ws,
             Err(e) => {
                 tracing::debug!(%peer, "handshake failed: {e}");
@@ -209,7 +215,20 @@ pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, limits: &Limi
             .min(std::time::Duration::from_secs(2)),
         ..limits.clone()
     };
-    let Ok(mut ws) = handshake(stream, &limits).await else {
+    let head = match web::route(&stream, limits.handshake_timeout).await {
+        Some(web::Route::WebSocket(head)) => head,
+        Some(web::Route::Page(head)) => {
+            // Over the cap, a browser still gets the page; it will join when there is room.
+            web::serve(stream, Some(&head), web::UI, limits.handshake_timeout).await;
+            return;
+        }
+        Some(web::Route::TooLarge) => {
+            web::serve(stream, None, web::UI, limits.handshake_timeout).await;
+            return;
+        }
+        None => return,
+    };
+    let Ok(mut ws) = handshake(ReadSide::new(Arc::new(stream), head), &limits).await else {
         return;
     };
     tracing::info!(%peer, ?why, "turned away");

@@ -29,8 +29,8 @@ pub(super) enum Outbound {
     Bye(ByeCode, String, Option<CloseCode>),
     /// Answer the client's ping.
     Pong(Bytes),
-    /// The client closed: answer with a close frame and stop.
-    CloseReply,
+    /// The client closed: answer with a close frame of this code and stop.
+    CloseReply(u16),
 }
 
 /// The reader's requests to the writer: a bounded queue between the two halves of one

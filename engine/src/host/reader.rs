@@ -81,8 +81,16 @@ impl Reader<'_> {
                     ErrorCode::BinaryFrame,
                     "binary frames are not part of the protocol; send JSON text frames".into(),
                 ),
-                Message::Close(_) => {
-                    let _ = self.send(Outbound::CloseReply);
+                Message::Close(frame) => {
+                    // The close is echoed with the peer's code, except codes a peer may not
+                    // send (999, 1005, 1006, 5000...): tungstenite hands those over as 1002,
+                    // a protocol error (RFC 6455, 7.4).
+                    let code = match frame {
+                        Some(f) if f.code.is_allowed() => u16::from(f.code),
+                        Some(_) => 1002,
+                        None => 1000,
+                    };
+                    let _ = self.send(Outbound::CloseReply(code));
                     return ReaderEnd::Closed;
                 }
                 Message::Ping(data) => self.send(Outbound::Pong(data)),

@@ -17,16 +17,23 @@ use tokio::net::TcpStream;
 /// frames go through `FrameWriter`, and tungstenite's own automatic answers (pongs, close
 /// replies) are dropped because the reader asks the writer for them instead, in order with
 /// everything else.
+/// What was read before the handshake (the request head, and anything sent right after it)
+/// is read again first.
 pub(super) struct ReadSide {
     tcp: Arc<TcpStream>,
     handshake_done: bool,
+    /// Bytes read already and not yet handed to tungstenite; freed once they are.
+    read_ahead: Vec<u8>,
+    read_ahead_at: usize,
 }
 
 impl ReadSide {
-    pub(super) fn new(tcp: Arc<TcpStream>) -> Self {
+    pub(super) fn new(tcp: Arc<TcpStream>, read_ahead: Vec<u8>) -> Self {
         Self {
             tcp,
             handshake_done: false,
+            read_ahead,
+            read_ahead_at: 0,
         }
     }
 
@@ -41,6 +48,18 @@ impl AsyncRead for ReadSide {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.read_ahead_at < self.read_ahead.len() {
+            let this = self.get_mut();
+            let rest = &this.read_ahead[this.read_ahead_at..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.read_ahead_at += n;
+            if this.read_ahead_at == this.read_ahead.len() {
+                this.read_ahead = Vec::new();
+                this.read_ahead_at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
         loop {
             ready!(self.tcp.poll_read_ready(cx))?;
             match self.tcp.try_read(buf.initialize_unfilled()) {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::protocol;
@@ -53,73 +53,67 @@ pub static UI: &[Asset] = &[
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Longest request head accepted.
-const MAX_HEAD: usize = 8 * 1024;
+/// Longest request head accepted, terminator included: a head of exactly this many bytes
+/// is read, one byte more gets 431.
+pub(crate) const MAX_HEAD: usize = 8 * 1024;
 
-/// What the first line of a request asks for.
+/// What a request asks for, with everything read so far (the head, and whatever the client
+/// sent after it, which the WebSocket handshake reads first).
 pub(crate) enum Route {
-    WebSocket,
-    Page,
+    WebSocket(Vec<u8>),
+    Page(Vec<u8>),
+    /// The head did not end within [`MAX_HEAD`] bytes.
+    TooLarge,
 }
 
-/// Looks at the request line without consuming it, to pick WebSocket or page. `None` when
-/// the peer sends nothing usable within `patience`.
+/// Reads the request head, waiting for the socket to be readable between reads (no
+/// polling), within `patience`. `None` when the peer closes or sends nothing usable in time.
 pub(crate) async fn route(stream: &TcpStream, patience: Duration) -> Option<Route> {
-    let deadline = tokio::time::Instant::now() + patience;
-    let mut buf = [0u8; 512];
-    loop {
-        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
+    let read = async {
+        let mut head = Vec::with_capacity(1024);
+        loop {
+            stream.readable().await.ok()?;
+            let at = head.len();
+            head.resize(at + 1024, 0);
+            match stream.try_read(&mut head[at..]) {
+                Ok(0) => return None,
+                Ok(n) => head.truncate(at + n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    head.truncate(at);
+                    continue;
+                }
+                Err(_) => return None,
+            }
+            let searched = &head[..head.len().min(MAX_HEAD)];
+            if let Some(end) = searched.windows(4).position(|w| w == b"\r\n\r\n") {
+                let line_end = head.windows(2).position(|w| w == b"\r\n").unwrap_or(end);
+                let line = std::str::from_utf8(&head[..line_end]).ok()?;
+                let target = line.split(' ').nth(1).unwrap_or("/");
+                let path = target.split('?').next().unwrap_or("/");
+                return Some(if path == protocol::WS_PATH {
+                    Route::WebSocket(head)
+                } else {
+                    Route::Page(head)
+                });
+            }
+            if head.len() >= MAX_HEAD {
+                return Some(Route::TooLarge);
+            }
         }
-        if let Some(end) = buf[..n].windows(2).position(|w| w == b"\r\n") {
-            let line = std::str::from_utf8(&buf[..end]).ok()?;
-            let target = line.split(' ').nth(1)?;
-            let path = target.split('?').next()?;
-            return Some(if path == protocol::WS_PATH {
-                Route::WebSocket
-            } else {
-                Route::Page
-            });
-        }
-        if n == buf.len() {
-            return Some(Route::Page); // an absurd request line; the page handler refuses it
-        }
-        // Only part of the line has arrived; peeking again at once would spin.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if tokio::time::Instant::now() >= deadline {
-            return None;
-        }
-    }
+    };
+    tokio::time::timeout(patience, read).await.ok().flatten()
 }
 
-/// Answers one HTTP request from `assets`, then closes.
-pub(crate) async fn serve(mut stream: TcpStream, assets: &[Asset], patience: Duration) {
-    let mut head = Vec::with_capacity(1024);
-    let read = tokio::time::timeout(patience, async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            let n = stream.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok::<bool, std::io::Error>(false);
-            }
-            head.extend_from_slice(&chunk[..n]);
-            if head.windows(4).any(|w| w == b"\r\n\r\n") {
-                return Ok(true);
-            }
-            if head.len() > MAX_HEAD {
-                return Ok(false);
-            }
-        }
-    })
-    .await;
-    let response = match read {
-        Ok(Ok(true)) => respond(&head, assets),
-        Ok(Ok(false)) if head.len() > MAX_HEAD => status(431, "Request Header Fields Too Large"),
-        _ => return,
+/// Answers one HTTP request whose head was read already, from `assets`, then closes.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    head: Option<&[u8]>,
+    assets: &[Asset],
+    patience: Duration,
+) {
+    let response = match head {
+        Some(head) => respond(head, assets),
+        None => status(431, "Request Header Fields Too Large"),
     };
     let _ = tokio::time::timeout(patience, async {
         stream.write_all(&response).await?;

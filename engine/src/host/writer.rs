@@ -166,8 +166,8 @@ fn apply(step: Step, sink: &mut FrameWriter, sub: &mut Option<(Cursor, MemberId)
             return say_bye(sink, code, message, close);
         }
         Step::Out(Outbound::Pong(data)) => sink.feed(frames::pong(&data)),
-        Step::Out(Outbound::CloseReply) => {
-            sink.feed(frames::close(1000, ""));
+        Step::Out(Outbound::CloseReply(code)) => {
+            sink.feed(frames::close(code, ""));
             return Flow::End(WriterEnd::ReaderGone);
         }
         Step::News => {
