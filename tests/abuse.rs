@@ -633,3 +633,136 @@ async fn a_host_opens_only_so_many_rooms() {
     assert_eq!(welcome.users, ["a", "b"]);
     host.stop().await;
 }
+
+#[tokio::test]
+async fn rooms_cannot_be_hoarded_by_one_address_and_idle_ones_leave_memory() {
+    let host = TestHost::start(Limits {
+        room_idle: Duration::from_millis(300),
+        sync_interval: Duration::from_millis(100),
+        ..Limits::default()
+    })
+    .await;
+    // One machine opens rooms until it is refused (a connection is in one room at a time).
+    let mut held = Vec::new();
+    let mut refusal = Value::Null;
+    for i in 0..64 {
+        let (mut raw, _) = raw_from("127.0.0.2", &host.url, host.addr).await;
+        raw.send(json!({"type":"join","id":"j","room":format!("Hoard {i}"),"nick":"h"}))
+            .await;
+        let answer = raw.recv_json().await;
+        if answer["type"] != "welcome" {
+            refusal = answer;
+            break;
+        }
+        held.push(raw);
+    }
+    println!(
+        "measured: one address opened {} rooms, then: {}",
+        held.len(),
+        refusal["message"]
+    );
+    assert_eq!(held.len(), 8);
+    assert_eq!(refusal["code"], "too_many_rooms", "{refusal}");
+    // Someone else still opens the room they need.
+    let (mut carol, _) = raw_from("127.0.0.3", &host.url, host.addr).await;
+    carol
+        .send(json!({"type":"join","id":"j","room":"Team standup","nick":"carol"}))
+        .await;
+    assert_eq!(carol.recv_json().await["type"], "welcome");
+    // Once the hoarder is gone, its empty rooms leave memory (the host's own stays).
+    drop(held);
+    let deadline = Instant::now() + PATIENCE;
+    let listed = loop {
+        let rooms = host.host.rooms();
+        if rooms.len() == 2 || Instant::now() > deadline {
+            break rooms;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
+    println!("measured: rooms in memory after the hoarder left: {names:?}");
+    assert_eq!(names, ["Lobby", "Team standup"]);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn over_its_memory_budget_the_host_refuses_new_joins_and_says_why() {
+    let host = TestHost::start(Limits {
+        memory_budget: 200_000,
+        message_rate: None,
+        frame_rate: None,
+        ..Limits::default()
+    })
+    .await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    for i in 0..60 {
+        alice.send_text(&format!("m{i}"), &"x".repeat(4000)).await;
+        alice.until(|v| v["type"] == "ack").await;
+    }
+    let (mut bob, _) = Raw::hello(&host.url).await;
+    bob.send(json!({"type":"join","id":"j","room":"Lobby","nick":"bob"}))
+        .await;
+    let refusal = bob.recv_json().await;
+    println!("measured: {}", refusal["message"]);
+    assert_eq!(refusal["code"], "host_busy", "{refusal}");
+    assert_eq!(refusal["id"], "j", "{refusal}");
+    // Whoever is in carries on.
+    alice.send_text("still", "still here").await;
+    assert_eq!(alice.until(|v| v["type"] == "ack").await["id"], "still");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn look_alike_names_collide_and_peer_text_stays_inside_its_box_in_a_browser() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    // A second "alice" in full-width letters, or with a zero-width space, is no newcomer.
+    for lookalike in ["ａｌｉｃｅ", "alice\u{200B}", "\u{202E}ecila"] {
+        let (mut mallory, _) = Raw::hello(&host.url).await;
+        mallory
+            .send(json!({"type":"join","id":"j","room":"Lobby","nick":lookalike}))
+            .await;
+        let refusal = mallory.recv_json().await;
+        println!("seen: {lookalike:?} -> {}", refusal["code"]);
+        assert!(
+            refusal["code"] == "nick_taken" || refusal["code"] == "nick_invalid",
+            "{refusal}"
+        );
+    }
+    // Texts keep what they say, but the page bounds and isolates them.
+    let zalgo = format!("tall{}", "\u{0301}".repeat(3000));
+    let endless = "w".repeat(3900);
+    for (id, text) in [
+        ("z", zalgo.as_str()),
+        ("e", endless.as_str()),
+        ("r", "\u{202E}exe.nimda and 12345 (marker)"),
+    ] {
+        alice.send_text(id, text).await;
+        alice.until(|v| v["type"] == "ack").await;
+    }
+    let page = format!("http://{}/", host.addr);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/measure.mjs");
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .args([page.as_str(), "Lobby", "viewer", "(marker)"])
+        .output()
+        .await
+        .expect("node must be installed");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let measured: Value = serde_json::from_str(said.trim()).unwrap();
+    println!("measured: {measured}");
+    let list_width = measured["listWidth"].as_u64().unwrap();
+    for m in measured["messages"].as_array().unwrap() {
+        assert!(m["width"].as_u64().unwrap() <= list_width, "{m}");
+        assert!(m["height"].as_u64().unwrap() <= 600, "{m}");
+        assert_eq!(m["bidi"], "isolate", "{m}");
+        assert_eq!(m["fromBidi"], "isolate", "{m}");
+    }
+    host.stop().await;
+}

@@ -432,3 +432,92 @@ async fn half_sent_request_lines_cost_the_host_no_cpu() {
     assert!(used < Duration::from_millis(150), "{used:?}");
     drop(idle);
 }
+
+/// The most memory a process has held (VmHWM), in MB.
+fn peak_rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
+#[tokio::test]
+async fn clients_that_join_again_and_again_without_reading_cannot_make_the_host_hold_memory() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    // No rate limits at all: the byte bounds alone must hold.
+    let mut host = Command::new(BIN)
+        .args([
+            "host",
+            "--room",
+            "Lobby",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .args(["--no-discovery", "--no-history", "--message-rate", "0"])
+        .env("LANCHAT_CONFIG_DIR", dir.path())
+        .env("LANCHAT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = host.id().unwrap();
+    let mut out = tokio::io::BufReader::new(host.stdout.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
+            .await
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap().to_owned();
+        }
+    };
+    let url = format!("ws://{addr}/ws");
+    // A full history of long messages: every join asks for all of it.
+    let (mut filler, welcome) = Raw::join(&url, "Lobby", "filler").await;
+    for i in 0..1000 {
+        filler.send_text(&format!("m{i}"), &"é".repeat(4000)).await;
+    }
+    for _ in 0..1000 {
+        filler.until(|v| v["type"] == "ack").await;
+    }
+    let before = peak_rss_mb(pid);
+    // Ten connections each send 2,000 join/leave pairs asking for everything since seq 0,
+    // and never read a byte.
+    let since = json!({"epoch": welcome.epoch, "seq": 0});
+    let mut attackers = Vec::new();
+    for a in 0..10 {
+        let (mut raw, _) = Raw::hello(&url).await;
+        let since = since.clone();
+        attackers.push(tokio::spawn(async move {
+            let flood = async {
+                for i in 0..2000 {
+                    let join = json!({"type":"join","id":format!("j{i}"),"room":"Lobby",
+                                      "nick":format!("a{a}"),"since":since});
+                    raw.send(join).await;
+                    raw.send(json!({"type":"leave","id":format!("l{i}")})).await;
+                }
+            };
+            // The host stops reading a client that does not read: the flood stalls.
+            let _ = tokio::time::timeout(Duration::from_secs(4), flood).await;
+            raw
+        }));
+    }
+    let mut held = Vec::new();
+    for attacker in attackers {
+        held.push(attacker.await.unwrap());
+    }
+    let peak = peak_rss_mb(pid);
+    println!("measured: host peak RSS {before} MB before the attack, {peak} MB during it");
+    assert!(peak < before + 100, "{peak} MB");
+    // The room still works for others.
+    filler.send_text("after", "still here").await;
+    assert_eq!(filler.until(|v| v["type"] == "ack").await["id"], "after");
+    drop(held);
+}

@@ -26,6 +26,8 @@ pub struct HostArgs {
     pub data_dir: Option<PathBuf>,
     pub max_per_address: usize,
     pub message_rate: f64,
+    /// In megabytes; `None` for the default.
+    pub memory_budget: Option<usize>,
 }
 
 /// The machine's name, for `hello` and listings.
@@ -76,6 +78,9 @@ pub async fn run_host(args: HostArgs) -> Result<(), String> {
         limits: Limits {
             max_connections: args.max_connections,
             max_per_address: args.max_per_address,
+            memory_budget: args
+                .memory_budget
+                .map_or_else(lanchat::host::default_memory_budget, |mb| mb << 20),
             ..Limits::default()
         }
         .with_message_rate(args.message_rate),

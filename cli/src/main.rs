@@ -86,6 +86,10 @@ enum Command {
         /// limit.
         #[arg(long, default_value_t = 10.0)]
         message_rate: f64,
+        /// Megabytes the host may hold for others (replies waiting for slow readers, rooms'
+        /// histories) before it refuses new joins and rooms [default: a quarter of memory].
+        #[arg(long, value_name = "MB")]
+        memory_budget: Option<usize>,
     },
     /// List the rooms on the LAN.
     Rooms {
@@ -169,6 +173,7 @@ fn main() -> ExitCode {
             no_history,
             max_per_address,
             message_rate,
+            memory_budget,
         } => runtime.block_on(host::run_host(host::HostArgs {
             room,
             bind,
@@ -184,6 +189,7 @@ fn main() -> ExitCode {
             },
             max_per_address,
             message_rate,
+            memory_budget,
         })),
         Command::Rooms {
             watch,

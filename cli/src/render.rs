@@ -21,14 +21,14 @@ fn now() -> String {
 }
 
 /// Peer text made safe for one terminal line: newlines become `\n`, other control characters
-/// `\u{..}` escapes.
+/// and invisible or direction-changing ones (a terminal cannot isolate them) `\u{..}` escapes.
 pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("    "),
-            c if c.is_control() => {
+            c if c.is_control() || lanchat::protocol::is_invisible(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -153,5 +153,6 @@ mod tests {
     #[test]
     fn control_characters_never_reach_the_terminal() {
         assert_eq!(clean("a\nb\u{1b}[2Jc\u{7}"), "a\\nb\\u{1b}[2Jc\\u{7}");
+        assert_eq!(clean("\u{202e}exe.nimda"), "\\u{202e}exe.nimda");
     }
 }

@@ -381,7 +381,9 @@ impl Session {
 /// later; anything else (wrong passphrase, nickname taken, ...) retrying cannot fix.
 fn refusal(code: ErrorCode, message: String) -> Ended {
     match code {
-        ErrorCode::HostFull | ErrorCode::TooManyConnections => Ended::Lost(message),
+        ErrorCode::HostFull | ErrorCode::HostBusy | ErrorCode::TooManyConnections => {
+            Ended::Lost(message)
+        }
         _ => Ended::Final(CloseReason::Refused { code, message }),
     }
 }

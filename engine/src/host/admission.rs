@@ -21,6 +21,8 @@ pub(super) struct Shared {
     pub(super) next_id: AtomicU64,
     /// Open connections per client address.
     pub(super) per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// Memory held for others, against `Limits::memory_budget`.
+    pub(super) usage: Arc<Usage>,
     /// Wrong passphrase attempts per client address.
     pub(super) attempts: Mutex<AttemptLimiter>,
 }
@@ -41,6 +43,55 @@ impl Shared {
         Some(AddressSlot {
             shared: self.clone(),
             ip,
+        })
+    }
+}
+
+/// The memory the host holds for others (replies waiting for slow readers, rooms'
+/// histories), against a budget that new joins and new rooms respect.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    bytes: std::sync::atomic::AtomicUsize,
+    budget: usize,
+}
+
+impl Usage {
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            bytes: Default::default(),
+            budget,
+        }
+    }
+
+    pub(crate) fn add(&self, bytes: usize) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sub(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The refusal for a join or a new room while the host is over its budget.
+    pub(crate) fn check(&self) -> Result<(), crate::protocol::Invalid> {
+        let used = self.bytes();
+        if self.budget == 0 || used < self.budget {
+            return Ok(());
+        }
+        tracing::warn!(
+            used,
+            budget = self.budget,
+            "memory budget reached: refusing joins"
+        );
+        Err(crate::protocol::Invalid {
+            code: crate::protocol::ErrorCode::HostBusy,
+            message: format!(
+                "the host is at its memory budget ({:.1} MB in use); try again in a moment",
+                used as f64 / 1e6
+            ),
         })
     }
 }
@@ -67,8 +118,15 @@ impl Drop for AddressSlot {
     }
 }
 
-/// The address a connection counts against: an IPv4 client of a dual-stack listener shows
-/// up as `::ffff:a.b.c.d` and is the same machine as `a.b.c.d`.
+/// The address range a client counts against: one IPv4 address (a client of a dual-stack
+/// listener shows up as `::ffff:a.b.c.d` and is the same machine as `a.b.c.d`), or one IPv6
+/// /64, which is what one machine or network gets (it can pick any address inside it).
 pub(super) fn client_ip(peer: SocketAddr) -> IpAddr {
-    peer.ip().to_canonical()
+    match peer.ip().to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
 }

@@ -109,7 +109,11 @@ impl Connection {
         ws.get_mut().handshake_done();
         tracing::debug!(%peer, conn = self.id, "connected");
         let sink = FrameWriter::new(tcp);
-        let outbox = Outbox::new(limits.client_queue);
+        let outbox = Outbox::new(
+            limits.client_queue,
+            limits.client_queue_bytes,
+            self.shared.usage.clone(),
+        );
         // Cancelled when another connection of the same session takes over, when the writer
         // gives up, or (as a child token) when the host stops.
         let done = self.stop.child_token();

@@ -89,6 +89,16 @@ impl Feed {
         self.news.notify_waiters();
     }
 
+    /// Forgets every frame (numbering goes on), freeing the ring; only for a room nobody
+    /// reads any more.
+    pub fn clear(&self) {
+        let mut ring = self.ring();
+        if !ring.items.is_empty() || ring.items.capacity() > 0 {
+            ring.first += ring.items.len() as u64;
+            ring.items = VecDeque::new();
+        }
+    }
+
     /// A reader that will see the events published from now on.
     pub fn cursor(self: &Arc<Self>) -> Cursor {
         let ring = self.ring();

@@ -18,6 +18,21 @@ pub struct Limits {
     /// Replies (acks, errors, welcome) waiting for one client's writer. A client that sends
     /// requests but does not read the replies is disconnected when this fills.
     pub client_queue: usize,
+    /// ...and their bytes: a client that does not read holds at most about this much of the
+    /// host's memory (plus one batch being written) until it is dropped as stalled.
+    pub client_queue_bytes: usize,
+    /// Memory the host may hold for others (queued replies, rooms' histories); past it, new
+    /// joins and new rooms are refused with `host_busy` until it drops. 0: no budget.
+    pub memory_budget: usize,
+    /// Bytes of events each room keeps in memory at most (besides `history_len` events).
+    pub history_bytes: usize,
+    /// Rooms one address (an IPv6 /64) may have opened and still open.
+    pub max_rooms_per_address: usize,
+    /// A room nobody is in is taken out of memory after this (it comes back from disk when
+    /// joined; without a data directory its history goes). The host's own rooms stay.
+    pub room_idle: Duration,
+    /// Saved rooms nobody has used for this long are deleted when the host starts.
+    pub forget_rooms_after: Duration,
     /// Events a room keeps for its slowest member. A member further behind than this is
     /// disconnected with `too_slow`; nobody else waits for it. Keep it well above
     /// `client_queue`: a member's own echoes may lag by that much while it sends.
@@ -69,6 +84,12 @@ impl Default for Limits {
             max_rooms: 64,
             max_frame_bytes: 64 * 1024,
             client_queue: 256,
+            client_queue_bytes: 256 * 1024,
+            memory_budget: default_memory_budget(),
+            history_bytes: 4 << 20,
+            max_rooms_per_address: 8,
+            room_idle: Duration::from_secs(600),
+            forget_rooms_after: Duration::from_secs(30 * 24 * 3600),
             room_buffer: 4096,
             history_len: 1000,
             history_segment_bytes: 1 << 20,
@@ -90,6 +111,20 @@ impl Default for Limits {
             shutdown_grace: Duration::from_secs(3),
         }
     }
+}
+
+/// A quarter of the machine's memory (1 GiB where it cannot be read).
+pub fn default_memory_budget() -> usize {
+    let total_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info
+                .lines()
+                .find(|l| l.starts_with("MemTotal:"))?
+                .to_owned();
+            line.split_whitespace().nth(1)?.parse::<usize>().ok()
+        });
+    total_kb.map_or(1 << 30, |kb| kb * 1024 / 4)
 }
 
 impl Limits {

@@ -40,8 +40,8 @@ use tokio_util::task::TaskTracker;
 pub use crate::limiter::Rate;
 use crate::lock::{AttemptLimiter, RoomKey};
 use crate::protocol::{self, RoomSummary};
-use admission::{client_ip, Shared};
-pub use limits::Limits;
+use admission::{client_ip, Shared, Usage};
+pub use limits::{default_memory_budget, Limits};
 use room::RoomSpec;
 use rooms::Rooms;
 use store::{DataDir, SegmentLimits};
@@ -169,17 +169,10 @@ impl Host {
                 },
             ))
         });
-        let mut restored: HashMap<String, store::Restored> = data
-            .as_ref()
-            .map(|d| d.restore())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| (protocol::name_key(&r.name), r))
-            .collect();
         let mut specs = Vec::new();
         for room in &config.rooms {
             let name = protocol::validate_room(&room.name).map_err(HostError::InvalidRoom)?;
-            let mut saved = restored.remove(&protocol::name_key(name));
+            let mut saved = data.as_ref().and_then(|d| d.restore_named(name));
             if saved.as_ref().is_some_and(|s| s.key.is_some()) && room.key.is_none() {
                 // Unlocking starts afresh: the locked conversation is not for everyone.
                 saved = None;
@@ -198,9 +191,22 @@ impl Host {
         if specs.len() > limits.max_rooms {
             return Err(HostError::TooManyRooms(specs.len(), limits.max_rooms));
         }
-        let rooms = Rooms::new(limits.clone(), data, restored);
+        if let Some(data) = &data {
+            // Saved rooms nobody has used for a long time go; the host's own rooms stay.
+            let own: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+            let forgotten = data.forget_idle(limits.forget_rooms_after, &own);
+            if forgotten > 0 {
+                tracing::info!(
+                    forgotten,
+                    "forgot saved rooms unused for {:?}",
+                    limits.forget_rooms_after
+                );
+            }
+        }
+        let usage = Arc::new(Usage::new(limits.memory_budget));
+        let rooms = Rooms::new(limits.clone(), data, usage.clone());
         for spec in specs {
-            rooms.add(spec).map_err(HostError::InvalidRoom)?;
+            rooms.add_own(spec).map_err(HostError::InvalidRoom)?;
         }
         Ok(Self {
             shared: Arc::new(Shared {
@@ -214,6 +220,7 @@ impl Host {
                 rooms,
                 next_id: AtomicU64::new(1),
                 per_address: Mutex::new(HashMap::new()),
+                usage,
             }),
         })
     }
@@ -314,16 +321,27 @@ pub use crate::protocol::ws_url;
 
 /// Flushes saved history to stable storage every `Limits::sync_interval` until the host
 /// stops (`run` flushes a last time after the goodbyes). The room lock is held only to collect the files, never to sync.
+/// Also tidies up once a tick: empty rooms let go of their frames after a few seconds, and
+/// idle rooms leave memory (see `Rooms::unload_idle`).
 async fn run_syncer(shared: Arc<Shared>, stop: CancellationToken) {
-    if shared.rooms.is_memory_only() {
-        return;
-    }
     let mut tick = tokio::time::interval(shared.limits.sync_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            _ = tick.tick() => sync_rooms(&shared.rooms).await,
+            _ = tick.tick() => {
+                if !shared.rooms.is_memory_only() {
+                    sync_rooms(&shared.rooms).await;
+                }
+                let now = std::time::Instant::now();
+                for room in shared.rooms.all() {
+                    room.release_frames_if_empty(now, Duration::from_secs(5));
+                }
+                let unloaded = shared.rooms.unload_idle(now);
+                if unloaded > 0 {
+                    tracing::debug!(unloaded, "idle rooms taken out of memory");
+                }
+            }
         }
     }
 }

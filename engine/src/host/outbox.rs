@@ -2,12 +2,14 @@
 //! to send, bounded so that a client that sends faster than it reads is slowed down.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::admission::Usage;
 use super::feed::{Cursor, MemberId};
 use super::room::Welcome;
 use crate::protocol::ByeCode;
@@ -42,25 +44,37 @@ pub(super) struct Outbox {
     queued: Notify,
     /// The writer took what was queued, or finished.
     drained: Notify,
-    /// Requests the reader may queue before it waits.
+    /// Requests the reader may queue before it waits...
     bound: usize,
+    /// ...and bytes.
+    byte_bound: usize,
+    /// The host's memory in use, which queued bytes count toward.
+    usage: Arc<Usage>,
 }
 
 #[derive(Default)]
 struct OutboxState {
     items: VecDeque<Outbound>,
+    /// The bytes of `items`.
+    bytes: usize,
     reader_done: bool,
     writer_done: bool,
 }
 
 impl Outbox {
-    pub(super) fn new(bound: usize) -> Self {
+    pub(super) fn new(bound: usize, byte_bound: usize, usage: Arc<Usage>) -> Self {
         Self {
             state: Default::default(),
             queued: Notify::new(),
             drained: Notify::new(),
             bound: bound.max(1),
+            byte_bound: byte_bound.max(1),
+            usage,
         }
+    }
+
+    fn is_full(&self, state: &OutboxState) -> bool {
+        state.items.len() >= self.bound || state.bytes >= self.byte_bound
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, OutboxState> {
@@ -74,8 +88,11 @@ impl Outbox {
         if state.writer_done {
             return Err(Stop::WriterGone);
         }
+        let bytes = item.bytes();
+        state.bytes += bytes;
         state.items.push_back(item);
         drop(state);
+        self.usage.add(bytes);
         self.queued.notify_one();
         Ok(())
     }
@@ -88,7 +105,7 @@ impl Outbox {
                 if state.writer_done {
                     return Err(Stop::WriterGone);
                 }
-                if state.items.len() < self.bound {
+                if !self.is_full(&state) {
                     return Ok(());
                 }
             }
@@ -99,9 +116,12 @@ impl Outbox {
     /// The next request without waiting.
     pub(super) fn take(&self) -> Option<Outbound> {
         let mut state = self.state();
-        let was_full = state.items.len() >= self.bound;
+        let was_full = self.is_full(&state);
         let item = state.items.pop_front();
-        if item.is_some() {
+        if let Some(item) = &item {
+            let bytes = item.bytes();
+            state.bytes -= bytes;
+            self.usage.sub(bytes);
             if state.items.is_empty() {
                 // An idle connection keeps nothing: most connections are idle most of the
                 // time, and a reply costs an allocation for its bytes anyway.
@@ -139,8 +159,23 @@ impl Outbox {
         state.writer_done = true;
         // What was never sent is dropped now, not when the connection's task ends.
         state.items = VecDeque::new();
+        let bytes = std::mem::take(&mut state.bytes);
         drop(state);
+        self.usage.sub(bytes);
         self.drained.notify_one();
+    }
+}
+
+impl Outbound {
+    /// Roughly what it holds in memory.
+    fn bytes(&self) -> usize {
+        match self {
+            Outbound::Frame(frame) => frame.len(),
+            Outbound::Enter { welcome, .. } => welcome.parts.iter().map(Bytes::len).sum(),
+            Outbound::Bye(_, message, _) => message.len(),
+            Outbound::Pong(data) => data.len(),
+            Outbound::Exit | Outbound::CloseReply(_) => 0,
+        }
     }
 }
 
@@ -170,7 +205,7 @@ mod tests {
 
     #[test]
     fn the_outbox_holds_the_reader_at_its_bound_and_lets_it_go_when_drained() {
-        let outbox = Outbox::new(2);
+        let outbox = Outbox::new(2, 1 << 20, Default::default());
         outbox.push(frame("a")).unwrap();
         assert!(poll_once(std::pin::pin!(outbox.room_for_more())).is_ready());
         outbox.push(frame("b")).unwrap();
@@ -185,7 +220,7 @@ mod tests {
 
     #[test]
     fn the_outbox_tells_each_side_when_the_other_has_finished() {
-        let outbox = Outbox::new(1);
+        let outbox = Outbox::new(1, 1 << 20, Default::default());
         outbox.push(frame("last")).unwrap();
         outbox.reader_finished();
         // The writer still gets what was queued before the reader finished, then None.
@@ -196,7 +231,7 @@ mod tests {
             Poll::Ready(None)
         ));
 
-        let outbox = Outbox::new(1);
+        let outbox = Outbox::new(1, 1 << 20, Default::default());
         outbox.push(frame("unsent")).unwrap();
         let mut wait = std::pin::pin!(outbox.room_for_more());
         assert!(poll_once(wait.as_mut()).is_pending());

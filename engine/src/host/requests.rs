@@ -155,7 +155,11 @@ impl Reader<'_> {
             }
         }
         let session = session.as_deref().unwrap_or(&self.session);
-        let room = match self.conn.shared.rooms.get_or_create(room) {
+        if let Err(busy) = self.conn.shared.usage.check() {
+            return self.refuse(Some(id), busy);
+        }
+        let opener = client_ip(self.peer);
+        let room = match self.conn.shared.rooms.get_or_create(room, opener) {
             Ok(room) => room,
             Err(invalid) => return self.refuse(Some(id), invalid),
         };

@@ -111,8 +111,50 @@ impl DataDir {
         self.root.join("rooms").join(id)
     }
 
+    /// The room of that name saved in the directory, if there is one. A room that cannot
+    /// be read is reported and left on disk for a person to look at.
+    pub fn restore_named(&self, name: &str) -> Option<Restored> {
+        let dir = self.room_dir(name);
+        match restore_room(&dir) {
+            Ok(room) => Some(room),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => {
+                tracing::warn!("skipping saved room {}: {e}", dir.display());
+                None
+            }
+        }
+    }
+
+    /// Deletes saved rooms nobody has written to for `idle` (their newest file is older),
+    /// except `keep` (the rooms the host opens itself). Returns how many went.
+    pub fn forget_idle(&self, idle: std::time::Duration, keep: &[String]) -> usize {
+        let Ok(entries) = fs::read_dir(self.root.join("rooms")) else {
+            return 0;
+        };
+        let kept: Vec<PathBuf> = keep.iter().map(|name| self.room_dir(name)).collect();
+        let now = std::time::SystemTime::now();
+        let mut forgotten = 0;
+        for dir in entries.flatten().map(|e| e.path()) {
+            if kept.contains(&dir) {
+                continue;
+            }
+            let newest = fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|f| f.metadata().ok()?.modified().ok())
+                .max();
+            let stale = newest.is_some_and(|t| now.duration_since(t).is_ok_and(|age| age > idle));
+            if stale && fs::remove_dir_all(&dir).is_ok() {
+                forgotten += 1;
+            }
+        }
+        forgotten
+    }
+
     /// Every room saved in the directory. A room that cannot be read is skipped with a
     /// warning (and left on disk for a person to look at); a missing directory is no rooms.
+    #[cfg(test)]
     pub fn restore(&self) -> Vec<Restored> {
         let entries = match fs::read_dir(self.root.join("rooms")) {
             Ok(entries) => entries,

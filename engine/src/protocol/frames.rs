@@ -276,6 +276,9 @@ pub enum ErrorCode {
     LocationInvalid,
     /// The host has reached its connection cap.
     HostFull,
+    /// The host holds as much memory for others as it may; it takes no new joins or rooms
+    /// for a moment.
+    HostBusy,
     /// This address already has as many connections as the host allows one address.
     TooManyConnections,
     /// The room is locked and the join carried no proof.

@@ -452,6 +452,29 @@ mod tests {
         assert!(validate_nick("a\u{7}b").is_err());
         assert!(validate_nick("a\nb").is_err());
         assert_eq!(name_key("ÀLice"), name_key("àlice"));
+        // Look-alikes: invisible and direction-changing characters are refused; compatibility
+        // forms compare equal.
+        for sneaky in [
+            "alice\u{200B}",
+            "a\u{2060}lice",
+            "\u{202E}exe.nimda",
+            "bo\u{FEFF}b",
+            "x\u{2067}y",
+        ] {
+            assert_eq!(
+                validate_nick(sneaky).unwrap_err().code,
+                ErrorCode::NickInvalid,
+                "{sneaky:?}"
+            );
+            assert_eq!(
+                validate_room(sneaky).unwrap_err().code,
+                ErrorCode::RoomInvalid,
+                "{sneaky:?}"
+            );
+        }
+        assert_eq!(name_key("ａｌｉｃｅ"), name_key("alice"));
+        assert_eq!(name_key("ﬁona"), name_key("FIONA"));
+        assert_ne!(name_key("alice"), name_key("alicia"));
     }
 
     #[test]

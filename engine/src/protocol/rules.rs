@@ -54,13 +54,55 @@ fn validate_name<'a>(
             format!("the {what} contains a control character"),
         ));
     }
+    if let Some(c) = name.chars().find(|&c| is_invisible(c)) {
+        return Err(Invalid::new(
+            code,
+            format!(
+                "the {what} contains an invisible or direction-changing character (U+{:04X}); \
+                 it could make it look like another",
+                c as u32
+            ),
+        ));
+    }
     Ok(name)
 }
 
+/// Characters that show nothing or change the direction of what follows: Unicode's
+/// Default_Ignorable_Code_Point (DerivedCoreProperties.txt), which holds the zero-width
+/// characters and every bidirectional control (U+200E/F, U+202A-202E, U+2066-2069, U+061C).
+/// Names may not contain them (`alice` and `alice` + U+200B would look the same); texts may,
+/// and every front end shows them isolated or escaped.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
+}
+
 /// The key under which names are compared: two nicknames (or room names) that differ only in
-/// case are the same name.
+/// case, or in Unicode compatibility forms, are the same name.
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    // NFKC, case-folded (lower case), NFKC again: full-width, ligature and other
+    // compatibility forms of a name collide with the plain one (`ａｌｉｃｅ` is `alice`).
+    let folded: String = name.nfkc().collect::<String>().to_lowercase();
+    folded.nfkc().collect()
 }
 
 /// Checks message text: not blank, at most 4000 characters, no control characters other than

@@ -3,8 +3,10 @@
 //! with its original place instead of being stored twice.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use super::Placed;
+use crate::host::admission::Usage;
 use crate::host::store::{Record, SessionTag};
 use crate::protocol::{ChatEvent, EventBody, Since};
 
@@ -14,8 +16,14 @@ use crate::protocol::{ChatEvent, EventBody, Since};
 pub(crate) const WELCOME_HISTORY_BYTES: usize = 256 * 1024;
 
 pub(crate) struct History {
-    /// The most recent events, oldest first, at most `cap`.
+    /// The most recent events, oldest first, at most `cap` of them and `max_bytes`.
     records: VecDeque<Record>,
+    /// The size of each record's event on the wire, in the same order.
+    sizes: VecDeque<usize>,
+    bytes: usize,
+    max_bytes: usize,
+    /// The host's memory in use, which this history counts toward.
+    usage: Arc<Usage>,
     /// (session tag, request id) to the place it was given. Rebuilt from saved history on
     /// restart, so de-duplication survives the host too.
     answered: HashMap<(SessionTag, String), Placed>,
@@ -40,17 +48,23 @@ pub(crate) struct Wanted<'a> {
 }
 
 impl History {
-    /// History restored from disk (or empty), keeping the last `cap` events.
-    pub fn restore(records: Vec<Record>, cap: usize) -> Self {
+    /// History restored from disk (or empty), keeping the last `cap` events (and at most
+    /// `max_bytes` of them).
+    pub fn restore(records: Vec<Record>, cap: usize, max_bytes: usize, usage: Arc<Usage>) -> Self {
         let mut history = Self {
             records: VecDeque::new(),
+            sizes: VecDeque::new(),
+            bytes: 0,
+            max_bytes: max_bytes.max(1),
+            usage,
             answered: HashMap::new(),
             answered_order: VecDeque::new(),
             cap: cap.max(1),
         };
         let keep_from = records.len().saturating_sub(history.cap);
         for record in records.into_iter().skip(keep_from) {
-            history.push(record);
+            let size = serde_json::to_vec(&record.event).map_or(0, |v| v.len());
+            history.push(record, size);
         }
         history.records.shrink_to_fit();
         history
@@ -64,8 +78,9 @@ impl History {
         self.records.iter()
     }
 
-    /// Keeps an event (dropping the oldest past the cap) and remembers which request made it.
-    pub fn push(&mut self, record: Record) {
+    /// Keeps an event of `size` bytes on the wire (dropping the oldest past the caps) and
+    /// remembers which request made it.
+    pub fn push(&mut self, record: Record, size: usize) {
         if let (Some(by), Some(id)) = (record.by, record.event.body.request_id()) {
             let placed = Placed {
                 seq: record.event.seq,
@@ -73,10 +88,18 @@ impl History {
             };
             self.remember((by, id.to_owned()), placed);
         }
-        if self.records.len() == self.cap {
-            self.records.pop_front();
-        }
         self.records.push_back(record);
+        self.sizes.push_back(size);
+        self.bytes += size;
+        self.usage.add(size);
+        while self.records.len() > self.cap
+            || (self.bytes > self.max_bytes && self.records.len() > 1)
+        {
+            self.records.pop_front();
+            let size = self.sizes.pop_front().unwrap_or(0);
+            self.bytes -= size;
+            self.usage.sub(size);
+        }
     }
 
     fn remember(&mut self, key: (SessionTag, String), placed: Placed) {
@@ -157,6 +180,12 @@ impl History {
     }
 }
 
+impl Drop for History {
+    fn drop(&mut self) {
+        self.usage.sub(self.bytes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +221,7 @@ mod tests {
     #[test]
     fn a_restored_history_still_knows_which_requests_it_answered() {
         let records = (1..=5).map(|s| message(s, &format!("m{s}"), "x")).collect();
-        let history = History::restore(records, 3);
+        let history = History::restore(records, 3, 1 << 20, Default::default());
         assert_eq!(history.iter().count(), 3);
         let tag = session_tag("session-a-0000000");
         assert_eq!(history.answered(tag, "m5"), Some(Placed { seq: 5, ts: 5 }));
@@ -213,7 +242,7 @@ mod tests {
         let records = (1..=100)
             .map(|s| message(s, &format!("m{s}"), &long))
             .collect();
-        let history = History::restore(records, 1000);
+        let history = History::restore(records, 1000, 1 << 30, Default::default());
         let since = Since {
             epoch: "e".into(),
             seq: 0,
@@ -227,6 +256,23 @@ mod tests {
             .sum();
         assert!(bytes <= WELCOME_HISTORY_BYTES, "{bytes}");
         assert!(events.len() > 50, "{} events", events.len());
+        // Bounded in bytes too: 100 events of 3 kB in 64 kB keep the newest 21 or so, and
+        // the host's usage counts exactly what is kept.
+        let usage = Arc::new(Usage::default());
+        let records = (1..=100)
+            .map(|s| message(s, &format!("m{s}"), &long))
+            .collect();
+        let small = History::restore(records, 1000, 64 * 1024, usage.clone());
+        let kept = small.iter().count();
+        assert!((15..=22).contains(&kept), "{kept}");
+        assert_eq!(small.last_seq(), Some(100));
+        assert!(
+            usage.bytes() <= 64 * 1024 && usage.bytes() > 60 * 1024,
+            "{}",
+            usage.bytes()
+        );
+        drop(small);
+        assert_eq!(usage.bytes(), 0);
         // Near the end of the sequence numbers, nothing overflows.
         let far = Since {
             epoch: "e".into(),

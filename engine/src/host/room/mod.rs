@@ -25,6 +25,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::admission::Usage;
 use super::feed::{Cursor, Delivery, Feed, MemberId};
 use super::frames;
 use super::store::{session_tag, DataDir, Record, Restored, SessionTag};
@@ -79,6 +80,8 @@ struct State {
     /// Whether a task will announce `pending_joins` at the end of the window.
     flush_scheduled: bool,
     last_join: Option<Instant>,
+    /// Since when nobody is in the room.
+    empty_since: Option<Instant>,
 }
 
 /// A chat room on this host.
@@ -149,6 +152,7 @@ impl Room {
         data: Option<Arc<DataDir>>,
         limits: Arc<Limits>,
         changed: Arc<watch::Sender<u64>>,
+        usage: Arc<Usage>,
     ) -> Self {
         let events = Feed::new(limits.room_buffer);
         // A restored room keeps its epoch only if it has events: with none, nothing proves
@@ -157,7 +161,7 @@ impl Room {
             Some(r) if !r.records.is_empty() => (r.epoch, r.records),
             _ => (random_hex(8), Vec::new()),
         };
-        let history = History::restore(records, limits.history_len);
+        let history = History::restore(records, limits.history_len, limits.history_bytes, usage);
         let mut st = State {
             seq: history.last_seq().unwrap_or(0),
             members: BTreeMap::new(),
@@ -169,6 +173,7 @@ impl Room {
             users: UserList::default(),
             flush_scheduled: false,
             last_join: None,
+            empty_since: Some(Instant::now()),
         };
         let mut failure = None;
         if let Some(data) = &data {
@@ -299,6 +304,7 @@ impl Room {
                 st.by_nick.insert(key, member_id);
                 st.by_session.insert(req.session.to_owned(), member_id);
                 st.users.push(nick);
+                st.empty_since = None;
                 own_join = self.announce_join(&mut st, member_id, nick);
                 self.notify();
                 member_id
@@ -357,7 +363,27 @@ impl Room {
             reason,
         };
         self.publish(&mut st, member, Audience::All, left);
+        if st.members.is_empty() {
+            st.empty_since = Some(Instant::now());
+        }
         self.notify();
+    }
+
+    /// Since when nobody is in the room, if nobody is.
+    pub fn empty_since(&self) -> Option<Instant> {
+        self.lock().empty_since
+    }
+
+    /// Frees the frames kept for members once the room has been empty for `after` (every
+    /// member's writer has let go of them by then).
+    pub fn release_frames_if_empty(&self, now: Instant, after: std::time::Duration) {
+        let st = self.lock();
+        if st
+            .empty_since
+            .is_some_and(|since| now.duration_since(since) >= after)
+        {
+            self.events.clear();
+        }
     }
 
     /// Sequences, saves, keeps and broadcasts one event. Called with the lock held.
@@ -405,7 +431,7 @@ impl Room {
         // Saved before anyone is told, so whatever a client has seen survives a crash.
         let disk_news = self.save(st, &record);
         let frame = frames::text(frames::json(&record.event).as_bytes());
-        st.history.push(record);
+        st.history.push(record, frame.len());
         self.events.publish(Delivery {
             origin,
             only,

@@ -13,6 +13,7 @@ fn room() -> Arc<Room> {
         None,
         Arc::new(Limits::default()),
         Arc::new(watch::channel(0).0),
+        Default::default(),
     ))
 }
 
