@@ -569,7 +569,15 @@ async fn one_client_flooding_and_sending_garbage_does_not_slow_the_others() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && closes.len() < 200 {
                 // A new name each time: the host may not have seen the last one leave yet.
                 let nick = format!("big{}", closes.len());
-                let (mut raw, _) = Raw::join(&url, "Lobby", &nick).await;
+                let (mut raw, _) = Raw::hello(&url).await;
+                raw.send(json!({"type":"join","id":"j","room":"Lobby","nick":nick}))
+                    .await;
+                if raw.recv_json().await["type"] != "welcome" {
+                    // Joining and leaving this fast runs out of the address's budget for
+                    // comings and goings: wait for it like a client would.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
                 let _ = raw.ws.send(Message::text("x".repeat(200_000))).await;
                 if let Some(close) = raw.closed().await {
                     closes.push(close.code);
@@ -764,5 +772,136 @@ async fn look_alike_names_collide_and_peer_text_stays_inside_its_box_in_a_browse
         assert_eq!(m["bidi"], "isolate", "{m}");
         assert_eq!(m["fromBidi"], "isolate", "{m}");
     }
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn join_leave_churn_is_limited_and_never_displaces_the_conversation() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut bob, _) = Raw::join(&host.url, "Lobby", "bob").await;
+    let (mut carol, _) = Raw::join(&host.url, "Lobby", "carol").await;
+    bob.until(|v| v["type"] == "joined").await;
+    for i in 0..20 {
+        bob.send_text(&format!("real{i}"), &format!("real message {i}"))
+            .await;
+        bob.until(|v| v["type"] == "ack").await;
+        carol.until(|v| v["type"] == "message").await;
+    }
+    // bob -> carol latency, quiet.
+    async fn latencies(
+        bob: &mut Raw,
+        carol: &mut Raw,
+        tag: &str,
+        n: usize,
+        comings: &mut usize,
+    ) -> Vec<Duration> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let sent = Instant::now();
+            bob.send_text(&format!("{tag}{i}"), "ping").await;
+            carol
+                .until(|v| {
+                    *comings += usize::from(v["type"] == "joined" || v["type"] == "left");
+                    v["type"] == "message"
+                })
+                .await;
+            out.push(sent.elapsed());
+            bob.until(|v| v["type"] == "ack").await;
+            // Within bob's 10 messages a second.
+            tokio::time::sleep(Duration::from_millis(110)).await;
+        }
+        out.sort();
+        out
+    }
+    let mut comings = 0;
+    let quiet = latencies(&mut bob, &mut carol, "q", 20, &mut comings).await;
+    // Eight connections from one machine join and leave as fast as they can for 3 s.
+    let stop = Instant::now() + Duration::from_secs(3);
+    let mut churners = Vec::new();
+    for c in 0..8 {
+        let (mut raw, _) = raw_from("127.0.0.9", &host.url, host.addr).await;
+        churners.push(tokio::spawn(async move {
+            let mut refused = 0;
+            while Instant::now() < stop {
+                raw.send(json!({"type":"join","id":"j","room":"Lobby","nick":format!("churn{c}")}))
+                    .await;
+                let answer = raw.recv_json().await;
+                if answer["type"] == "welcome" {
+                    raw.send(json!({"type":"leave","id":"l"})).await;
+                    raw.until(|v| v["type"] == "ack").await;
+                } else {
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            refused
+        }));
+    }
+    let busy = latencies(&mut bob, &mut carol, "b", 25, &mut comings).await;
+    let mut refused = 0;
+    for c in churners {
+        refused += c.await.unwrap();
+    }
+    // What carol saw of it.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), carol.recv_json()).await {
+            Ok(v) if v["type"] == "joined" || v["type"] == "left" => comings += 1,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let at = |l: &[Duration], q: usize| l[(l.len() * q).div_ceil(100) - 1];
+    println!(
+        "measured: churn published {comings} join/leave events in 3 s ({refused} joins refused); \
+         bob->carol p50 {:?} quiet, {:?} during churn; p99 {:?} quiet, {:?} during churn",
+        at(&quiet, 50),
+        at(&busy, 50),
+        at(&quiet, 99),
+        at(&busy, 99)
+    );
+    assert!(comings < 300, "{comings} join/leave events got through");
+    assert!(refused > 0);
+    // A latecomer still gets the conversation.
+    let (_, welcome) = Raw::join(&host.url, "Lobby", "latecomer").await;
+    let texts: Vec<String> = welcome
+        .history
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Message { text, .. } if text.starts_with("real") => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    let presence = welcome
+        .history
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::Joined { .. } | EventBody::Left { .. }))
+        .count();
+    println!(
+        "measured: the latecomer's history: {} events, {} real messages, {presence} joins/leaves",
+        welcome.history.len(),
+        texts.len()
+    );
+    assert_eq!(texts.len(), 20, "{texts:?}");
+    assert!(presence <= 25);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn typing_on_and_off_in_a_loop_reaches_the_others_only_a_few_times() {
+    let host = TestHost::start(Limits::default()).await;
+    let (mut flicker, _) = Raw::join(&host.url, "Lobby", "flicker").await;
+    let (mut dana, _) = Raw::join(&host.url, "Lobby", "dana").await;
+    flicker.until(|v| v["type"] == "joined").await;
+    for _ in 0..100 {
+        flicker.send(json!({"type":"typing","active":true})).await;
+        flicker.send(json!({"type":"typing","active":false})).await;
+    }
+    let mut seen = 0;
+    while let Ok(v) = tokio::time::timeout(Duration::from_millis(1500), dana.recv_json()).await {
+        seen += usize::from(v["type"] == "typing");
+    }
+    println!("measured: 200 typing frames in a burst reached the others as {seen} announcements");
+    assert!(seen <= 14, "{seen}");
+    assert!(seen >= 2, "typing still works: {seen}");
     host.stop().await;
 }

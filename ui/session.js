@@ -10,7 +10,7 @@
 export const RATE_LIMIT_RETRY_MS = 1000;
 
 const RETRY_BYES = new Set(['host_closing', 'too_slow', 'host_full', 'timeout', 'too_many_connections']);
-const RETRY_REFUSALS = new Set(['host_full', 'host_busy', 'too_many_connections']);
+const RETRY_REFUSALS = new Set(['host_full', 'host_busy', 'too_many_connections', 'rate_limited']);
 
 function sameName(a, b) {
   return a.toLowerCase() === b.toLowerCase();

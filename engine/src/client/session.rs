@@ -377,13 +377,14 @@ impl Session {
     }
 }
 
-/// How a refusal of the join ends the connection: a full host or address may have room
-/// later; anything else (wrong passphrase, nickname taken, ...) retrying cannot fix.
+/// How a refusal of the join ends the connection: a full or busy host or address may have
+/// room later, and a join refused for coming too fast may come again; anything else (wrong passphrase, nickname taken, ...) retrying cannot fix.
 fn refusal(code: ErrorCode, message: String) -> Ended {
     match code {
-        ErrorCode::HostFull | ErrorCode::HostBusy | ErrorCode::TooManyConnections => {
-            Ended::Lost(message)
-        }
+        ErrorCode::HostFull
+        | ErrorCode::HostBusy
+        | ErrorCode::TooManyConnections
+        | ErrorCode::RateLimited => Ended::Lost(message),
         _ => Ended::Final(CloseReason::Refused { code, message }),
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::rooms::Rooms;
 use super::Limits;
+use crate::limiter::KeyedBuckets;
 use crate::lock::AttemptLimiter;
 
 /// What every connection of a host shares: its identity, limits, rooms and counters.
@@ -25,9 +26,27 @@ pub(super) struct Shared {
     pub(super) usage: Arc<Usage>,
     /// Wrong passphrase attempts per client address.
     pub(super) attempts: Mutex<AttemptLimiter>,
+    /// Joins, leaves and renames per client address (all its connections together).
+    pub(super) presence: Mutex<Option<KeyedBuckets<IpAddr>>>,
 }
 
 impl Shared {
+    /// Takes one join, leave or rename from `ip`'s budget, or says how long until there is
+    /// one. `spend` takes it even when none is left (a leave always happens).
+    pub(super) fn presence(&self, ip: IpAddr, spend: bool) -> Result<(), std::time::Duration> {
+        let mut buckets = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(buckets) = buckets.as_mut() else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let bucket = buckets.get(ip, now);
+        if spend {
+            bucket.spend(now);
+            return Ok(());
+        }
+        bucket.take(now)
+    }
+
     pub(super) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }

@@ -129,6 +129,8 @@ impl Connection {
             in_room: None,
             frames: TokenBucket::new(limits.frame_rate, std::time::Instant::now()),
             messages: TokenBucket::new(limits.message_rate, std::time::Instant::now()),
+            presence: TokenBucket::new(limits.presence_rate, std::time::Instant::now()),
+            typing: TokenBucket::new(limits.typing_rate, std::time::Instant::now()),
         };
         let read = async {
             let end = reader.run(&mut ws).await;
@@ -154,6 +156,9 @@ impl Connection {
                 in_room.room.typing(in_room.member, false);
             }
             in_room.room.leave(in_room.member, self.id, reason);
+            let _ = self
+                .shared
+                .presence(super::admission::client_ip(peer), true);
         }
         tracing::debug!(%peer, conn = self.id, ?read_end, ?write_end, "closed");
     }

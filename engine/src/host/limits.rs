@@ -58,6 +58,12 @@ pub struct Limits {
     /// Frames of any kind one client may send; beyond it the host reads that client more
     /// slowly (nobody else notices).
     pub frame_rate: Option<Rate>,
+    /// Joins, leaves and renames one connection may make; beyond it a join or rename gets
+    /// `rate_limited` (a leave always happens, and counts). One address may make
+    /// `max_per_address` a second in bursts of twice that, all its connections together.
+    pub presence_rate: Option<Rate>,
+    /// "Is typing" announcements one connection may start; beyond it they are not passed on.
+    pub typing_rate: Option<Rate>,
     /// Wrong passphrases one address may try in a burst, and how often one more is allowed.
     pub passphrase_attempts: u32,
     pub passphrase_refill: Duration,
@@ -100,6 +106,8 @@ impl Default for Limits {
             max_per_address: 64,
             message_rate: Some(Rate::new(10.0, 30)),
             frame_rate: Some(Rate::new(100.0, 200)),
+            presence_rate: Some(Rate::new(1.0, 10)),
+            typing_rate: Some(Rate::new(1.0, 5)),
             passphrase_attempts: 5,
             passphrase_refill: Duration::from_secs(30),
             welcome_history: 100,
@@ -128,6 +136,17 @@ pub fn default_memory_budget() -> usize {
 }
 
 impl Limits {
+    /// Joins, leaves and renames all connections of one address may make together.
+    pub fn presence_per_address(&self) -> Option<Rate> {
+        self.presence_rate.map(|_| {
+            let per_address = self.max_per_address.max(1) as f64;
+            Rate::new(
+                per_address / 4.0,
+                (per_address * 2.0).min(f64::from(u32::MAX)) as u32,
+            )
+        })
+    }
+
     /// Per-client limits for `per_second` chat messages a second (0: none): bursts of three
     /// times that; frames of any kind ten times as fast (at least 100 a second), in bursts of
     /// twice their rate. The defaults are this with 10.

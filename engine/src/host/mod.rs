@@ -208,6 +208,9 @@ impl Host {
         for spec in specs {
             rooms.add_own(spec).map_err(HostError::InvalidRoom)?;
         }
+        let presence = limits
+            .presence_per_address()
+            .map(|rate| crate::limiter::KeyedBuckets::new(rate, 4096));
         Ok(Self {
             shared: Arc::new(Shared {
                 name: config.name,
@@ -220,6 +223,7 @@ impl Host {
                 rooms,
                 next_id: AtomicU64::new(1),
                 per_address: Mutex::new(HashMap::new()),
+                presence: Mutex::new(presence),
                 usage,
             }),
         })

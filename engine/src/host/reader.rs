@@ -33,6 +33,10 @@ pub(super) struct Reader<'a> {
     pub(super) frames: TokenBucket,
     /// Chat messages and renames: when empty, they are refused with `rate_limited`.
     pub(super) messages: TokenBucket,
+    /// Joins, leaves and renames: when empty, joins and renames are refused.
+    pub(super) presence: TokenBucket,
+    /// Typing announcements: when empty, they are not passed on.
+    pub(super) typing: TokenBucket,
 }
 
 impl Reader<'_> {

@@ -50,6 +50,9 @@ impl Reader<'_> {
                 in_room
                     .room
                     .leave(in_room.member, self.conn.id, LeaveReason::Left);
+                // A leave always happens, and counts against the budget for the next join.
+                self.presence.spend(std::time::Instant::now());
+                let _ = self.conn.shared.presence(client_ip(self.peer), true);
                 self.send(Outbound::Exit)?;
                 self.ack(&id, None)
             }
@@ -75,9 +78,12 @@ impl Reader<'_> {
                     return self.error(None, ErrorCode::NotInRoom, "join a room first".into());
                 };
                 match (active, in_room.typing_until.is_some()) {
-                    (true, was) => {
-                        in_room.typing_until = Some(Instant::now() + ttl);
-                        if !was {
+                    (true, true) => in_room.typing_until = Some(Instant::now() + ttl),
+                    (true, false) => {
+                        // Past its budget, a start is not passed on (stops always are, so
+                        // nobody is left looking at a stale "is typing").
+                        if self.typing.take(std::time::Instant::now()).is_ok() {
+                            in_room.typing_until = Some(Instant::now() + ttl);
                             in_room.room.typing(in_room.member, true);
                         }
                     }
@@ -90,7 +96,7 @@ impl Reader<'_> {
                 if self.in_room.is_none() {
                     return self.not_in_room(&id);
                 }
-                if let Err(invalid) = self.rate_check() {
+                if let Err(invalid) = self.rate_check().and_then(|()| self.presence_check()) {
                     return self.refuse(Some(&id), invalid);
                 }
                 let Some(in_room) = self.in_room.as_ref() else {
@@ -154,10 +160,13 @@ impl Reader<'_> {
                 return self.refuse(Some(id), invalid);
             }
         }
-        let session = session.as_deref().unwrap_or(&self.session);
         if let Err(busy) = self.conn.shared.usage.check() {
             return self.refuse(Some(id), busy);
         }
+        if let Err(churn) = self.presence_check() {
+            return self.refuse(Some(id), churn);
+        }
+        let session = session.as_deref().unwrap_or(&self.session);
         let opener = client_ip(self.peer);
         let room = match self.conn.shared.rooms.get_or_create(room, opener) {
             Ok(room) => room,
@@ -230,6 +239,28 @@ impl Reader<'_> {
             }
             Err(invalid) => self.refuse(Some(id), invalid),
         }
+    }
+
+    /// Takes a join, leave or rename from this connection's and its address's budgets, or
+    /// explains the limit.
+    fn presence_check(&mut self) -> Result<(), Invalid> {
+        let now = std::time::Instant::now();
+        let ip = client_ip(self.peer);
+        let wait = match self.presence.take(now) {
+            Ok(()) => match self.conn.shared.presence(ip, false) {
+                Ok(()) => return Ok(()),
+                Err(wait) => wait,
+            },
+            Err(wait) => wait,
+        };
+        Err(Invalid {
+            code: ErrorCode::RateLimited,
+            message: format!(
+                "you are joining, leaving or renaming faster than this host allows; try again \
+                 in {} ms",
+                wait.as_millis().max(1)
+            ),
+        })
     }
 
     /// Takes a token for one chat message, or explains the limit.

@@ -58,6 +58,14 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// Joins and leaves: who came and went, not the conversation.
+    pub fn is_presence(&self) -> bool {
+        matches!(
+            self.event.body,
+            crate::protocol::EventBody::Joined { .. } | crate::protocol::EventBody::Left { .. }
+        )
+    }
+
     pub fn visible_to(&self, tag: SessionTag) -> bool {
         self.pair.is_none_or(|(a, b)| a == tag || b == tag)
     }
@@ -339,7 +347,11 @@ impl RoomLog {
         let line = encode_line(record);
         let file = self.file.as_ref().expect("rotate opened a segment");
         (&**file).write_all(&line)?;
-        self.records += 1;
+        // Comings and goings do not count toward a segment's events (its bytes bound them):
+        // a burst of them must not push the conversation off the disk.
+        if !record.is_presence() {
+            self.records += 1;
+        }
         self.bytes += line.len() as u64;
         self.dirty = true;
         Ok(())

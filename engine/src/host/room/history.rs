@@ -22,6 +22,8 @@ pub(crate) struct History {
     sizes: VecDeque<usize>,
     bytes: usize,
     max_bytes: usize,
+    /// How many of `records` are joins and leaves.
+    presence: usize,
     /// The host's memory in use, which this history counts toward.
     usage: Arc<Usage>,
     /// (session tag, request id) to the place it was given. Rebuilt from saved history on
@@ -56,13 +58,15 @@ impl History {
             sizes: VecDeque::new(),
             bytes: 0,
             max_bytes: max_bytes.max(1),
+            presence: 0,
             usage,
             answered: HashMap::new(),
             answered_order: VecDeque::new(),
             cap: cap.max(1),
         };
-        let keep_from = records.len().saturating_sub(history.cap);
-        for record in records.into_iter().skip(keep_from) {
+        // Every record goes through the same policy as live ones, so what a restart keeps
+        // is what the running host kept (the conversation over comings and goings).
+        for record in records {
             let size = serde_json::to_vec(&record.event).map_or(0, |v| v.len());
             history.push(record, size);
         }
@@ -88,6 +92,7 @@ impl History {
             };
             self.remember((by, id.to_owned()), placed);
         }
+        self.presence += usize::from(record.is_presence());
         self.records.push_back(record);
         self.sizes.push_back(size);
         self.bytes += size;
@@ -95,8 +100,21 @@ impl History {
         while self.records.len() > self.cap
             || (self.bytes > self.max_bytes && self.records.len() > 1)
         {
-            self.records.pop_front();
-            let size = self.sizes.pop_front().unwrap_or(0);
+            // Comings and goings give way first once they are more than a quarter of what
+            // is kept: churn never pushes the conversation out.
+            let index = match self.presence > self.cap / 4 {
+                true => self
+                    .records
+                    .iter()
+                    .position(Record::is_presence)
+                    .unwrap_or(0),
+                false => 0,
+            };
+            let Some(gone) = self.records.remove(index) else {
+                break;
+            };
+            self.presence -= usize::from(gone.is_presence());
+            let size = self.sizes.remove(index).unwrap_or(0);
             self.bytes -= size;
             self.usage.sub(size);
         }
@@ -150,12 +168,22 @@ impl History {
                             EventBody::Joined { .. } | EventBody::Left { .. }
                         )
                 };
+                // Comings and goings take at most a quarter of what a newcomer is shown: the
+                // conversation comes first, however much churn there was.
+                let mut comings = 0;
                 let mut recent: Vec<&ChatEvent> = self
                     .records
                     .iter()
                     .rev()
                     .filter(visible)
                     .filter(|r| !presence(r))
+                    .filter(|r| {
+                        if !r.is_presence() {
+                            return true;
+                        }
+                        comings += 1;
+                        comings <= wanted.recent / 4
+                    })
                     .take(wanted.recent)
                     .map(|r| &r.event)
                     .collect();
@@ -234,6 +262,39 @@ mod tests {
             history.answered(session_tag("other-session-00"), "m5"),
             None
         );
+    }
+
+    #[test]
+    fn comings_and_goings_never_push_the_conversation_out() {
+        let mut records: Vec<Record> = (1..=20)
+            .map(|s| message(s, &format!("m{s}"), "hi"))
+            .collect();
+        for seq in 21..=2000 {
+            let body = if seq % 2 == 0 {
+                EventBody::Joined {
+                    nick: "churn".into(),
+                    also: Vec::new(),
+                }
+            } else {
+                EventBody::Left {
+                    nick: "churn".into(),
+                    reason: crate::protocol::LeaveReason::Left,
+                }
+            };
+            records.push(Record {
+                event: ChatEvent { seq, ts: seq, body },
+                by: None,
+                pair: None,
+            });
+        }
+        let history = History::restore(records, 100, 1 << 20, Default::default());
+        let messages = history
+            .iter()
+            .filter(|r| matches!(r.event.body, EventBody::Message { .. }))
+            .count();
+        assert_eq!(messages, 20, "every message is kept");
+        assert_eq!(history.iter().count(), 100);
+        assert_eq!(history.last_seq(), Some(2000));
     }
 
     #[test]
