@@ -905,3 +905,72 @@ async fn typing_on_and_off_in_a_loop_reaches_the_others_only_a_few_times() {
     assert!(seen >= 2, "typing still works: {seen}");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_few_addresses_cannot_take_every_place_on_the_host() {
+    let host = TestHost::start(Limits {
+        max_connections: 50,
+        ..Limits::default()
+    })
+    .await;
+    // Two machines open as many connections as they are allowed (64 each, more than the host).
+    let mut hogs = Vec::new();
+    let mut refused = 0;
+    for source in ["127.0.0.2", "127.0.0.3"] {
+        for _ in 0..40 {
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+            let stream = socket.connect(host.addr).await.unwrap();
+            let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+            let (ws, _) = tokio_tungstenite::client_async(&host.url, stream)
+                .await
+                .unwrap();
+            let mut raw = Raw { ws };
+            raw.send(json!({"type":"hello","version":1})).await;
+            if raw.recv_json().await["type"] == "hello" {
+                hogs.push(raw);
+            } else {
+                refused += 1;
+            }
+        }
+    }
+    println!(
+        "measured: two addresses got {} of 50 places ({refused} refused)",
+        hogs.len()
+    );
+    assert_eq!(hogs.len(), 45, "the last tenth is kept for others");
+    // Someone else still gets in.
+    let (_, hello) = raw_from("127.0.0.4", &host.url, host.addr).await;
+    assert_eq!(hello["type"], "hello");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn passphrase_guesses_spread_over_many_addresses_are_limited_per_room() {
+    let host = TestHost::start_with(any_port(), locked_config(Limits::default())).await;
+    let wrong = RoomKey::derive("not it", "Vault").unwrap();
+    let mut codes = Vec::new();
+    for i in 0..30 {
+        let (mut raw, hello) = raw_from(&format!("127.0.1.{}", i + 1), &host.url, host.addr).await;
+        let nonce = hello["nonce"].as_str().unwrap();
+        let session = format!("session-guess-{i:04}");
+        raw.send(join_frame(
+            "guesser",
+            &session,
+            Some(wrong.proof(nonce, &session)),
+        ))
+        .await;
+        codes.push(raw.recv_json().await["code"].as_str().unwrap().to_owned());
+    }
+    let wrong_answers = codes.iter().filter(|c| *c == "passphrase_wrong").count();
+    println!(
+        "measured: 30 guesses from 30 addresses: {wrong_answers} checked, {} told to wait",
+        codes.len() - wrong_answers
+    );
+    assert_eq!(wrong_answers, 20);
+    assert!(
+        codes[20..].iter().all(|c| c == "too_many_attempts"),
+        "{codes:?}"
+    );
+    host.stop().await;
+}

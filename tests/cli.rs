@@ -521,3 +521,70 @@ async fn clients_that_join_again_and_again_without_reading_cannot_make_the_host_
     assert_eq!(filler.until(|v| v["type"] == "ack").await["id"], "after");
     drop(held);
 }
+
+#[tokio::test]
+async fn three_thousand_piped_lines_all_arrive_in_order_exactly_once_at_the_default_rate() {
+    use tokio::io::AsyncWriteExt;
+    const LINES: usize = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    // The host's default limits: 10 messages a second per client, bursts of 30.
+    let host = TestHost::start(Limits::default()).await;
+    let (mut watcher, _) = Raw::join(&host.url, "Lobby", "watcher").await;
+    let mut piper = Command::new(BIN)
+        .args([
+            "join",
+            &host.addr.to_string(),
+            "--room",
+            "Lobby",
+            "--nick",
+            "piper",
+        ])
+        .env("LANCHAT_CONFIG_DIR", dir.path())
+        .env("LANCHAT_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let mut stdin = piper.stdin.take().unwrap();
+    let feeding = tokio::spawn(async move {
+        let text: String = (0..LINES).map(|i| format!("line {i:04}\n")).collect();
+        stdin.write_all(text.as_bytes()).await.unwrap();
+        // Dropping stdin ends the input.
+    });
+    let mut got = Vec::with_capacity(LINES);
+    tokio::time::timeout(Duration::from_secs(420), async {
+        while got.len() < LINES {
+            let v = watcher
+                .until(|v| v["type"] == "message" || v["type"] == "left")
+                .await;
+            if v["type"] == "left" {
+                break;
+            }
+            got.push(v["text"].as_str().unwrap().to_owned());
+        }
+    })
+    .await
+    .expect("every line arrives within 7 minutes");
+    feeding.await.unwrap();
+    let status = tokio::time::timeout(PATIENCE * 6, piper.wait())
+        .await
+        .expect("the client exits once all is confirmed")
+        .unwrap();
+    let expected: Vec<String> = (0..LINES).map(|i| format!("line {i:04}")).collect();
+    let in_order = got == expected;
+    println!(
+        "measured: {} of {LINES} piped lines arrived in {:.0} s, in order: {in_order}, exit {status}",
+        got.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        in_order,
+        "first differences: {:?}",
+        got.iter().zip(&expected).find(|(a, b)| a != b)
+    );
+    assert!(status.success());
+    host.stop().await;
+}

@@ -98,13 +98,13 @@ impl RoomKey {
 /// Wrong passphrase attempts per client address: a burst of `burst`, then one more every
 /// `refill`. Right ones cost nothing, so a client that reconnects often is never locked out
 /// of its own room. Bounded: at most `MAX_TRACKED` addresses are remembered.
-pub struct AttemptLimiter {
-    buckets: KeyedBuckets<IpAddr>,
+pub struct AttemptLimiter<K = IpAddr> {
+    buckets: KeyedBuckets<K>,
 }
 
 const MAX_TRACKED: usize = 4096;
 
-impl AttemptLimiter {
+impl<K: std::hash::Hash + Eq + Copy> AttemptLimiter<K> {
     pub fn new(burst: u32, refill: Duration) -> Self {
         Self {
             buckets: KeyedBuckets::new(Rate::every(refill, burst), MAX_TRACKED),
@@ -112,12 +112,12 @@ impl AttemptLimiter {
     }
 
     /// Whether `address` may try a passphrase now, or how long until it may.
-    pub fn check(&mut self, address: IpAddr, now: Instant) -> Result<(), Duration> {
+    pub fn check(&mut self, address: K, now: Instant) -> Result<(), Duration> {
         self.buckets.get(address, now).check(now)
     }
 
     /// Counts a wrong passphrase from `address`.
-    pub fn failed(&mut self, address: IpAddr, now: Instant) {
+    pub fn failed(&mut self, address: K, now: Instant) {
         self.buckets.get(address, now).spend(now);
     }
 }

@@ -24,8 +24,10 @@ pub(super) struct Shared {
     pub(super) per_address: Mutex<HashMap<IpAddr, usize>>,
     /// Memory held for others, against `Limits::memory_budget`.
     pub(super) usage: Arc<Usage>,
-    /// Wrong passphrase attempts per client address.
+    /// Wrong passphrase attempts per client address...
     pub(super) attempts: Mutex<AttemptLimiter>,
+    /// ...and per room (by a hash of its name), whatever address they come from.
+    pub(super) room_attempts: Mutex<AttemptLimiter<u64>>,
     /// Joins, leaves and renames per client address (all its connections together).
     pub(super) presence: Mutex<Option<KeyedBuckets<IpAddr>>>,
 }
@@ -58,10 +60,12 @@ impl Shared {
         if *count >= self.limits.max_per_address {
             return None;
         }
+        let held = *count;
         *count += 1;
         Some(AddressSlot {
             shared: self.clone(),
             ip,
+            held,
         })
     }
 }
@@ -119,7 +123,14 @@ impl Usage {
 pub(super) struct AddressSlot {
     shared: Arc<Shared>,
     ip: IpAddr,
+    /// Connections the address held before this one.
+    pub(super) held: usize,
 }
+
+/// Connections every address may count on: past them, an address takes no slot from the
+/// last tenth of the host's, which are kept for addresses that have fewer (so one address
+/// range, or a few, cannot take every place).
+pub(super) const FAIR_SHARE: usize = 4;
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {

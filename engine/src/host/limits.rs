@@ -67,6 +67,10 @@ pub struct Limits {
     /// Wrong passphrases one address may try in a burst, and how often one more is allowed.
     pub passphrase_attempts: u32,
     pub passphrase_refill: Duration,
+    /// Wrong passphrases one room takes in a burst from all addresses together, and how
+    /// often one more is allowed (guessing spread over many addresses stays slow).
+    pub passphrase_attempts_per_room: u32,
+    pub passphrase_room_refill: Duration,
     /// Events a newcomer's welcome carries.
     pub welcome_history: usize,
     /// Time for a new TCP connection to complete the WebSocket handshake.
@@ -110,6 +114,8 @@ impl Default for Limits {
             typing_rate: Some(Rate::new(1.0, 5)),
             passphrase_attempts: 5,
             passphrase_refill: Duration::from_secs(30),
+            passphrase_attempts_per_room: 20,
+            passphrase_room_refill: Duration::from_secs(3),
             welcome_history: 100,
             handshake_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),

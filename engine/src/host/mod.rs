@@ -219,6 +219,10 @@ impl Host {
                     limits.passphrase_attempts,
                     limits.passphrase_refill,
                 )),
+                room_attempts: Mutex::new(AttemptLimiter::new(
+                    limits.passphrase_attempts_per_room,
+                    limits.passphrase_room_refill,
+                )),
                 limits,
                 rooms,
                 next_id: AtomicU64::new(1),
@@ -280,8 +284,14 @@ impl Host {
             };
             let _ = stream.set_nodelay(true);
             let slot = self.shared.admit(client_ip(peer));
-            match (permits.clone().try_acquire_owned(), slot) {
-                (Ok(permit), Some(slot)) => {
+            let reserved = limits.max_connections / 10;
+            let permit = permits.clone().try_acquire_owned().ok().filter(|_| {
+                // Past its fair share, an address may not take the last tenth of the places.
+                slot.as_ref().is_none_or(|s| s.held < admission::FAIR_SHARE)
+                    || permits.available_permits() >= reserved
+            });
+            match (permit, slot) {
+                (Some(permit), Some(slot)) => {
                     let conn = connection::Connection::new(self.shared.clone(), stop.clone());
                     tracker.spawn(async move {
                         conn.serve(stream, peer).await;
@@ -289,7 +299,7 @@ impl Host {
                     });
                 }
                 (permit, slot) => {
-                    let why = if permit.is_err() {
+                    let why = if permit.is_none() {
                         connection::TurnAway::HostFull
                     } else {
                         connection::TurnAway::AddressFull

@@ -307,20 +307,35 @@ impl Reader<'_> {
         let shared = &self.conn.shared;
         let ip = client_ip(self.peer);
         let now = std::time::Instant::now();
+        let room_id = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            protocol::name_key(room.name()).hash(&mut hasher);
+            hasher.finish()
+        };
         let mut attempts = shared.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut room_attempts = shared
+            .room_attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let too_many = |wait: std::time::Duration, whose: &str| Invalid {
+            code: ErrorCode::TooManyAttempts,
+            message: format!(
+                "too many wrong passphrases {whose}; try again in {} s",
+                wait.as_secs() + 1
+            ),
+        };
         if let Err(wait) = attempts.check(ip, now) {
-            return Err(Invalid {
-                code: ErrorCode::TooManyAttempts,
-                message: format!(
-                    "too many wrong passphrases from your address; try again in {} s",
-                    wait.as_secs() + 1
-                ),
-            });
+            return Err(too_many(wait, "from your address"));
+        }
+        if let Err(wait) = room_attempts.check(room_id, now) {
+            return Err(too_many(wait, "for this room"));
         }
         if key.verify(&self.nonce, session, proof) {
             return Ok(());
         }
         attempts.failed(ip, now);
+        room_attempts.failed(room_id, now);
         tracing::info!(peer = %self.peer, room = room.name(), "wrong passphrase");
         Err(Invalid {
             code: ErrorCode::PassphraseWrong,
