@@ -28,6 +28,8 @@ pub struct HostArgs {
     pub message_rate: f64,
     /// In megabytes; `None` for the default.
     pub memory_budget: Option<usize>,
+    /// In days.
+    pub forget_rooms_after: u64,
 }
 
 /// The machine's name, for `hello` and listings.
@@ -81,6 +83,9 @@ pub async fn run_host(args: HostArgs) -> Result<(), String> {
             memory_budget: args
                 .memory_budget
                 .map_or_else(lanchat::host::default_memory_budget, |mb| mb << 20),
+            forget_rooms_after: std::time::Duration::from_secs(
+                args.forget_rooms_after.saturating_mul(24 * 3600),
+            ),
             ..Limits::default()
         }
         .with_message_rate(args.message_rate),

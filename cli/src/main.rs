@@ -90,6 +90,9 @@ enum Command {
         /// histories) before it refuses new joins and rooms [default: a quarter of memory].
         #[arg(long, value_name = "MB")]
         memory_budget: Option<usize>,
+        /// Delete saved rooms (other than this one) nobody has used for this many days.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        forget_rooms_after: u64,
     },
     /// List the rooms on the LAN.
     Rooms {
@@ -174,6 +177,7 @@ fn main() -> ExitCode {
             max_per_address,
             message_rate,
             memory_budget,
+            forget_rooms_after,
         } => runtime.block_on(host::run_host(host::HostArgs {
             room,
             bind,
@@ -190,6 +194,7 @@ fn main() -> ExitCode {
             max_per_address,
             message_rate,
             memory_budget,
+            forget_rooms_after,
         })),
         Command::Rooms {
             watch,

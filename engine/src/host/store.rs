@@ -511,6 +511,33 @@ mod tests {
     }
 
     #[test]
+    fn saved_rooms_unused_for_long_are_forgotten_but_the_hosts_own_stay() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = data_dir(tmp.path(), 1000);
+        for name in ["Old", "Recent", "Own"] {
+            let mut log = data.open_room(name, "e", None, std::iter::empty()).unwrap();
+            log.append(&record(1, "x")).unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86400);
+        for name in ["Old", "Own"] {
+            for file in fs::read_dir(data.room_dir(name)).unwrap().flatten() {
+                File::options()
+                    .append(true)
+                    .open(file.path())
+                    .unwrap()
+                    .set_modified(long_ago)
+                    .unwrap();
+            }
+        }
+        let forgotten =
+            data.forget_idle(std::time::Duration::from_secs(30 * 86400), &["Own".into()]);
+        assert_eq!(forgotten, 1);
+        assert!(data.restore_named("Old").is_none());
+        assert!(data.restore_named("Recent").is_some());
+        assert!(data.restore_named("Own").is_some());
+    }
+
+    #[test]
     fn at_most_two_segments_are_kept() {
         let tmp = tempfile::tempdir().unwrap();
         let data = data_dir(tmp.path(), 10);
