@@ -327,7 +327,7 @@ async fn after_a_dropped_connection_the_client_resumes_without_gaps_or_duplicate
     assert_eq!(
         texts,
         [
-            "Left { nick: \"alice\", reason: Disconnected }",
+            "Left { nick: \"alice\", reason: Disconnected, also: [] }",
             "while away 0",
             "while away 1",
             "while away 2"

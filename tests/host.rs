@@ -231,7 +231,8 @@ async fn welcome_has_users_and_recent_history_and_others_see_join_and_leave() {
         alice.event().await.body,
         EventBody::Left {
             nick: "bob".into(),
-            reason: LeaveReason::Left
+            reason: LeaveReason::Left,
+            also: Vec::new(),
         }
     );
     // After leaving, nothing from the room reaches bob, and he may join another room.
@@ -255,7 +256,8 @@ async fn a_dropped_connection_is_announced_as_disconnected() {
         alice.event().await.body,
         EventBody::Left {
             nick: "bob".into(),
-            reason: LeaveReason::Disconnected
+            reason: LeaveReason::Disconnected,
+            also: Vec::new(),
         }
     );
     // The nickname is free again.
@@ -561,7 +563,8 @@ async fn an_oversized_frame_closes_that_connection_only() {
         alice.event().await.body,
         EventBody::Left {
             nick: "bob".into(),
-            reason: LeaveReason::Dropped
+            reason: LeaveReason::Dropped,
+            also: Vec::new(),
         }
     );
     alice.send_text("m", "unaffected").await;
@@ -637,7 +640,7 @@ async fn a_stalled_reader_is_dropped_while_others_keep_receiving() {
                 last_seq = e.seq;
                 match e.body {
                     EventBody::Message { .. } => received += 1,
-                    EventBody::Left { nick, reason } => {
+                    EventBody::Left { nick, reason, .. } => {
                         assert_eq!((nick.as_str(), reason), ("stalled", LeaveReason::Dropped));
                         dropped = true;
                     }
@@ -1026,5 +1029,51 @@ async fn a_close_frame_with_an_invalid_code_is_answered_with_1002() {
     let (mut raw, _) = Raw::hello(&host.url).await;
     raw.ws.close(None).await.unwrap();
     assert_eq!(raw.closed().await.map(|f| u16::from(f.code)), Some(1000));
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_rush_of_leaves_from_a_big_room_is_announced_together_and_the_list_stays_exact() {
+    let host = TestHost::start(Limits {
+        join_rush_members: 3,
+        join_rush_window: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let (mut alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
+    let mut others = Vec::new();
+    for i in 0..8 {
+        let (raw, _) = Raw::join(&host.url, "Lobby", &format!("p{i}")).await;
+        others.push(raw);
+    }
+    // Settle the joins, then everyone but alice and p0 goes at once.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let stay = others.remove(0);
+    drop(others);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut stay = stay;
+    stay.send_text("m", "still here").await;
+    let mut left = Vec::new();
+    let mut events = 0;
+    loop {
+        let v = alice
+            .until(|v| v["type"] == "left" || v["type"] == "message")
+            .await;
+        if v["type"] == "message" {
+            break;
+        }
+        events += 1;
+        left.push(v["nick"].as_str().unwrap().to_owned());
+        for n in v["also"].as_array().into_iter().flatten() {
+            left.push(n.as_str().unwrap().to_owned());
+        }
+    }
+    left.sort();
+    let expected: Vec<String> = (1..8).map(|i| format!("p{i}")).collect();
+    println!("seen: 7 leaves announced in {events} events");
+    assert_eq!(left, expected, "everyone announced once");
+    assert!(events < 7, "{events} events");
+    let (_, welcome) = Raw::join(&host.url, "Lobby", "late").await;
+    assert_eq!(welcome.users, ["alice", "p0", "late"]);
     host.stop().await;
 }

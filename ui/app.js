@@ -291,11 +291,15 @@ function roomEvent(ev, live) {
       break;
     }
     case 'left': {
-      stopTyping(ev.nick);
+      // When many leave at once the host announces them together (`also`).
+      const nicks = [ev.nick, ...(ev.also || [])];
+      nicks.forEach(stopTyping);
       const how = { left: 'left', disconnected: 'disconnected', dropped: 'was disconnected by the host' };
-      view.system(`${ev.nick} ${how[ev.reason] || 'left'}`, ev.ts);
-      if (current) chat.users = chat.users.filter((u) => !sameNick(u, ev.nick));
-      if (state.privateTo && sameNick(state.privateTo, ev.nick)) {
+      if (nicks.length === 1) view.system(`${ev.nick} ${how[ev.reason] || 'left'}`, ev.ts);
+      else if (nicks.length <= 4) view.system(`${nicks.slice(0, -1).join(', ')} and ${nicks.at(-1)} left`, ev.ts);
+      else view.system(`${nicks.slice(0, 3).join(', ')} and ${nicks.length - 3} others left`, ev.ts);
+      if (current) chat.users = chat.users.filter((u) => !nicks.some((n) => sameNick(u, n)));
+      if (state.privateTo && nicks.some((n) => sameNick(state.privateTo, n))) {
         state.privateTo = null;
         view.setPrivateTarget(null);
       }

@@ -70,7 +70,11 @@ impl Output {
                     }
                 }
             }
-            EventBody::Left { nick, .. } => self.users.retain(|u| key(u) != key(nick)),
+            EventBody::Left { nick, also, .. } => {
+                for nick in std::iter::once(nick).chain(also) {
+                    self.users.retain(|u| key(u) != key(nick));
+                }
+            }
             EventBody::Renamed { from, to, .. } => {
                 for u in &mut self.users {
                     if key(u) == key(from) {

@@ -66,13 +66,17 @@ pub fn event_line(event: &ChatEvent, users: Option<usize>) -> String {
             let others = also.iter().map(|n| clean(n)).collect::<Vec<_>>().join(", ");
             format!("[{t}] * {}, {others} joined{online}", clean(nick))
         }
-        EventBody::Left { nick, reason } => {
+        EventBody::Left { nick, reason, also } if also.is_empty() => {
             let how = match reason {
                 LeaveReason::Left => "left",
                 LeaveReason::Disconnected => "disconnected",
                 LeaveReason::Dropped => "was dropped by the host",
             };
             format!("[{t}] * {} {how}{online}", clean(nick))
+        }
+        EventBody::Left { nick, also, .. } => {
+            let others = also.iter().map(|n| clean(n)).collect::<Vec<_>>().join(", ");
+            format!("[{t}] * {}, {others} left{online}", clean(nick))
         }
         EventBody::Renamed { from, to, .. } => {
             format!("[{t}] * {} is now known as {}", clean(from), clean(to))

@@ -45,6 +45,10 @@ pub(crate) struct Feed {
 struct Ring {
     items: VecDeque<Delivery>,
     capacity: usize,
+    /// The frames' bytes, and the most they may be: long messages shorten how far behind a
+    /// member may fall instead of growing the room's memory.
+    bytes: usize,
+    max_bytes: usize,
     /// The number of the event at `items[0]`.
     first: u64,
 }
@@ -54,11 +58,13 @@ struct Ring {
 pub(crate) struct Lagged(pub u64);
 
 impl Feed {
-    pub fn new(capacity: usize) -> Arc<Self> {
+    pub fn new(capacity: usize, max_bytes: usize) -> Arc<Self> {
         Arc::new(Self {
             ring: Mutex::new(Ring {
                 items: VecDeque::new(),
                 capacity: capacity.max(1),
+                bytes: 0,
+                max_bytes: max_bytes.max(1),
                 first: 0,
             }),
             published: AtomicU64::new(0),
@@ -76,11 +82,16 @@ impl Feed {
     pub fn publish(&self, delivery: Delivery) {
         {
             let mut ring = self.ring();
-            if ring.items.len() == ring.capacity {
-                ring.items.pop_front();
-                ring.first += 1;
-            }
+            ring.bytes += delivery.frame.len();
             ring.items.push_back(delivery);
+            while ring.items.len() > ring.capacity
+                || (ring.bytes > ring.max_bytes && ring.items.len() > 1)
+            {
+                if let Some(gone) = ring.items.pop_front() {
+                    ring.bytes -= gone.frame.len();
+                    ring.first += 1;
+                }
+            }
             // Stored under the lock, so a cursor made at the same time sees a count that
             // matches the ring.
             self.published
@@ -96,6 +107,7 @@ impl Feed {
         if !ring.items.is_empty() || ring.items.capacity() > 0 {
             ring.first += ring.items.len() as u64;
             ring.items = VecDeque::new();
+            ring.bytes = 0;
         }
     }
 
@@ -186,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_cursor_sees_only_what_was_published_after_it_and_meant_for_its_member() {
-        let feed = Feed::new(8);
+        let feed = Feed::new(8, 1 << 20);
         feed.publish(event(1, None, "before"));
         let mut cursor = feed.cursor();
         assert!(!cursor.has_news());
@@ -204,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_writer_that_has_enough_stops_after_the_frame_that_filled_it() {
-        let feed = Feed::new(8);
+        let feed = Feed::new(8, 1 << 20);
         let mut cursor = feed.cursor();
         for text in ["one", "two", "three"] {
             feed.publish(event(1, None, text));
@@ -220,7 +232,7 @@ mod tests {
 
     #[test]
     fn a_cursor_left_behind_by_the_ring_says_how_much_it_lost() {
-        let feed = Feed::new(3);
+        let feed = Feed::new(3, 1 << 20);
         let mut slow = feed.cursor();
         for _ in 0..5 {
             feed.publish(event(1, None, "x"));
@@ -232,9 +244,26 @@ mod tests {
         assert_eq!(drain(&mut fresh, 2, 10).0, vec!["y".to_string()]);
     }
 
+    #[test]
+    fn long_frames_shorten_the_ring_instead_of_growing_it() {
+        let feed = Feed::new(100, 1000);
+        let mut slow = feed.cursor();
+        let big: &'static [u8] = Box::leak(vec![b'x'; 300].into_boxed_slice());
+        for _ in 0..10 {
+            feed.publish(Delivery {
+                origin: 1,
+                only: None,
+                frame: Bytes::from_static(big),
+            });
+        }
+        // Three frames fit in 1,000 bytes: a member who took none is ten behind.
+        assert_eq!(feed.ring().items.len(), 3);
+        assert_eq!(slow.take(2, 10, |_| true), Err(Lagged(10)));
+    }
+
     #[tokio::test]
     async fn a_waiting_writer_is_woken_by_the_next_event() {
-        let feed = Feed::new(8);
+        let feed = Feed::new(8, 1 << 20);
         let cursor = feed.cursor();
         let waiting = tokio::spawn(async move {
             cursor.news().await;

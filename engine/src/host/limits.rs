@@ -37,6 +37,8 @@ pub struct Limits {
     /// disconnected with `too_slow`; nobody else waits for it. Keep it well above
     /// `client_queue`: a member's own echoes may lag by that much while it sends.
     pub room_buffer: usize,
+    /// ...and at most this many bytes of them (long messages make the buffer shorter).
+    pub room_buffer_bytes: usize,
     /// Events each room keeps in memory for late joiners and rejoining clients; also how
     /// many events one history segment on disk holds (a room keeps at most two).
     pub history_len: usize,
@@ -101,6 +103,7 @@ impl Default for Limits {
             room_idle: Duration::from_secs(600),
             forget_rooms_after: Duration::from_secs(30 * 24 * 3600),
             room_buffer: 4096,
+            room_buffer_bytes: 8 << 20,
             history_len: 1000,
             history_segment_bytes: 1 << 20,
             join_rush_members: 64,

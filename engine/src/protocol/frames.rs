@@ -193,9 +193,13 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         also: Vec<String>,
     },
+    /// `nick` left; in a busy room, the others who left within the same moment are in
+    /// `also` (their reasons may differ from `reason`, which is `nick`'s).
     Left {
         nick: String,
         reason: LeaveReason,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also: Vec<String>,
     },
     Renamed {
         /// The `nick` request's id, for renames a member asked for (not for a takeover that
@@ -206,10 +210,7 @@ pub enum EventBody {
         to: String,
     },
     /// A message from the host itself, about the room (history no longer saved, and so on).
-    Notice {
-        code: NoticeCode,
-        text: String,
-    },
+    Notice { code: NoticeCode, text: String },
 }
 
 impl EventBody {

@@ -335,6 +335,7 @@ mod tests {
                     EventBody::Left {
                         nick: "carol".into(),
                         reason: LeaveReason::Disconnected,
+                        also: Vec::new(),
                     },
                 )),
                 json!({"seq":13,"ts":1_700_000_000_000u64,"type":"left","nick":"carol",

@@ -279,6 +279,7 @@ mod tests {
                 EventBody::Left {
                     nick: "churn".into(),
                     reason: crate::protocol::LeaveReason::Left,
+                    also: Vec::new(),
                 }
             };
             records.push(Record {

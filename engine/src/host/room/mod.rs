@@ -72,14 +72,14 @@ struct State {
     by_session: HashMap<String, MemberId>,
     history: History,
     disk: Disk,
-    /// Joins not yet announced: during a rush of joins into a big room they are announced
-    /// together, in one `joined` event, when the rush window ends or before any other event.
-    pending_joins: Vec<String>,
+    /// Joins and leaves not yet announced: while a big room fills or empties they are
+    /// announced together (`rush`), when the window ends or before any other event.
+    pending: Vec<rush::Presence>,
     /// Every member's nickname, in joining order, as the ready JSON of welcomes' `users`.
     users: UserList,
-    /// Whether a task will announce `pending_joins` at the end of the window.
+    /// Whether a task will announce `pending` at the end of the window.
     flush_scheduled: bool,
-    last_join: Option<Instant>,
+    last_presence: Option<Instant>,
     /// Since when nobody is in the room.
     empty_since: Option<Instant>,
 }
@@ -154,7 +154,7 @@ impl Room {
         changed: Arc<watch::Sender<u64>>,
         usage: Arc<Usage>,
     ) -> Self {
-        let events = Feed::new(limits.room_buffer);
+        let events = Feed::new(limits.room_buffer, limits.room_buffer_bytes);
         // A restored room keeps its epoch only if it has events: with none, nothing proves
         // that sequence numbers clients hold from it are still meaningful.
         let (epoch, records) = match spec.restored {
@@ -169,10 +169,10 @@ impl Room {
             by_session: HashMap::new(),
             history,
             disk: Disk::Off,
-            pending_joins: Vec::new(),
+            pending: Vec::new(),
             users: UserList::default(),
             flush_scheduled: false,
-            last_join: None,
+            last_presence: None,
             empty_since: Some(Instant::now()),
         };
         let mut failure = None;
@@ -346,7 +346,7 @@ impl Room {
     }
 
     /// Removes a member, if `conn` is still the connection holding it.
-    pub fn leave(&self, member: MemberId, conn: ConnId, reason: LeaveReason) {
+    pub fn leave(self: &Arc<Self>, member: MemberId, conn: ConnId, reason: LeaveReason) {
         let mut st = self.lock();
         let Some(m) = st.members.get(&member) else {
             return;
@@ -358,11 +358,7 @@ impl Room {
         st.by_nick.remove(&protocol::name_key(&m.nick));
         st.by_session.remove(&m.session);
         st.users.mark_stale();
-        let left = EventBody::Left {
-            nick: m.nick,
-            reason,
-        };
-        self.publish(&mut st, member, Audience::All, left);
+        self.announce_leave(&mut st, member, m.nick, reason);
         if st.members.is_empty() {
             st.empty_since = Some(Instant::now());
         }
@@ -409,7 +405,7 @@ impl Room {
     ) -> Placed {
         // Joins still waiting to be announced come first: nobody may hear from (or about) a
         // member before hearing that they joined.
-        self.flush_joins_locked(st);
+        self.flush_presence_locked(st);
         st.seq += 1;
         let placed = Placed {
             seq: st.seq,
