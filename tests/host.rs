@@ -1077,3 +1077,64 @@ async fn a_rush_of_leaves_from_a_big_room_is_announced_together_and_the_list_sta
     assert_eq!(welcome.users, ["alice", "p0", "late"]);
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_long_resume_comes_in_pieces_no_frame_over_64_kib_and_nothing_left_out() {
+    let host = TestHost::start(Limits {
+        message_rate: None,
+        frame_rate: None,
+        ..Limits::default()
+    })
+    .await;
+    let (mut alice, welcome) = Raw::join(&host.url, "Lobby", "alice").await;
+    for i in 0..300 {
+        alice
+            .send_text(&format!("m{i}"), &format!("{i:03} {}", "é".repeat(1000)))
+            .await;
+    }
+    for _ in 0..300 {
+        alice.until(|v| v["type"] == "ack").await;
+    }
+    // bob resumes from the very start: everything since seq 0.
+    let (mut bob, _) = Raw::hello(&host.url).await;
+    bob.send(json!({"type":"join","id":"j","room":"Lobby","nick":"bob",
+                    "session":"session-of-bob-0001",
+                    "since":{"epoch":welcome.epoch,"seq":0}}))
+        .await;
+    let mut texts = Vec::new();
+    let mut frames = 0;
+    let mut largest = 0;
+    loop {
+        let Some(Ok(Message::Text(raw))) = bob.ws.next().await else {
+            panic!("the connection ended")
+        };
+        largest = largest.max(raw.len());
+        frames += 1;
+        let v: serde_json::Value = serde_json::from_str(raw.as_str()).unwrap();
+        let (events, more) = match v["type"].as_str() {
+            Some("welcome") => (v["history"].clone(), v["more"] == true),
+            Some("history") => (v["events"].clone(), v["more"] == true),
+            other => panic!("unexpected {other:?} before the history was whole"),
+        };
+        for e in events.as_array().unwrap() {
+            if e["type"] == "message" {
+                texts.push(e["text"].as_str().unwrap()[..3].to_owned());
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    println!("measured: a 300-message resume came in {frames} frames, the largest {largest} bytes");
+    let expected: Vec<String> = (0..300).map(|i| format!("{i:03}")).collect();
+    assert_eq!(texts, expected);
+    assert!(
+        frames > 1 && largest <= 66 * 1024,
+        "{frames} frames, {largest} bytes"
+    );
+    // Live events come after the history.
+    alice.send_text("live", "after the resume").await;
+    let live = bob.until(|v| v["type"] == "message").await;
+    assert_eq!(live["text"], "after the resume");
+    host.stop().await;
+}

@@ -46,6 +46,8 @@ export class Session {
     /** Ids held after a rate_limited refusal, and when they go again (ms). */
     this.held = new Set();
     this.heldUntil = null;
+    /** A welcome whose history is still coming in pieces. */
+    this.receiving = null;
   }
 
   get pending() {
@@ -57,6 +59,7 @@ export class Session {
   }
 
   connected(joinId) {
+    this.receiving = null;
     this.held.clear();
     this.heldUntil = null;
     this.phase = 'joining';
@@ -83,6 +86,15 @@ export class Session {
   }
 
   disconnected() {
+    if (this.receiving) {
+      // Half a welcome: our own stay ours, and requests it showed to be stored wait for
+      // the next one (or are resent, de-duplicated by the host).
+      this.own = this.receiving.own;
+      const back = new Map(this.receiving.acked.map((a) => [a.id, a.request]));
+      for (const [id, request] of this.outbox) back.set(id, request);
+      this.outbox = back;
+      this.receiving = null;
+    }
     this.phase = 'offline';
     this.held.clear();
     this.heldUntil = null;
@@ -147,6 +159,8 @@ export class Session {
           : [];
       case 'ack':
         return this.ack(f);
+      case 'history':
+        return this.historyPiece(f);
       default:
         return this.event(f);
     }
@@ -158,38 +172,64 @@ export class Session {
       this.own.clear();
       this.since = null;
     }
-    const after = this.since ? this.since.seq : 0;
-    const own = this.own;
+    const joining = {
+      resumed,
+      after: this.since ? this.since.seq : 0,
+      own: this.own,
+      acked: [],
+      welcome: {
+        id: f.id,
+        room: f.room,
+        epoch: f.epoch,
+        seq: f.seq,
+        you: f.you,
+        users: f.users,
+        history: [],
+        complete: f.complete,
+        history_saved: f.history_saved ?? true,
+      },
+    };
     this.own = new Set();
-    const history = [];
-    const acked = [];
-    for (const e of f.history) {
-      if (e.seq <= after || own.has(e.seq)) continue;
+    this.absorb(joining, f.history);
+    if (f.more) {
+      this.receiving = joining; // the rest of the history follows in `history` frames
+      return [];
+    }
+    return this.joined(joining);
+  }
+
+  historyPiece(f) {
+    const joining = this.receiving;
+    if (!joining) return [];
+    this.absorb(joining, f.events);
+    if (f.more) return [];
+    this.receiving = null;
+    return this.joined(joining);
+  }
+
+  /** Keeps events not reported before; our own requests found in them are acknowledged. */
+  absorb(joining, events) {
+    for (const e of events) {
+      if (e.seq <= joining.after || joining.own.has(e.seq)) continue;
       const id = requestId(e);
       if (id !== null && this.outbox.has(id)) {
         // Stored before the connection died: that is its acknowledgement.
+        joining.acked.push({ id, request: this.outbox.get(id), seq: e.seq, ts: e.ts });
         this.outbox.delete(id);
-        acked.push({ emit: { kind: 'ack', id, seq: e.seq, ts: e.ts } });
         continue;
       }
-      history.push(e);
+      joining.welcome.history.push(e);
     }
-    this.nick = f.you;
-    this.since = { epoch: f.epoch, seq: Math.max(f.seq, after) };
+  }
+
+  joined(joining) {
+    const { welcome, resumed, after, acked } = joining;
+    this.nick = welcome.you;
+    this.since = { epoch: welcome.epoch, seq: Math.max(welcome.seq, after) };
     this.joinedOnce = true;
     this.phase = 'live';
-    const welcome = {
-      id: f.id,
-      room: f.room,
-      epoch: f.epoch,
-      seq: f.seq,
-      you: f.you,
-      users: f.users,
-      history,
-      complete: f.complete,
-      history_saved: f.history_saved ?? true,
-    };
-    const out = [{ emit: { kind: 'welcome', welcome, resumed } }, ...acked];
+    const out = [{ emit: { kind: 'welcome', welcome, resumed } }];
+    for (const a of acked) out.push({ emit: { kind: 'ack', id: a.id, seq: a.seq, ts: a.ts } });
     for (const [id, request] of this.outbox) out.push({ send: { ...request, id } });
     return out;
   }

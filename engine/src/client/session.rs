@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::event::{ClientEvent, CloseReason, Request};
 use super::ClientError;
 use crate::protocol::{
-    self, ByeCode, ClientFrame, ErrorCode, HostFrame, Since, Welcome, PROTOCOL_VERSION,
+    self, ByeCode, ChatEvent, ClientFrame, ErrorCode, HostFrame, Since, Welcome, PROTOCOL_VERSION,
 };
 
 /// How long a request refused as `rate_limited` waits before it goes again.
@@ -85,6 +85,20 @@ pub struct Session {
     /// sent again at `held_until`.
     held: HashSet<String>,
     held_until: Option<Instant>,
+    /// A welcome whose history is still coming in pieces.
+    receiving: Option<Box<Joining>>,
+}
+
+/// A welcome being put together.
+struct Joining {
+    welcome: Welcome,
+    resumed: bool,
+    /// History up to here was reported before.
+    after: u64,
+    /// Our own acknowledged events above `after`.
+    own: BTreeSet<u64>,
+    /// Acknowledgements found in the history.
+    acked: Vec<Output>,
 }
 
 impl Session {
@@ -99,6 +113,7 @@ impl Session {
             joined_once: false,
             held: HashSet::new(),
             held_until: None,
+            receiving: None,
         }
     }
 
@@ -124,6 +139,7 @@ impl Session {
 
     /// A new connection is open: say hello and (unless the room is locked) join at once.
     pub fn connected(&mut self, join_id: String) -> Vec<Output> {
+        self.receiving = None;
         self.held.clear();
         self.held_until = None;
         self.phase = Phase::Joining { join_id };
@@ -162,6 +178,16 @@ impl Session {
 
     /// The connection is gone (the driver says why to the user and reconnects).
     pub fn disconnected(&mut self) {
+        if let Some(joining) = self.receiving.take() {
+            // Half a welcome: what we had of our own stays ours, and requests it showed to
+            // be stored wait to be acknowledged by the next one (or resent, de-duplicated).
+            self.own = joining.own;
+            for output in joining.acked.into_iter().rev() {
+                if let Output::Emit(ClientEvent::Acked { id, request, .. }) = output {
+                    self.outbox.push_front((id, request));
+                }
+            }
+        }
         self.phase = Phase::Offline;
         self.held.clear();
         self.held_until = None;
@@ -233,6 +259,7 @@ impl Session {
                 Phase::Joining { join_id } if *join_id == welcome.id => self.welcome(*welcome),
                 _ => Vec::new(),
             },
+            HostFrame::History { events, more } => self.history_piece(events, more),
             HostFrame::Error { id, code, message } => self.error(id, code, message, now),
             HostFrame::Bye { code, message } => vec![Output::End(bye_ends(code, message))],
             HostFrame::Typing { nick, active } if self.phase == Phase::Live => {
@@ -268,33 +295,70 @@ impl Session {
             self.own.clear();
             self.since = None;
         }
-        let after = self.since.as_ref().map_or(0, |s| s.seq);
-        let own = std::mem::take(&mut self.own);
-        welcome
-            .history
-            .retain(|e| e.seq > after && !own.contains(&e.seq));
-        // A request whose ack was lost with the connection shows up in the history with our
-        // id: that is its acknowledgement. It leaves the outbox (no resend) and the history
-        // (it is ours, not news).
-        let mut acked = Vec::new();
-        let outbox = &mut self.outbox;
-        welcome.history.retain(|e| {
-            let Some(id) = e.body.request_id() else {
-                return true;
-            };
-            let Some(pos) = outbox.iter().position(|(pid, _)| pid == id) else {
-                return true;
-            };
-            if let Some((id, request)) = outbox.remove(pos) {
-                acked.push(Output::Emit(ClientEvent::Acked {
+        let events = std::mem::take(&mut welcome.history);
+        let more = std::mem::take(&mut welcome.more);
+        let mut joining = Joining {
+            after: self.since.as_ref().map_or(0, |s| s.seq),
+            own: std::mem::take(&mut self.own),
+            welcome,
+            resumed,
+            acked: Vec::new(),
+        };
+        self.absorb(&mut joining, events);
+        if more {
+            // The rest of the history follows in `history` frames.
+            self.receiving = Some(Box::new(joining));
+            return Vec::new();
+        }
+        self.joined(joining)
+    }
+
+    /// A piece of the welcome's history.
+    fn history_piece(&mut self, events: Vec<ChatEvent>, more: bool) -> Vec<Output> {
+        let Some(mut joining) = self.receiving.take() else {
+            return Vec::new();
+        };
+        self.absorb(&mut joining, events);
+        if more {
+            self.receiving = Some(joining);
+            return Vec::new();
+        }
+        self.joined(*joining)
+    }
+
+    /// Keeps the history events not reported before. A request whose ack was lost with the
+    /// connection shows up with our id: that is its acknowledgement. It leaves the outbox
+    /// (no resend) and the history (it is ours, not news).
+    fn absorb(&mut self, joining: &mut Joining, events: Vec<ChatEvent>) {
+        for e in events {
+            if e.seq <= joining.after || joining.own.contains(&e.seq) {
+                continue;
+            }
+            let queued = e
+                .body
+                .request_id()
+                .and_then(|id| self.outbox.iter().position(|(pid, _)| pid == id));
+            match queued.and_then(|pos| self.outbox.remove(pos)) {
+                Some((id, request)) => joining.acked.push(Output::Emit(ClientEvent::Acked {
                     id,
                     request,
                     seq: Some(e.seq),
                     ts: Some(e.ts),
-                }));
+                })),
+                None => joining.welcome.history.push(e),
             }
-            false
-        });
+        }
+    }
+
+    /// The whole welcome is in: report it, then resend what is still unacknowledged.
+    fn joined(&mut self, joining: Joining) -> Vec<Output> {
+        let Joining {
+            welcome,
+            resumed,
+            after,
+            acked,
+            ..
+        } = joining;
         self.nick = welcome.you.clone();
         self.since = Some(Since {
             epoch: welcome.epoch.clone(),

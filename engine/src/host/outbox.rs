@@ -11,18 +11,21 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::admission::Usage;
 use super::feed::{Cursor, MemberId};
-use super::room::Welcome;
+use super::room::{Room, Welcome};
 use crate::protocol::ByeCode;
 
 /// What the reader asks the writer to do.
 pub(super) enum Outbound {
     /// Send this frame (ack, error, hello).
     Frame(Utf8Bytes),
-    /// Send the welcome, then forward the room's events from `events` as `member`.
+    /// Send the welcome, then the rest of its history (`backlog`, from `room`) in pieces,
+    /// then forward the room's events from `events` as `member`.
     Enter {
         welcome: Welcome,
         events: Cursor,
         member: MemberId,
+        room: Arc<Room>,
+        backlog: Vec<u64>,
     },
     /// Stop forwarding room events (the client left the room).
     Exit,
@@ -171,7 +174,9 @@ impl Outbound {
     fn bytes(&self) -> usize {
         match self {
             Outbound::Frame(frame) => frame.len(),
-            Outbound::Enter { welcome, .. } => welcome.parts.iter().map(Bytes::len).sum(),
+            Outbound::Enter {
+                welcome, backlog, ..
+            } => welcome.parts.iter().map(Bytes::len).sum::<usize>() + backlog.len() * 8,
             Outbound::Bye(_, message, _) => message.len(),
             Outbound::Pong(data) => data.len(),
             Outbound::Exit | Outbound::CloseReply(_) => 0,

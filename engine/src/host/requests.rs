@@ -194,7 +194,7 @@ impl Reader<'_> {
                     "joined"
                 );
                 self.in_room = Some(InRoom {
-                    room,
+                    room: room.clone(),
                     member: joined.member,
                     typing_until: None,
                 });
@@ -202,6 +202,8 @@ impl Reader<'_> {
                     welcome: joined.welcome,
                     events: joined.events,
                     member: joined.member,
+                    room,
+                    backlog: joined.backlog,
                 })
             }
             Err(invalid) => self.refuse(Some(id), invalid),

@@ -2,6 +2,7 @@
 //! batched, written under a timeout so a stalled peer costs a timer, not a blocked room.
 
 use std::io;
+use std::sync::Arc;
 
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::feed::{Cursor, Lagged, MemberId};
 use super::frames;
 use super::outbox::{Outbound, Outbox};
+use super::room::Room;
 use super::socket::FrameWriter;
 use super::Limits;
 use crate::protocol::{ByeCode, HostFrame};
@@ -63,9 +65,21 @@ enum Flow {
     End(WriterEnd),
 }
 
-async fn news(sub: &Option<(Cursor, MemberId)>) {
+/// What the writer forwards of a room: the rest of the welcome's history first (if any),
+/// then the room's events.
+pub(super) struct Subscription {
+    events: Cursor,
+    member: MemberId,
+    /// The welcome's history still to send, and the room to take it from. Boxed: most
+    /// connections never have one, and every connection's future holds this field.
+    backlog: Option<Box<(Arc<Room>, Vec<u64>)>>,
+}
+
+async fn news(sub: &Option<Subscription>) {
     match sub {
-        Some((events, _)) => events.news().await,
+        // History still owed goes at once (one piece per batch, paced by the writes).
+        Some(s) if s.backlog.is_some() => {}
+        Some(s) => s.events.news().await,
         None => std::future::pending().await,
     }
 }
@@ -77,7 +91,7 @@ pub(super) async fn write_loop(
     stop: &CancellationToken,
     limits: &Limits,
 ) -> WriterEnd {
-    let mut sub: Option<(Cursor, MemberId)> = None;
+    let mut sub: Option<Subscription> = None;
     let mut ping =
         tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -141,25 +155,33 @@ pub(super) async fn write_loop(
     }
 }
 
-fn try_event(sub: &Option<(Cursor, MemberId)>) -> Option<Step> {
+/// Room events ready to go in this batch (none while history is still owed: a batch holds
+/// at most one piece of it, so its pieces go as fast as the client reads, no faster).
+fn try_event(sub: &Option<Subscription>) -> Option<Step> {
     sub.as_ref()
-        .is_some_and(|(events, _)| events.has_news())
+        .is_some_and(|s| s.backlog.is_none() && s.events.has_news())
         .then_some(Step::News)
 }
 
 /// Queues one step's frames (without writing).
-fn apply(step: Step, sink: &mut FrameWriter, sub: &mut Option<(Cursor, MemberId)>) -> Flow {
+fn apply(step: Step, sink: &mut FrameWriter, sub: &mut Option<Subscription>) -> Flow {
     match step {
         Step::Out(Outbound::Frame(frame)) => sink.feed(frames::text(frame.as_bytes())),
         Step::Out(Outbound::Enter {
             welcome,
             events,
             member,
+            room,
+            backlog,
         }) => {
             for part in welcome.parts {
                 sink.feed(part);
             }
-            *sub = Some((events, member));
+            *sub = Some(Subscription {
+                events,
+                member,
+                backlog: (!backlog.is_empty()).then(|| Box::new((room, backlog))),
+            });
         }
         Step::Out(Outbound::Exit) => *sub = None,
         Step::Out(Outbound::Bye(code, message, close)) => {
@@ -171,9 +193,22 @@ fn apply(step: Step, sink: &mut FrameWriter, sub: &mut Option<(Cursor, MemberId)
             return Flow::End(WriterEnd::ReaderGone);
         }
         Step::News => {
-            let Some((events, member)) = sub else {
+            let Some(Subscription {
+                events,
+                member,
+                backlog,
+            }) = sub
+            else {
                 return Flow::Continue;
             };
+            if let Some(owed) = backlog {
+                let (room, seqs) = &mut **owed;
+                sink.feed(room.history_piece(seqs));
+                if seqs.is_empty() {
+                    *backlog = None;
+                }
+                return Flow::Continue;
+            }
             let took = events.take(*member, EVENTS_PER_STEP, |frame| {
                 sink.copy(frame);
                 sink.copied() < MAX_COPIED

@@ -87,6 +87,12 @@ pub enum HostFrame {
     },
     /// The answer to `join`: the room's state as of sequence number `seq`.
     Welcome(Box<Welcome>),
+    /// More of the welcome's history, in order; `more` until the last piece.
+    History {
+        events: Vec<ChatEvent>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        more: bool,
+    },
     /// The host accepted request `id`; for chat events, `seq` and `ts` place it in the room.
     Ack {
         id: String,
@@ -137,6 +143,14 @@ pub struct Welcome {
     /// from memory); a `notice` event says so when it happens.
     #[serde(default = "yes")]
     pub history_saved: bool,
+    /// True when more of `history` follows in `history` frames (a long resume comes in
+    /// pieces of at most 64 KiB, paced by the client's reading).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub more: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn yes() -> bool {

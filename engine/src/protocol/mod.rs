@@ -217,12 +217,28 @@ mod tests {
                     )],
                     complete: true,
                     history_saved: false,
+                    more: false,
                 })),
                 json!({"type":"welcome","id":"j1","room":"Tokyo","epoch":"e1","seq":7,"you":"bob",
                        "users":["alice","bob"],
                        "history":[{"seq":6,"ts":1_700_000_000_000u64,"type":"message","id":"m",
                                    "from":"alice","text":"hi"}],
                        "complete":true,"history_saved":false}),
+            ),
+            (
+                HostFrame::History {
+                    events: vec![event(
+                        5,
+                        EventBody::Message {
+                            id: "m".into(),
+                            from: "alice".into(),
+                            text: "earlier".into(),
+                        },
+                    )],
+                    more: true,
+                },
+                json!({"type":"history","events":[{"seq":5,"ts":1_700_000_000_000u64,
+                       "type":"message","id":"m","from":"alice","text":"earlier"}],"more":true}),
             ),
             (
                 HostFrame::Ack {

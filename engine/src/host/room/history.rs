@@ -10,10 +10,10 @@ use crate::host::admission::Usage;
 use crate::host::store::{Record, SessionTag};
 use crate::protocol::{ChatEvent, EventBody, Since};
 
-/// Bytes of events a welcome carries at most (their JSON): a resume after a long absence in
-/// a busy room keeps the most recent events that fit and says it is not complete, so no
-/// frame grows past what WebSocket libraries accept (many refuse over 1 MiB).
-pub(crate) const WELCOME_HISTORY_BYTES: usize = 256 * 1024;
+/// Bytes of events a welcome, or a `history` frame after it, carries at most (their JSON,
+/// unless one event alone is larger): a long resume comes in pieces, paced by the client's
+/// reading, and no frame grows past what WebSocket libraries accept (many refuse 1 MiB).
+pub(crate) const HISTORY_PIECE_BYTES: usize = 64 * 1024;
 
 pub(crate) struct History {
     /// The most recent events, oldest first, at most `cap` of them and `max_bytes`.
@@ -137,11 +137,10 @@ impl History {
 
     /// The events a (re)joining member gets, and whether nothing it missed is left out:
     /// everything after `since` that is still held, else the most recent ones. Private
-    /// messages only to their pair. At most [`WELCOME_HISTORY_BYTES`] of them, the most
-    /// recent kept.
+    /// messages only to their pair.
     pub fn for_member(&self, wanted: &Wanted<'_>) -> (Vec<&ChatEvent>, bool) {
         let visible = |r: &&Record| r.visible_to(wanted.tag) && Some(r.event.seq) != wanted.except;
-        let (mut events, mut complete): (Vec<&ChatEvent>, bool) = match wanted.since {
+        match wanted.since {
             Some(since) => {
                 let oldest_held = self
                     .records
@@ -190,22 +189,36 @@ impl History {
                 recent.reverse();
                 (recent, true)
             }
-        };
-        let mut bytes = 0;
-        let fits = events
-            .iter()
-            .rev()
-            .take_while(|e| {
-                bytes += serde_json::to_vec(e).map_or(0, |v| v.len() + 1);
-                bytes <= WELCOME_HISTORY_BYTES
-            })
-            .count();
-        if fits < events.len() {
-            events.drain(..events.len() - fits);
-            complete = false;
         }
-        (events, complete)
     }
+
+    /// The event numbered `seq`, if it is still kept.
+    pub fn get(&self, seq: u64) -> Option<&ChatEvent> {
+        let at = self
+            .records
+            .binary_search_by_key(&seq, |r| r.event.seq)
+            .ok()?;
+        Some(&self.records[at].event)
+    }
+}
+
+/// Splits events into the first piece (for the welcome) and the numbers of the rest, which
+/// follow in `history` frames of at most [`HISTORY_PIECE_BYTES`].
+pub(crate) fn first_piece(events: Vec<&ChatEvent>) -> (Vec<&ChatEvent>, Vec<u64>) {
+    let mut bytes = 0;
+    let fits = events
+        .iter()
+        .take_while(|e| {
+            bytes += serde_json::to_vec(e).map_or(0, |v| v.len() + 1);
+            bytes <= HISTORY_PIECE_BYTES
+        })
+        .count()
+        .max(1)
+        .min(events.len());
+    let rest = events[fits..].iter().map(|e| e.seq).collect();
+    let mut first = events;
+    first.truncate(fits);
+    (first, rest)
 }
 
 impl Drop for History {
@@ -299,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn a_resume_past_the_welcome_budget_keeps_the_newest_and_says_it_is_incomplete() {
+    fn a_long_resume_is_split_into_pieces_and_nothing_is_left_out() {
         let long = "x".repeat(3000);
         let records = (1..=100)
             .map(|s| message(s, &format!("m{s}"), &long))
@@ -310,14 +323,18 @@ mod tests {
             seq: 0,
         };
         let (events, complete) = history.for_member(&wanted(Some(&since)));
-        assert!(!complete);
-        assert_eq!(events.last().unwrap().seq, 100);
-        let bytes: usize = events
+        assert!(complete);
+        assert_eq!(events.len(), 100);
+        let (first, rest) = first_piece(events);
+        let bytes: usize = first
             .iter()
             .map(|e| serde_json::to_vec(e).unwrap().len())
             .sum();
-        assert!(bytes <= WELCOME_HISTORY_BYTES, "{bytes}");
-        assert!(events.len() > 50, "{} events", events.len());
+        assert!(bytes <= HISTORY_PIECE_BYTES, "{bytes}");
+        assert_eq!(first.first().unwrap().seq, 1, "the oldest come first");
+        assert_eq!(first.len() + rest.len(), 100);
+        assert_eq!(rest.first().copied(), Some(first.last().unwrap().seq + 1));
+        assert_eq!(history.get(100).map(|e| e.seq), Some(100));
         // Bounded in bytes too: 100 events of 3 kB in 64 kB keep the newest 21 or so, and
         // the host's usage counts exactly what is kept.
         let usage = Arc::new(Usage::default());

@@ -108,6 +108,8 @@ pub(crate) struct Joined {
     pub nick: String,
     pub welcome: Welcome,
     pub events: Cursor,
+    /// The numbers of the history events that follow the welcome in `history` frames.
+    pub backlog: Vec<u64>,
 }
 
 /// The outcome of a chat action that takes a sequence number.
@@ -326,6 +328,7 @@ impl Room {
             big_room: st.members.len() > self.limits.join_rush_members,
             recent: self.limits.welcome_history,
         });
+        let (history, backlog) = history::first_piece(history);
         let rest = WelcomeRest {
             id: req.id,
             room: &self.name,
@@ -335,6 +338,7 @@ impl Room {
             history,
             complete,
             history_saved: !matches!(st.disk, Disk::Failing { .. }),
+            more: !backlog.is_empty(),
         };
         let welcome = Welcome::new(&st.users, frames::json(&rest));
         Ok(Joined {
@@ -342,7 +346,39 @@ impl Room {
             nick: nick.to_owned(),
             welcome,
             events,
+            backlog,
         })
+    }
+
+    /// The next `history` frame of a welcome's backlog: the events numbered in `backlog`
+    /// (those still kept), at most [`history::HISTORY_PIECE_BYTES`] of them. Removes what it
+    /// sends from `backlog`.
+    pub fn history_piece(&self, backlog: &mut Vec<u64>) -> bytes::Bytes {
+        let st = self.lock();
+        let mut events = Vec::new();
+        let mut bytes = 0;
+        let mut taken = 0;
+        for &seq in backlog.iter() {
+            if let Some(event) = st.history.get(seq) {
+                let size = serde_json::to_vec(event).map_or(0, |v| v.len() + 1);
+                if bytes > 0 && bytes + size > history::HISTORY_PIECE_BYTES {
+                    break;
+                }
+                bytes += size;
+                events.push(event.clone());
+            }
+            taken += 1;
+        }
+        drop(st);
+        backlog.drain(..taken);
+        let piece = crate::protocol::HostFrame::History {
+            events,
+            more: !backlog.is_empty(),
+        };
+        if backlog.is_empty() {
+            *backlog = Vec::new();
+        }
+        frames::text(frames::json(&piece).as_bytes())
     }
 
     /// Removes a member, if `conn` is still the connection holding it.

@@ -21,6 +21,8 @@ pub(super) struct WelcomeRest<'a> {
     pub history: Vec<&'a ChatEvent>,
     pub complete: bool,
     pub history_saved: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more: bool,
 }
 
 /// A ready `welcome` frame as the pieces to write in order, frame header first. The user
