@@ -1,7 +1,7 @@
 //! What members do in a room: messages to everyone, private messages, locations, renames,
 //! and "is typing". Every request that makes an event is de-duplicated by (session, id).
 
-use super::{nick_taken, not_in_room, Audience, Placed, Room};
+use super::{Audience, Placed, Room};
 use crate::host::feed::{Delivery, MemberId};
 use crate::host::frames;
 use crate::protocol::{self, ErrorCode, EventBody, HostFrame, Invalid};
@@ -144,5 +144,19 @@ impl Room {
             only: None,
             frame: frames::text(frames::json(&typing).as_bytes()),
         });
+    }
+}
+
+pub(super) fn nick_taken(nick: &str, room: &str) -> Invalid {
+    Invalid {
+        code: ErrorCode::NickTaken,
+        message: format!("the nickname \"{nick}\" is already taken in room \"{room}\""),
+    }
+}
+
+fn not_in_room() -> Invalid {
+    Invalid {
+        code: ErrorCode::NotInRoom,
+        message: "join a room first".into(),
     }
 }

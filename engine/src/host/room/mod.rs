@@ -9,11 +9,13 @@
 //! - this file: membership (join, leave, takeover) and publishing;
 //! - `actions`: what members say (messages, private messages, locations, renames, typing);
 //! - `history`: the recent events in memory, de-duplication, what a (re)joining member sees;
-//! - `welcome`: the welcome frame; `rush`: joins gathered in a big room; `disk`: saving.
+//! - `welcome`: the welcome frame and the pieces of history after it; `rush`: comings and
+//!   goings gathered in a big room; `idle`: an empty room letting go; `disk`: saving.
 
 mod actions;
 mod disk;
 mod history;
+mod idle;
 mod rush;
 mod welcome;
 
@@ -34,8 +36,9 @@ use super::Limits;
 use crate::ids::{now_ms, random_hex};
 use crate::lock::RoomKey;
 use crate::protocol::{
-    self, ChatEvent, ErrorCode, EventBody, Invalid, LeaveReason, NoticeCode, RoomSummary, Since,
+    self, ChatEvent, EventBody, Invalid, LeaveReason, NoticeCode, RoomSummary, Since,
 };
+use actions::nick_taken;
 pub(crate) use actions::Say;
 use disk::{not_saved_text, Disk};
 use history::{History, Wanted};
@@ -350,37 +353,6 @@ impl Room {
         })
     }
 
-    /// The next `history` frame of a welcome's backlog: the events numbered in `backlog`
-    /// (those still kept), at most [`history::HISTORY_PIECE_BYTES`] of them. Removes what it
-    /// sends from `backlog`.
-    pub fn history_piece(&self, backlog: &mut Vec<u64>) -> bytes::Bytes {
-        let st = self.lock();
-        let mut events = Vec::new();
-        let mut bytes = 0;
-        let mut taken = 0;
-        for &seq in backlog.iter() {
-            if let Some(event) = st.history.get(seq) {
-                let size = serde_json::to_vec(event).map_or(0, |v| v.len() + 1);
-                if bytes > 0 && bytes + size > history::HISTORY_PIECE_BYTES {
-                    break;
-                }
-                bytes += size;
-                events.push(event.clone());
-            }
-            taken += 1;
-        }
-        drop(st);
-        backlog.drain(..taken);
-        let piece = crate::protocol::HostFrame::History {
-            events,
-            more: !backlog.is_empty(),
-        };
-        if backlog.is_empty() {
-            *backlog = Vec::new();
-        }
-        frames::text(frames::json(&piece).as_bytes())
-    }
-
     /// Removes a member, if `conn` is still the connection holding it.
     pub fn leave(self: &Arc<Self>, member: MemberId, conn: ConnId, reason: LeaveReason) {
         let mut st = self.lock();
@@ -399,23 +371,6 @@ impl Room {
             st.empty_since = Some(Instant::now());
         }
         self.notify();
-    }
-
-    /// Since when nobody is in the room, if nobody is.
-    pub fn empty_since(&self) -> Option<Instant> {
-        self.lock().empty_since
-    }
-
-    /// Frees the frames kept for members once the room has been empty for `after` (every
-    /// member's writer has let go of them by then).
-    pub fn release_frames_if_empty(&self, now: Instant, after: std::time::Duration) {
-        let st = self.lock();
-        if st
-            .empty_since
-            .is_some_and(|since| now.duration_since(since) >= after)
-        {
-            self.events.clear();
-        }
     }
 
     /// Sequences, saves, keeps and broadcasts one event. Called with the lock held.
@@ -478,20 +433,6 @@ impl Room {
     fn publish_notice(&self, st: &mut State, code: NoticeCode, text: String) {
         let notice = EventBody::Notice { code, text };
         self.publish(st, HOST_ORIGIN, Audience::All, notice);
-    }
-}
-
-fn nick_taken(nick: &str, room: &str) -> Invalid {
-    Invalid {
-        code: ErrorCode::NickTaken,
-        message: format!("the nickname \"{nick}\" is already taken in room \"{room}\""),
-    }
-}
-
-fn not_in_room() -> Invalid {
-    Invalid {
-        code: ErrorCode::NotInRoom,
-        message: "join a room first".into(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Unit tests of a room: membership, welcomes, de-duplication, resuming.
 
 use super::*;
-use crate::protocol::HostFrame;
+use crate::protocol::{ErrorCode, HostFrame};
 
 fn room() -> Arc<Room> {
     Arc::new(Room::new(

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::{history, Room};
 use crate::host::frames;
 use crate::host::users::UserList;
 use crate::protocol::ChatEvent;
@@ -51,5 +52,38 @@ impl Welcome {
     pub(crate) fn json(&self) -> String {
         let bytes: Vec<u8> = self.parts[1..].iter().flat_map(|p| p.to_vec()).collect();
         String::from_utf8(bytes).expect("welcomes are UTF-8")
+    }
+}
+
+impl Room {
+    /// The next `history` frame of a welcome's backlog: the events numbered in `backlog`
+    /// (those still kept), at most [`history::HISTORY_PIECE_BYTES`] of them. Removes what it
+    /// sends from `backlog`.
+    pub fn history_piece(&self, backlog: &mut Vec<u64>) -> bytes::Bytes {
+        let st = self.lock();
+        let mut events = Vec::new();
+        let mut bytes = 0;
+        let mut taken = 0;
+        for &seq in backlog.iter() {
+            if let Some(event) = st.history.get(seq) {
+                let size = serde_json::to_vec(event).map_or(0, |v| v.len() + 1);
+                if bytes > 0 && bytes + size > history::HISTORY_PIECE_BYTES {
+                    break;
+                }
+                bytes += size;
+                events.push(event.clone());
+            }
+            taken += 1;
+        }
+        drop(st);
+        backlog.drain(..taken);
+        let piece = crate::protocol::HostFrame::History {
+            events,
+            more: !backlog.is_empty(),
+        };
+        if backlog.is_empty() {
+            *backlog = Vec::new();
+        }
+        frames::text(frames::json(&piece).as_bytes())
     }
 }
