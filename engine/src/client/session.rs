@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::event::{ClientEvent, CloseReason, Request};
 use super::ClientError;
-use crate::protocol::{
-    self, ByeCode, ChatEvent, ClientFrame, ErrorCode, HostFrame, Since, Welcome, PROTOCOL_VERSION,
-};
+use crate::protocol::{self, ByeCode, ClientFrame, ErrorCode, HostFrame, Since, PROTOCOL_VERSION};
 
 /// How long a request refused as `rate_limited` waits before it goes again.
 pub const RATE_LIMIT_RETRY: Duration = Duration::from_millis(1000);
@@ -86,19 +84,7 @@ pub struct Session {
     held: HashSet<String>,
     held_until: Option<Instant>,
     /// A welcome whose history is still coming in pieces.
-    receiving: Option<Box<Joining>>,
-}
-
-/// A welcome being put together.
-struct Joining {
-    welcome: Welcome,
-    resumed: bool,
-    /// History up to here was reported before.
-    after: u64,
-    /// Our own acknowledged events above `after`.
-    own: BTreeSet<u64>,
-    /// Acknowledgements found in the history.
-    acked: Vec<Output>,
+    receiving: Option<Box<welcome::Joining>>,
 }
 
 impl Session {
@@ -288,95 +274,6 @@ impl Session {
         }
     }
 
-    fn welcome(&mut self, mut welcome: Welcome) -> Vec<Output> {
-        let resumed = self.joined_once;
-        if self.since.as_ref().is_none_or(|s| s.epoch != welcome.epoch) {
-            // A new room instance: old sequence numbers mean nothing any more.
-            self.own.clear();
-            self.since = None;
-        }
-        let events = std::mem::take(&mut welcome.history);
-        let more = std::mem::take(&mut welcome.more);
-        let mut joining = Joining {
-            after: self.since.as_ref().map_or(0, |s| s.seq),
-            own: std::mem::take(&mut self.own),
-            welcome,
-            resumed,
-            acked: Vec::new(),
-        };
-        self.absorb(&mut joining, events);
-        if more {
-            // The rest of the history follows in `history` frames.
-            self.receiving = Some(Box::new(joining));
-            return Vec::new();
-        }
-        self.joined(joining)
-    }
-
-    /// A piece of the welcome's history.
-    fn history_piece(&mut self, events: Vec<ChatEvent>, more: bool) -> Vec<Output> {
-        let Some(mut joining) = self.receiving.take() else {
-            return Vec::new();
-        };
-        self.absorb(&mut joining, events);
-        if more {
-            self.receiving = Some(joining);
-            return Vec::new();
-        }
-        self.joined(*joining)
-    }
-
-    /// Keeps the history events not reported before. A request whose ack was lost with the
-    /// connection shows up with our id: that is its acknowledgement. It leaves the outbox
-    /// (no resend) and the history (it is ours, not news).
-    fn absorb(&mut self, joining: &mut Joining, events: Vec<ChatEvent>) {
-        for e in events {
-            if e.seq <= joining.after || joining.own.contains(&e.seq) {
-                continue;
-            }
-            let queued = e
-                .body
-                .request_id()
-                .and_then(|id| self.outbox.iter().position(|(pid, _)| pid == id));
-            match queued.and_then(|pos| self.outbox.remove(pos)) {
-                Some((id, request)) => joining.acked.push(Output::Emit(ClientEvent::Acked {
-                    id,
-                    request,
-                    seq: Some(e.seq),
-                    ts: Some(e.ts),
-                })),
-                None => joining.welcome.history.push(e),
-            }
-        }
-    }
-
-    /// The whole welcome is in: report it, then resend what is still unacknowledged.
-    fn joined(&mut self, joining: Joining) -> Vec<Output> {
-        let Joining {
-            welcome,
-            resumed,
-            after,
-            acked,
-            ..
-        } = joining;
-        self.nick = welcome.you.clone();
-        self.since = Some(Since {
-            epoch: welcome.epoch.clone(),
-            seq: welcome.seq.max(after),
-        });
-        self.joined_once = true;
-        self.phase = Phase::Live;
-        let mut out = vec![Output::Emit(ClientEvent::Joined { welcome, resumed })];
-        out.extend(acked);
-        // Everything still unacknowledged goes (again) now, in order.
-        out.extend(
-            self.outbox
-                .iter()
-                .map(|(id, request)| Output::Send(request.frame(id))),
-        );
-        out
-    }
-
     fn ack(&mut self, id: String, seq: Option<u64>, ts: Option<u64>) -> Vec<Output> {
         let Some(pos) = self.outbox.iter().position(|(pid, _)| *pid == id) else {
             return Vec::new();
@@ -466,6 +363,8 @@ fn bye_ends(code: ByeCode, message: String) -> Ended {
         }
     }
 }
+
+mod welcome;
 
 #[cfg(test)]
 mod tests;
