@@ -12,7 +12,7 @@ use common::{Raw, TestHost, PATIENCE};
 use futures_util::{SinkExt, StreamExt};
 use lanchat::client::{Client, ClientEvent, ClientOptions, CloseReason, Request};
 use lanchat::host::{HostConfig, Limits, Rate, RoomConfig};
-use lanchat::lock::RoomKey;
+use lanchat::lock::{cpace, RoomKey, Salt};
 use lanchat::protocol::{ErrorCode, EventBody, HostFrame};
 use serde_json::{json, Value};
 use tokio::net::TcpSocket;
@@ -27,8 +27,13 @@ fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// The vault's salt is fixed here so every test derives the same key once.
+const VAULT_SALT: Salt = Salt([7; 16]);
+
 fn vault_key() -> RoomKey {
-    RoomKey::derive(PASSPHRASE, "Vault").unwrap()
+    static KEY: std::sync::OnceLock<RoomKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| RoomKey::derive(PASSPHRASE, &VAULT_SALT).unwrap())
+        .clone()
 }
 
 fn locked_config(limits: Limits) -> HostConfig {
@@ -50,21 +55,55 @@ async fn raw_from(source: &str, url: &str, addr: SocketAddr) -> (Raw, Value) {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
     let stream = socket.connect(addr).await.unwrap();
-    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
-    let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    let mut raw = Raw { ws };
-    raw.send(json!({"type":"hello","version":1})).await;
+    let mut raw = Raw::over(stream, url).await;
+    raw.send(json!({"type":"hello","version":2})).await;
     let hello = raw.recv_json().await;
     assert_eq!(hello["type"], "hello");
     (raw, hello)
 }
 
-fn join_frame(nick: &str, session: &str, proof: Option<String>) -> Value {
+fn join_frame(nick: &str, session: &str, unlock: Option<Value>) -> Value {
     let mut frame = json!({"type":"join","id":"j","room":"Vault","nick":nick,"session":session});
-    if let Some(proof) = proof {
-        frame["proof"] = json!(proof);
+    if let Some(unlock) = unlock {
+        frame["unlock"] = unlock;
     }
     frame
+}
+
+/// Asks for the vault's challenge on `raw` and answers it with `key`, bound to this TLS
+/// connection: the join's `unlock`, and the tag the welcome must carry. `Err` with the
+/// host's refusal when it will not start an exchange.
+async fn answer_challenge(
+    raw: &mut Raw,
+    nonce: &str,
+    key: &RoomKey,
+) -> Result<(Value, String), Value> {
+    raw.send(json!({"type":"unlock","id":"u","room":"Vault","bound":true}))
+        .await;
+    let challenge = raw.recv_json().await;
+    if challenge["type"] != "challenge" {
+        return Err(challenge);
+    }
+    assert_eq!(challenge["salt"], VAULT_SALT.to_hex());
+    let mut share = [0u8; 32];
+    hex::decode_to_slice(challenge["share"].as_str().unwrap(), &mut share).unwrap();
+    let mut binding = [0u8; 32];
+    raw.ws
+        .get_ref()
+        .get_ref()
+        .1
+        .export_keying_material(&mut binding, lanchat::tls::CHANNEL_BINDING_LABEL, None)
+        .unwrap();
+    let ctx = cpace::Context {
+        binding: &binding,
+        nonce,
+        room: "vault",
+    };
+    let answer = cpace::answer(key, &ctx, &share, &[0x42; 64]).unwrap();
+    Ok((
+        json!({"share": hex::encode(answer.share), "tag": hex::encode(answer.tag)}),
+        hex::encode(answer.expected_host_tag),
+    ))
 }
 
 #[tokio::test]
@@ -77,7 +116,7 @@ async fn a_locked_room_needs_the_passphrase_and_a_wrong_one_learns_nothing() {
     let host = TestHost::start_with(any_port(), locked_config(limits)).await;
     let key = vault_key();
 
-    // alice knows the passphrase: her proof is made over her connection's nonce.
+    // alice knows the passphrase: her answer is bound to her connection and its nonce.
     let (mut alice, hello) = Raw::hello(&host.url).await;
     let nonce = hello["nonce"].as_str().unwrap().to_owned();
     assert_eq!(nonce.len(), 32, "{hello}");
@@ -88,42 +127,63 @@ async fn a_locked_room_needs_the_passphrase_and_a_wrong_one_learns_nothing() {
         .find(|r| r["name"] == "Vault")
         .unwrap();
     assert_eq!(vault["locked"], true);
-    let alice_proof = key.proof(&nonce, "session-alice-0001");
+    let (alice_answer, host_tag) = answer_challenge(&mut alice, &nonce, &key).await.unwrap();
     alice
         .send(join_frame(
             "alice",
             "session-alice-0001",
-            Some(alice_proof.clone()),
+            Some(alice_answer.clone()),
         ))
         .await;
     let HostFrame::Welcome(welcome) = alice.recv().await else {
         panic!("alice should be welcomed")
     };
+    assert_eq!(
+        welcome.unlock.as_deref(),
+        Some(host_tag.as_str()),
+        "the host proves the key too"
+    );
     alice.send_text("s1", "the secret plan").await;
     alice.until(|v| v["type"] == "ack").await;
 
-    // No proof, a wrong passphrase, a proof replayed from alice's connection: all refused,
-    // and the refusals say nothing about who is inside or what was said.
+    // No answer, a wrong passphrase, alice's answer replayed, garbage: all refused, and the
+    // refusals say nothing about who is inside or what was said.
     let (mut mallory, hello) = Raw::hello(&host.url).await;
     let mallory_nonce = hello["nonce"].as_str().unwrap().to_owned();
     assert_ne!(mallory_nonce, nonce, "every connection has its own nonce");
-    let wrong = RoomKey::derive("open sesame!", "Vault").unwrap();
-    let attempts = [
-        (None, "passphrase_required"),
-        (
-            Some(wrong.proof(&mallory_nonce, "session-mallory-01")),
-            "passphrase_wrong",
-        ),
-        (Some(alice_proof.clone()), "passphrase_wrong"),
-        (Some("zz".repeat(32)), "passphrase_wrong"),
-    ];
-    for (proof, code) in attempts {
+    let wrong = RoomKey::derive("open sesame!", &VAULT_SALT).unwrap();
+    mallory
+        .send(join_frame("mallory", "session-mallory-01", None))
+        .await;
+    let mut refusals = vec![mallory.recv_json().await];
+    for answer in ["wrong", "replayed", "garbage"] {
+        let (mine, _) = answer_challenge(&mut mallory, &mallory_nonce, &wrong)
+            .await
+            .unwrap();
+        let unlock = match answer {
+            "wrong" => mine,
+            "replayed" => alice_answer.clone(),
+            _ => json!({"share": "zz".repeat(32), "tag": "00".repeat(32)}),
+        };
         mallory
-            .send(join_frame("mallory", "session-mallory-01", proof))
+            .send(join_frame("mallory", "session-mallory-01", Some(unlock)))
             .await;
-        let refusal = mallory.recv_json().await;
-        assert_eq!(refusal["type"], "error", "{refusal}");
-        assert_eq!(refusal["code"], code, "{refusal}");
+        refusals.push(mallory.recv_json().await);
+    }
+    let codes: Vec<&str> = refusals
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "passphrase_required",
+            "passphrase_wrong",
+            "passphrase_wrong",
+            "passphrase_wrong"
+        ]
+    );
+    for refusal in &refusals {
         let said = refusal.to_string();
         assert!(
             !said.contains("alice") && !said.contains("secret") && !said.contains(&welcome.epoch),
@@ -132,18 +192,18 @@ async fn a_locked_room_needs_the_passphrase_and_a_wrong_one_learns_nothing() {
         println!("seen: {}", refusal["message"]);
     }
     // Three wrong guesses from this address used up its attempts: now even the right
-    // passphrase must wait...
-    let right = key.proof(&mallory_nonce, "session-mallory-01");
-    mallory
-        .send(join_frame("mallory", "session-mallory-01", Some(right)))
-        .await;
-    let limited = mallory.recv_json().await;
+    // passphrase must wait (the host will not start another exchange)...
+    let limited = answer_challenge(&mut mallory, &mallory_nonce, &key)
+        .await
+        .unwrap_err();
     assert_eq!(limited["code"], "too_many_attempts", "{limited}");
     mallory.expect_silence(Duration::from_millis(200)).await;
     // ...while another machine with the passphrase gets in at once.
     let (mut bob, hello) = raw_from("127.0.0.2", &host.url, host.addr).await;
-    let proof = key.proof(hello["nonce"].as_str().unwrap(), "session-bob-000001");
-    bob.send(join_frame("bob", "session-bob-000001", Some(proof)))
+    let (answer, _) = answer_challenge(&mut bob, hello["nonce"].as_str().unwrap(), &key)
+        .await
+        .unwrap();
+    bob.send(join_frame("bob", "session-bob-000001", Some(answer)))
         .await;
     let HostFrame::Welcome(w) = bob.recv().await else {
         panic!("bob should be welcomed")
@@ -371,7 +431,7 @@ async fn one_address_may_hold_only_so_many_connections() {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let mut again = Raw::connect(&host.url).await;
-        again.send(json!({"type":"hello","version":1})).await;
+        again.send(json!({"type":"hello","version":2})).await;
         if again.recv_json().await["type"] == "hello" {
             break;
         }
@@ -748,7 +808,7 @@ async fn look_alike_names_collide_and_peer_text_stays_inside_its_box_in_a_browse
         alice.send_text(id, text).await;
         alice.until(|v| v["type"] == "ack").await;
     }
-    let page = format!("http://{}/", host.addr);
+    let page = format!("https://{}/", host.addr);
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/measure.mjs");
     let output = tokio::process::Command::new("node")
@@ -921,12 +981,8 @@ async fn a_few_addresses_cannot_take_every_place_on_the_host() {
             let socket = TcpSocket::new_v4().unwrap();
             socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
             let stream = socket.connect(host.addr).await.unwrap();
-            let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
-            let (ws, _) = tokio_tungstenite::client_async(&host.url, stream)
-                .await
-                .unwrap();
-            let mut raw = Raw { ws };
-            raw.send(json!({"type":"hello","version":1})).await;
+            let mut raw = Raw::over(stream, &host.url).await;
+            raw.send(json!({"type":"hello","version":2})).await;
             if raw.recv_json().await["type"] == "hello" {
                 hogs.push(raw);
             } else {
@@ -948,19 +1004,21 @@ async fn a_few_addresses_cannot_take_every_place_on_the_host() {
 #[tokio::test]
 async fn passphrase_guesses_spread_over_many_addresses_are_limited_per_room() {
     let host = TestHost::start_with(any_port(), locked_config(Limits::default())).await;
-    let wrong = RoomKey::derive("not it", "Vault").unwrap();
+    let wrong = RoomKey::derive("not it", &VAULT_SALT).unwrap();
     let mut codes = Vec::new();
     for i in 0..30 {
         let (mut raw, hello) = raw_from(&format!("127.0.1.{}", i + 1), &host.url, host.addr).await;
         let nonce = hello["nonce"].as_str().unwrap();
         let session = format!("session-guess-{i:04}");
-        raw.send(join_frame(
-            "guesser",
-            &session,
-            Some(wrong.proof(nonce, &session)),
-        ))
-        .await;
-        codes.push(raw.recv_json().await["code"].as_str().unwrap().to_owned());
+        let refusal = match answer_challenge(&mut raw, nonce, &wrong).await {
+            Ok((answer, _)) => {
+                raw.send(join_frame("guesser", &session, Some(answer)))
+                    .await;
+                raw.recv_json().await
+            }
+            Err(refusal) => refusal,
+        };
+        codes.push(refusal["code"].as_str().unwrap().to_owned());
     }
     let wrong_answers = codes.iter().filter(|c| *c == "passphrase_wrong").count();
     println!(

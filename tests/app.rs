@@ -253,11 +253,11 @@ impl Driver {
     /// Saves what the window shows when a wait fails, to see why.
     /// The browser link (on this computer) a hosting app shows.
     fn browser_link(&mut self) -> String {
-        self.wait_text("#hosting-addresses", "http://127.0.0.1:");
+        self.wait_text("#hosting-addresses", "https://127.0.0.1:");
         let addresses = self.text("#hosting-addresses");
         addresses
             .split_whitespace()
-            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .find(|w| w.starts_with("https://127.0.0.1:"))
             .unwrap_or_else(|| panic!("a browser link in {addresses:?}"))
             .to_owned()
     }
@@ -535,6 +535,8 @@ impl InProcessHost {
                     limits: lanchat::host::Limits::default(),
                     page: true,
                     data_dir: None,
+                    id: "app-test-host".into(),
+                    identity: std::sync::Arc::new(lanchat::identity::Identity::generate().unwrap()),
                 })
                 .unwrap();
                 ready.send(()).unwrap();
@@ -818,7 +820,7 @@ fn a_browser_and_the_app_show_every_message_once_across_a_host_crash() {
     dana.type_keys("#address-input", "127.0.0.1:47100");
     dana.type_keys("#address-room", "Lobby\u{E007}");
     dana.wait_text("#messages", "Welcome to Lobby, dana!");
-    let mut web = Browser::join("http://127.0.0.1:47100/", "webby");
+    let mut web = Browser::join("https://127.0.0.1:47100/", "webby");
 
     // Before: both say something and see each other's, all delivered. The browser speaks
     // last, so its own acknowledged messages are the newest events it knows of: a resumed

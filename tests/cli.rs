@@ -35,8 +35,9 @@ async fn start_host(room: &str, config_dir: &Path) -> (Proc, String) {
         .and_then(|rest| rest.split(',').next())
         .expect("an address in the first line")
         .to_owned();
-    host.expect(&format!("lanchat join {addr} --room")).await;
-    host.expect(&format!("ws://{addr}/ws")).await;
+    host.expect(&format!("lanchat join 'lanchat://{addr}/"))
+        .await;
+    host.expect(&format!("wss://{addr}/ws")).await;
     (host, addr)
 }
 
@@ -353,7 +354,7 @@ async fn a_host_serves_more_connections_than_the_open_file_limit_it_was_started_
             break rest.split(',').next().unwrap().to_owned();
         }
     };
-    let url = format!("ws://{addr}/ws");
+    let url = format!("wss://{addr}/ws");
     let mut crowd = Vec::new();
     tokio::time::timeout(PATIENCE * 4, async {
         for _ in 0..300 {
@@ -478,7 +479,7 @@ async fn clients_that_join_again_and_again_without_reading_cannot_make_the_host_
             break rest.split(',').next().unwrap().to_owned();
         }
     };
-    let url = format!("ws://{addr}/ws");
+    let url = format!("wss://{addr}/ws");
     // A full history of long messages: every join asks for all of it.
     let (mut filler, welcome) = Raw::join(&url, "Lobby", "filler").await;
     for i in 0..1000 {

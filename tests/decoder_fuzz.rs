@@ -3,7 +3,7 @@
 //! every valid frame survives encode + decode unchanged; and validation never panics on
 //! arbitrary text.
 
-use lanchat::protocol::{self, ClientFrame, ErrorCode, Since};
+use lanchat::protocol::{self, ClientFrame, ErrorCode, Since, UnlockAnswer};
 use proptest::prelude::*;
 
 /// Enough cases to be meaningful, few enough for a few seconds in CI.
@@ -79,18 +79,23 @@ fn valid_frame() -> impl Strategy<Value = ClientFrame> {
             text,
             prop::option::of("[!-~]{16,20}"),
             prop::option::of((text, any::<u64>())),
-            prop::option::of("[0-9a-f]{64}")
+            prop::option::of(("[0-9a-f]{64}", "[0-9a-f]{64}"))
         )
             .prop_map(
-                |(id, room, nick, session, since, proof)| ClientFrame::Join {
+                |(id, room, nick, session, since, unlock)| ClientFrame::Join {
                     id,
                     room,
                     nick,
                     session,
                     since: since.map(|(epoch, seq)| Since { epoch, seq }),
-                    proof,
+                    unlock: unlock.map(|(share, tag)| UnlockAnswer { share, tag }),
                 }
             ),
+        (id, text, any::<bool>()).prop_map(|(id, room, bound)| ClientFrame::Unlock {
+            id,
+            room,
+            bound
+        }),
         id.prop_map(|id| ClientFrame::Leave { id }),
         (id, text).prop_map(|(id, text)| ClientFrame::Send { id, text }),
         (id, text, text).prop_map(|(id, to, text)| ClientFrame::SendPrivate { id, to, text }),

@@ -155,6 +155,14 @@ async fn room_event(watcher: &mut Proc, mut pred: impl FnMut(&Value) -> bool) ->
     }
 }
 
+/// The short code of the host whose config directory is `dir` (its key is kept there).
+fn host_code(dir: &Path) -> String {
+    lanchat::identity::Identity::load_or_create(dir)
+        .expect("the host made its key")
+        .fingerprint()
+        .short_code()
+}
+
 fn addrs(v: &Value) -> Vec<String> {
     v["addrs"]
         .as_array()
@@ -187,7 +195,14 @@ async fn a_room_in_one_namespace_is_listed_joined_and_gone_from_another() {
     let seen = room_event(&mut watcher, |v| v["change"] == "appeared").await;
     assert_eq!(seen["room"], "Tokyo");
     assert_eq!(seen["host"], "host-a");
-    assert_eq!(seen["version"], 1);
+    assert_eq!(seen["version"], 2);
+    assert_eq!(seen["host_key"].as_str().unwrap().len(), 64, "{seen}");
+    // The code the host prints is the one the listing shows.
+    assert_eq!(
+        host_code(hd.path()),
+        seen["code"].as_str().unwrap(),
+        "{seen}"
+    );
     assert_eq!(seen["locked"], false);
     assert_eq!(seen["users"], 0);
     assert_eq!(seen["host_id"].as_str().unwrap().len(), 16);
@@ -597,7 +612,8 @@ async fn standard_dns_sd_tools_see_lanchat_rooms_and_lanchat_sees_theirs() {
     assert_eq!(fields[8], port.to_string(), "{resolved}");
     for txt in [
         r#""room=Tokyo""#,
-        r#""v=1""#,
+        r#""v=2""#,
+        r#""key="#,
         r#""host=host-a""#,
         r#""locked=0""#,
         r#""users=0""#,
@@ -620,8 +636,9 @@ async fn standard_dns_sd_tools_see_lanchat_rooms_and_lanchat_sees_theirs() {
             "_lanchat._tcp",
             "4567",
             "room=Paris",
-            "v=1",
+            "v=2",
             "host=avahi-host",
+            &format!("key={}", "ab".repeat(32)),
         ])
         .args(["id=00000000000a1a1a", "locked=0", "users=3"])
         .kill_on_drop(true)
@@ -632,6 +649,7 @@ async fn standard_dns_sd_tools_see_lanchat_rooms_and_lanchat_sees_theirs() {
     let paris = room_event(&mut lister, |v| v["room"] == "Paris").await;
     assert_eq!(paris["host"], "avahi-host");
     assert_eq!(paris["host_id"], "00000000000a1a1a");
+    assert_eq!(paris["host_key"], "ab".repeat(32));
     assert_eq!(paris["users"], 3);
     assert_eq!(addrs(&paris)[0], "10.201.0.2:4567");
     lister.finish().await;

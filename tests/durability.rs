@@ -186,7 +186,7 @@ async fn a_host_killed_mid_stream_comes_back_with_every_message_exactly_once() {
     let mut host = spawn_host(port, dir.path());
     host.expect("listening on").await;
 
-    let url = format!("ws://127.0.0.1:{port}/ws");
+    let url = format!("wss://127.0.0.1:{port}/ws");
     let mut clients = Vec::new();
     for c in 0..CLIENTS {
         let nick = format!("c{c}");

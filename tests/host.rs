@@ -437,7 +437,7 @@ async fn bad_input_gets_errors_and_the_connection_stays_usable() {
         .send(json!({"type":"send","id":"x","text":"hi"}))
         .await;
     assert_eq!(error_code(&alice.recv().await), ErrorCode::HelloRequired);
-    alice.send(json!({"type":"hello","version":1})).await;
+    alice.send(json!({"type":"hello","version":2})).await;
     assert!(matches!(alice.recv().await, HostFrame::Hello { .. }));
     alice.join_as("Lobby", "alice", None).await;
     bob.until(|v| v["type"] == "joined").await;
@@ -479,7 +479,7 @@ async fn bad_input_gets_errors_and_the_connection_stays_usable() {
         .await
         .unwrap();
     assert_eq!(error_code(&alice.recv().await), ErrorCode::BinaryFrame);
-    alice.send(json!({"type":"hello","version":1})).await;
+    alice.send(json!({"type":"hello","version":2})).await;
     assert_eq!(error_code(&alice.recv().await), ErrorCode::AlreadyHello);
     alice.send(json!({"type":"send","id":"","text":"hi"})).await;
     assert_eq!(error_code(&alice.recv().await), ErrorCode::BadId);
@@ -521,7 +521,7 @@ async fn an_unknown_protocol_version_gets_a_clear_error_and_a_close() {
         unreachable!()
     };
     assert!(
-        message.contains("version 1") && message.contains("version 99"),
+        message.contains("version 2") && message.contains("version 99"),
         "{message}"
     );
     assert!(matches!(
@@ -589,11 +589,9 @@ async fn a_stalled_reader_is_dropped_while_others_keep_receiving() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(host.addr).await.unwrap();
-    let (mut stalled, _) = tokio_tungstenite::client_async(host.url.as_str(), stream)
-        .await
-        .unwrap();
+    let mut stalled = Raw::over(stream, &host.url).await.ws;
     stalled
-        .send(Message::text(r#"{"type":"hello","version":1}"#))
+        .send(Message::text(r#"{"type":"hello","version":2}"#))
         .await
         .unwrap();
     stalled
@@ -662,18 +660,8 @@ async fn join_with_small_buffer(host: &TestHost, nick: &str) -> (Raw, Welcome) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(host.addr).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(host.url.as_str(), stream)
-        .await
-        .unwrap();
-    let mut raw = Raw {
-        ws: tokio_tungstenite::WebSocketStream::from_raw_socket(
-            tokio_tungstenite::MaybeTlsStream::Plain(ws.into_inner()),
-            tokio_tungstenite::tungstenite::protocol::Role::Client,
-            None,
-        )
-        .await,
-    };
-    raw.send(json!({"type":"hello","version":1})).await;
+    let mut raw = Raw::over(stream, &host.url).await;
+    raw.send(json!({"type":"hello","version":2})).await;
     raw.recv().await;
     let welcome = raw.join_as("Lobby", nick, None).await;
     (raw, welcome)
@@ -837,8 +825,8 @@ async fn a_rejoining_session_takes_over_and_resumes_exactly_after_since() {
 #[tokio::test]
 async fn other_paths_are_not_websocket_endpoints() {
     let host = TestHost::start(Limits::default()).await;
-    let wrong = format!("ws://{}/chat", host.addr);
-    let err = tokio_tungstenite::connect_async(wrong).await.unwrap_err();
+    let wrong = format!("wss://{}/chat", host.addr);
+    let err = Raw::try_connect(&wrong, None).await.err().expect("refused");
     assert!(err.to_string().contains("404"), "{err}");
     host.stop().await;
 }
@@ -962,8 +950,18 @@ async fn a_welcome_into_a_big_room_lists_everyone_in_order_after_joins_and_leave
     host.stop().await;
 }
 
-/// Sends `head` raw and returns the host's answer (up to its close).
+/// Sends `head` over TLS and returns the host's answer (up to its close).
 async fn raw_http(addr: std::net::SocketAddr, head: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut tls, _) = common::tls_connect(addr, None).await.unwrap();
+    tls.write_all(head).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(common::PATIENCE, tls.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Sends `head` in clear text and returns the host's answer (up to its close).
+async fn plain_http(addr: std::net::SocketAddr, head: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(head).await.unwrap();
@@ -975,10 +973,10 @@ async fn raw_http(addr: std::net::SocketAddr, head: &[u8]) -> String {
 /// A request head of exactly `len` bytes (terminator included), padded with one header.
 fn head_of(len: usize, upgrade: bool) -> Vec<u8> {
     let start = if upgrade {
-        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
     } else {
-        "GET / HTTP/1.1\r\nHost: x\r\n"
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     };
     let pad = len - start.len() - "X-Pad: \r\n\r\n".len();
     format!("{start}X-Pad: {}\r\n\r\n", "p".repeat(pad)).into_bytes()

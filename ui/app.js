@@ -140,7 +140,7 @@ view.onJoinAddress(async (address, room) => {
 
 // ---- chat ----
 
-async function enterRoom(target, room, { hosting, passphrase }) {
+async function enterRoom(target, room, { hosting, passphrase, trustNewKey = false }) {
   state.chat = {
     room,
     you: state.nickname,
@@ -152,10 +152,11 @@ async function enterRoom(target, room, { hosting, passphrase }) {
     passphrase,
   };
   view.enterChat(room);
-  view.hosting(hosting ? hosting.addresses : null);
+  showHosting(hosting);
+  view.roomKey(null);
   view.status('Connecting…', 'info');
   try {
-    await transport.join(target, room, passphrase, onRoomEvent);
+    await transport.join(target, room, passphrase, onRoomEvent, trustNewKey);
   } catch (e) {
     view.status(`Cannot join: ${message(e)}`, 'error');
   }
@@ -196,11 +197,57 @@ function onRoomEvent(e) {
         askAgain(chat, e.code === 'passphrase_wrong' ? 'Wrong passphrase. Try again.' : '');
         return;
       }
+      if (e.code === 'host_key_changed') {
+        keyChanged(chat, e);
+        return;
+      }
       view.status(`${capitalize(e.reason)}.`, 'error');
       view.system(`You are no longer in the room: ${e.reason}`);
       return;
     default:
   }
+}
+
+/** The host's key is not the expected one: warn, and go on only if the user trusts it. */
+async function keyChanged(chat, e) {
+  view.status('Not connected: this host could not prove who it is.', 'error');
+  const trust = await view.askTrust({
+    expected: e.expected,
+    presented: e.presented,
+    reason: e.reason,
+    canTrust: Boolean(e.canTrust),
+  });
+  if (state.chat !== chat) return;
+  if (!trust) {
+    state.chat = null;
+    await transport.leave().catch(() => {});
+    goHome();
+    return;
+  }
+  enterRoom(chat.target, chat.room, {
+    hosting: chat.hosting,
+    passphrase: chat.passphrase,
+    trustNewKey: true,
+  });
+}
+
+function showHosting(hosting) {
+  view.hosting(hosting ? hosting.addresses : null);
+  if (hosting) view.hostingKey(hosting.code, hosting.qr);
+}
+
+/** Says in the room header that the connection is encrypted, and to whom. */
+async function showRoomKey() {
+  const chat = state.chat;
+  const host = await transport.hostKey().catch(() => null);
+  if (state.chat !== chat) return;
+  if (!host) {
+    view.roomKey('Encrypted');
+    return;
+  }
+  const first = host.firstUse ? ' (first time you meet this host: compare the code with its screen)' : '';
+  const how = host.browser ? 'Encrypted (https)' : 'Encrypted';
+  view.roomKey(`${how} · host code ${host.code}${first}`);
 }
 
 /** A locked room refused us: ask for the passphrase (again) and retry, or go home. */
@@ -226,7 +273,8 @@ function welcome(w, resumed) {
   view.status(null);
   if (!resumed) {
     view.enterChat(w.room);
-    view.hosting(chat.hosting ? chat.hosting.addresses : null);
+    showHosting(chat.hosting);
+    showRoomKey();
     view.system(`Welcome to ${w.room}, ${w.you}!`);
   } else {
     view.system('Reconnected.');

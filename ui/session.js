@@ -3,11 +3,15 @@
 // (engine/src/client/session.rs) and both are tested against the same scenarios
 // (tests/scenarios/session.json). transport.js drives it over a WebSocket.
 //
-// Outputs: {send: frame}, {emit: event} (the page's event shapes), {prove: nonce} (make a
-// locked room's join proof, then call joinWithProof), {end: {retry, code?, reason}}.
+// Outputs: {send: frame}, {emit: event} (the page's event shapes), {prove: {nonce, salt,
+// share}} (answer a locked room's challenge with cpace.js, then call joinWithProof),
+// {end: {retry, code?, reason}}.
 
 /** How long a request refused as rate_limited waits before it goes again. */
 export const RATE_LIMIT_RETRY_MS = 1000;
+
+const HOST_UNPROVEN = 'this host does not know the room\'s passphrase: it is not the room\'s '
+  + 'real host, and nothing was shown or sent to it';
 
 const RETRY_BYES = new Set(['host_closing', 'too_slow', 'host_full', 'timeout', 'too_many_connections']);
 const RETRY_REFUSALS = new Set(['host_full', 'host_busy', 'too_many_connections', 'rate_limited']);
@@ -30,7 +34,7 @@ function requestId(event) {
 }
 
 export class Session {
-  /** config: {room, nick, session, locked, client, outboxLimit} */
+  /** config: {room, nick, session, locked, bound, client, outboxLimit} */
   constructor(config) {
     this.config = config;
     this.nick = config.nick;
@@ -48,6 +52,8 @@ export class Session {
     this.heldUntil = null;
     /** A welcome whose history is still coming in pieces. */
     this.receiving = null;
+    /** A locked room on this connection: {nonce} once asked, then {hostTag} to expect. */
+    this.unlock = null;
   }
 
   get pending() {
@@ -62,17 +68,21 @@ export class Session {
     this.receiving = null;
     this.held.clear();
     this.heldUntil = null;
+    this.unlock = null;
     this.phase = 'joining';
     this.joinId = joinId;
-    const hello = { send: { type: 'hello', version: 1, client: this.config.client } };
+    const hello = { send: { type: 'hello', version: 2, client: this.config.client } };
     return this.config.locked ? [hello] : [hello, this.joinFrame(null)];
   }
 
-  joinWithProof(proof) {
-    return this.phase === 'joining' ? [this.joinFrame(proof)] : [];
+  /** answer: {share, tag} in hex; hostTag: the tag the welcome must carry. */
+  joinWithProof(answer, hostTag) {
+    if (this.phase !== 'joining') return [];
+    this.unlock = { hostTag };
+    return [this.joinFrame(answer)];
   }
 
-  joinFrame(proof) {
+  joinFrame(unlock) {
     const join = {
       type: 'join',
       id: this.joinId,
@@ -81,7 +91,7 @@ export class Session {
       session: this.config.session,
     };
     if (this.since) join.since = { ...this.since };
-    if (proof) join.proof = proof;
+    if (unlock) join.unlock = { share: unlock.share, tag: unlock.tag };
     return { send: join };
   }
 
@@ -144,9 +154,25 @@ export class Session {
   frame(f, now) {
     switch (f.type) {
       case 'hello':
-        return this.phase === 'joining' && this.config.locked ? [{ prove: f.nonce || '' }] : [];
+        if (this.phase !== 'joining' || !this.config.locked) return [];
+        this.unlock = { nonce: f.nonce || '' };
+        return [{
+          send: { type: 'unlock', id: this.joinId, room: this.config.room, bound: this.config.bound },
+        }];
+      case 'challenge':
+        if (this.phase !== 'joining' || !this.unlock || !('nonce' in this.unlock)) return [];
+        if (f.id !== this.joinId) return [];
+        if (f.salt && f.share) {
+          return [{ prove: { nonce: this.unlock.nonce, salt: f.salt, share: f.share } }];
+        }
+        this.unlock = null; // not locked after all
+        return [this.joinFrame(null)];
       case 'welcome':
-        return this.phase === 'joining' && f.id === this.joinId ? this.welcome(f) : [];
+        if (this.phase !== 'joining' || f.id !== this.joinId) return [];
+        if (this.unlock && 'hostTag' in this.unlock && f.unlock !== this.unlock.hostTag) {
+          return [{ end: { retry: false, code: 'host_unproven', reason: HOST_UNPROVEN } }];
+        }
+        return this.welcome(f);
       case 'error':
         return this.error(f, now);
       case 'bye':
@@ -189,6 +215,7 @@ export class Session {
         history_saved: f.history_saved ?? true,
       },
     };
+    if (f.unlock) joining.welcome.unlock = f.unlock;
     this.own = new Set();
     this.absorb(joining, f.history);
     if (f.more) {

@@ -7,6 +7,7 @@
 //   {kind:'closed', reason, code}
 
 import { Session } from './session.js';
+import * as cpace from './cpace.js';
 
 export function createTransport() {
   return window.__TAURI__ ? new AppTransport(window.__TAURI__) : new BrowserTransport();
@@ -52,11 +53,19 @@ class AppTransport {
     return this.invoke('host_room', { room, passphrase });
   }
 
-  /** target: {key} for a discovered room, {address} otherwise; passphrase for a locked one. */
-  join(target, room, passphrase, onEvent) {
+  /**
+   * target: {key} for a discovered room, {address} otherwise; passphrase for a locked one;
+   * trustNewKey after the user chose to trust a host whose key changed.
+   */
+  join(target, room, passphrase, onEvent, trustNewKey = false) {
     const channel = new this.tauri.core.Channel();
     channel.onmessage = onEvent;
-    return this.invoke('join_room', { target, room, passphrase, onEvent: channel });
+    return this.invoke('join_room', { target, room, passphrase, trustNewKey, onEvent: channel });
+  }
+
+  /** The host as verified when joining: {code, key, firstUse}. */
+  hostKey() {
+    return this.invoke('host_key');
   }
 
   send(text) {
@@ -183,7 +192,7 @@ class BrowserTransport {
         ws.close();
         reject(new Error('no answer'));
       }, 5000);
-      ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', version: 1, client: 'lanchat-web' }));
+      ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', version: 2, client: 'lanchat-web' }));
       ws.onmessage = (m) => {
         const frame = JSON.parse(m.data);
         if (frame.type !== 'hello') return;
@@ -211,17 +220,27 @@ class BrowserTransport {
     throw { code: 'unsupported', message: 'Hosting needs the LAN Chat app.' };
   }
 
+  /**
+   * The host's code as its hello states it. The browser checked the certificate itself (the
+   * user accepted it); comparing this code with the host's screen is the way to know the
+   * page is talking to that host.
+   */
+  async hostKey() {
+    const hex = this.session?.hostKey;
+    return hex ? { code: shortCode(hex), key: hex, firstUse: false, browser: true } : null;
+  }
+
   async join(_target, room, passphrase, onEvent) {
     clearInterval(this.roomTimer);
     this.session?.stop();
     this.session = new ProtocolSession(this.url, room, this.nickname, onEvent);
     if (passphrase) {
-      try {
-        this.session.key = await roomKey(passphrase, room);
-      } catch (e) {
-        onEvent({ kind: 'closed', reason: e.message, code: 'unsupported' });
+      if (!globalThis.crypto?.subtle) {
+        const reason = 'this page is not on https, so it cannot join locked rooms';
+        onEvent({ kind: 'closed', reason, code: 'unsupported' });
         return;
       }
+      this.session.passphrase = passphrase;
     }
     this.session.start();
   }
@@ -266,42 +285,33 @@ class BrowserTransport {
   }
 }
 
-/**
- * A locked room's key, as lanchat::lock derives it: PBKDF2-HMAC-SHA256, 100,000 rounds,
- * salted with the room's lower-cased name. Browsers only offer this (WebCrypto) on secure
- * pages: the host's own machine (localhost) qualifies, a LAN address does not.
- */
-async function roomKey(passphrase, room) {
-  if (!globalThis.crypto?.subtle) {
-    throw new Error(
-      'this browser only joins locked rooms on the host\'s own computer; use the LAN Chat app',
-    );
+/** Four groups of five digits from a key's fingerprint, as lanchat::identity makes them. */
+export function shortCode(hex) {
+  const groups = [];
+  for (let i = 0; i < 4; i += 1) {
+    const n = parseInt(hex.slice(i * 8, i * 8 + 8), 16);
+    groups.push(String(n % 100000).padStart(5, '0'));
   }
-  const enc = new TextEncoder();
-  const material = await crypto.subtle.importKey('raw', enc.encode(passphrase), 'PBKDF2', false, [
-    'deriveBits',
-  ]);
-  const bits = await crypto.subtle.deriveBits(
-    {
-      name: 'PBKDF2',
-      hash: 'SHA-256',
-      salt: enc.encode(`lanchat-room\u0000${room.trim().toLowerCase()}`),
-      iterations: 100000,
-    },
-    material,
-    256,
-  );
-  return crypto.subtle.importKey('raw', bits, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  return groups.join(' ');
 }
 
-/** The join proof: HMAC-SHA256(key, "lanchat-join\0" nonce "\0" session), hex. */
-async function joinProof(key, nonce, session) {
-  const mac = await crypto.subtle.sign(
-    'HMAC',
-    key,
-    new TextEncoder().encode(`lanchat-join\u0000${nonce}\u0000${session}`),
-  );
-  return Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, '0')).join('');
+/**
+ * Answers a locked room's challenge (see cpace.js): stretches the passphrase with the room's
+ * salt (once per salt), then the client's side of the exchange. Unbound: a page cannot read
+ * its TLS connection's exporter.
+ */
+async function unlockAnswer(session, challenge) {
+  if (!session.key || session.keySalt !== challenge.salt) {
+    session.key = await cpace.roomKey(session.passphrase, cpace.fromHex(challenge.salt));
+    session.keySalt = challenge.salt;
+  }
+  const ctx = {
+    binding: new Uint8Array(0),
+    nonce: challenge.nonce,
+    room: cpace.nameKey(session.state.config.room),
+  };
+  const a = await cpace.answer(session.key, ctx, cpace.fromHex(challenge.share), cpace.randomSeed());
+  return { answer: { share: cpace.toHex(a.share), tag: cpace.toHex(a.tag) }, hostTag: cpace.toHex(a.hostTag) };
 }
 
 /**
@@ -318,21 +328,24 @@ class ProtocolSession {
       nick,
       session: this.sessionId,
       locked: false,
+      bound: false,
       client: 'lanchat-web',
       outboxLimit: 1000,
     });
     this.ws = null;
     this.attempt = 0;
     this.stopped = false;
-    /** A locked room's key (see roomKey); the join then waits for the host's nonce. */
+    /** A locked room's passphrase; the room key is stretched from it with the room's salt. */
+    this.passphrase = null;
     this.key = null;
+    this.keySalt = null;
     /** How the current connection ended, when the session said so first. */
     this.ended = null;
   }
 
   start() {
     if (this.stopped) return;
-    this.state.config.locked = Boolean(this.key);
+    this.state.config.locked = Boolean(this.passphrase);
     const ws = new WebSocket(this.url);
     this.ws = ws;
     this.ended = null;
@@ -344,6 +357,7 @@ class ProtocolSession {
       } catch {
         return; // not ours to understand
       }
+      if (frame.type === 'hello' && typeof frame.key === 'string') this.hostKey = frame.key;
       this.perform(ws, this.state.frame(frame, Date.now()));
     };
     ws.onclose = (e) => {
@@ -368,9 +382,16 @@ class ProtocolSession {
         if (o.emit.kind === 'welcome') this.attempt = 0;
         this.onEvent(o.emit);
       } else if ('prove' in o) {
-        joinProof(this.key, o.prove, this.sessionId).then((proof) => {
-          if (this.ws === ws) this.perform(ws, this.state.joinWithProof(proof));
-        });
+        unlockAnswer(this, o.prove).then(
+          ({ answer, hostTag }) => {
+            if (this.ws === ws) this.perform(ws, this.state.joinWithProof(answer, hostTag));
+          },
+          (e) => {
+            if (this.ws !== ws) return;
+            this.stop();
+            this.onEvent({ kind: 'closed', reason: e.message, code: 'passphrase_wrong' });
+          },
+        );
       } else if (o.end) {
         this.ended = o.end;
         if (o.end.retry) {

@@ -58,6 +58,10 @@ export class View {
     this.banner = $('status-banner');
     this.hostingPanel = $('hosting-panel');
     this.hostingAddresses = $('hosting-addresses');
+    this.hostingCode = $('hosting-code');
+    this.hostingQr = $('hosting-qr');
+    this.roomKeyLine = $('room-key');
+    this.keyDialog = $('key-dialog');
     this.messages = $('messages');
     this.jumpButton = $('jump-button');
     this.typing = $('typing');
@@ -344,6 +348,57 @@ export class View {
       item.append(el('code', 'web-link', a.web));
       this.hostingAddresses.append(item);
     }
+  }
+
+  /** The hosting computer's code and the QR code of its first link (rows of '0'/'1'). */
+  hostingKey(code, rows) {
+    this.hostingCode.textContent = code || '';
+    const canvas = this.hostingQr;
+    const scale = 4;
+    const quiet = 4;
+    const size = rows && rows.length ? (rows.length + 2 * quiet) * scale : 0;
+    canvas.width = size;
+    canvas.height = size;
+    canvas.hidden = !size;
+    if (!size) return;
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#fff';
+    g.fillRect(0, 0, size, size);
+    g.fillStyle = '#000';
+    rows.forEach((row, y) => {
+      for (let x = 0; x < row.length; x += 1) {
+        if (row[x] === '1') g.fillRect((x + quiet) * scale, (y + quiet) * scale, scale, scale);
+      }
+    });
+  }
+
+  /** The room header's line about the connection: encrypted, and the host's code. */
+  roomKey(text) {
+    this.roomKeyLine.hidden = !text;
+    this.roomKeyLine.textContent = text || '';
+  }
+
+  /**
+   * A blocking warning: the host's key is not the expected one. Resolves true only when the
+   * user explicitly chooses to trust the new key (offered only when `canTrust`).
+   */
+  askTrust({ expected, presented, reason, canTrust }) {
+    const dialog = this.keyDialog;
+    $('key-title').textContent = canTrust
+      ? 'This host’s identity has changed'
+      : 'This is not the host you asked for';
+    $('key-text').textContent = reason;
+    $('key-expected').textContent = expected;
+    $('key-presented').textContent = presented;
+    $('key-trust').hidden = !canTrust;
+    return new Promise((resolve) => {
+      dialog.addEventListener('close', () => resolve(dialog.returnValue === 'trust'), {
+        once: true,
+      });
+      dialog.returnValue = '';
+      dialog.showModal();
+      $('key-cancel').focus();
+    });
   }
 
   setPrivateTarget(nick) {

@@ -134,6 +134,10 @@ fn present(hosted: &HostedRoom, data_dir: Option<&std::path::Path>) {
         "LAN Chat host listening on {}, room \"{room}\"",
         hosted.local_addr()
     );
+    println!(
+        "Host key code: {}  (people joining see it too; compare it by voice)",
+        hosted.key().short_code()
+    );
     if hosted.locked() {
         println!("The room is locked: joining needs its passphrase.");
     }
@@ -142,7 +146,7 @@ fn present(hosted: &HostedRoom, data_dir: Option<&std::path::Path>) {
         None => println!("History is kept in memory only."),
     }
     let here = hosted.local_link();
-    println!("Join with: lanchat join {} --room {word}", here.address);
+    println!("Join with: lanchat join '{}'", here.link);
     if hosted.local_addr().ip().is_unspecified() {
         let links = hosted.links();
         if links.is_empty() {

@@ -35,6 +35,8 @@ pub struct JoinArgs {
     pub nick: Option<String>,
     pub json: bool,
     pub passphrase: bool,
+    /// The host's key changed and the user checked the new code: trust it.
+    pub trust_new_key: bool,
 }
 
 type Discovered = Option<(
@@ -64,6 +66,7 @@ pub async fn run_join(args: JoinArgs) -> Result<(), String> {
     // Discovery keeps running while connected: it tells the client where the room is after
     // its host restarts, and drops the room when it stops answering.
     let mut discovered: Discovered = None;
+    let host_key = link.as_ref().and_then(|l| l.key);
     let endpoint = match link {
         Some(link) => Endpoint::Url(link.ws_url()),
         None => {
@@ -97,8 +100,13 @@ pub async fn run_join(args: JoinArgs) -> Result<(), String> {
             Endpoint::Locate(std::sync::Arc::new(locator))
         }
     };
+    let (identity, known_hosts) = installation();
     let options = ClientOptions {
         passphrase,
+        identity,
+        known_hosts,
+        host_key,
+        trust_new_key: args.trust_new_key,
         ..ClientOptions::new(endpoint, room, nick.clone())
     };
     let (client, events) = Client::connect(options);
@@ -114,6 +122,31 @@ pub async fn run_join(args: JoinArgs) -> Result<(), String> {
         discovery.shutdown().await;
     }
     exit
+}
+
+/// This installation's key (who you are to hosts) and the hosts it has met, from the config
+/// directory. Without one (no home, a read-only disk), a key for this run only, and hosts
+/// are trusted on first use each time; a warning says so.
+fn installation() -> (
+    Option<std::sync::Arc<lanchat::identity::Identity>>,
+    Option<std::sync::Arc<lanchat::trust::KnownHosts>>,
+) {
+    let store = match ConfigStore::from_env() {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("lanchat: warning: {e}; hosts' keys are not remembered");
+            return (None, None);
+        }
+    };
+    let identity = match lanchat::identity::Identity::load_or_create(store.dir()) {
+        Ok(identity) => Some(std::sync::Arc::new(identity)),
+        Err(e) => {
+            eprintln!("lanchat: warning: {e}; using a key for this run only");
+            None
+        }
+    };
+    let known = lanchat::trust::KnownHosts::open(store.dir());
+    (identity, Some(std::sync::Arc::new(known)))
 }
 
 /// Sends stdin, prints the room, until stdin ends and everything is confirmed (or the
@@ -200,6 +233,11 @@ async fn chat(
                             CloseReason::Refused { message, .. } => format!("cannot join: {message}"),
                             CloseReason::Bye { message, .. } => message,
                             CloseReason::Lost(why) => why,
+                            CloseReason::HostKey { message, remembered: true, .. } => format!(
+                                "{message} To trust the new key, join again with --trust-new-key."
+                            ),
+                            CloseReason::HostKey { message, .. } => message,
+                            CloseReason::HostUnproven => reason.message().to_owned(),
                             CloseReason::Left => unreachable!(),
                         });
                     } else if client.pending() > 0 && exit.is_ok() {

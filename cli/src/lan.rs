@@ -51,6 +51,9 @@ pub fn room_line(room: &DiscoveredRoom) -> String {
     if room.locked {
         line.push_str(" [locked]");
     }
+    if let Some(code) = room.code() {
+        line.push_str(&format!(" [key {code}]"));
+    }
     if !room.compatible() {
         line.push_str(&format!(
             " [protocol v{}: needs another LAN Chat version]",
@@ -133,6 +136,8 @@ fn room_json(change: &str, room: &DiscoveredRoom) -> String {
         "users": room.users,
         "addrs": room.addrs.iter().map(show_addr).collect::<Vec<_>>(),
         "key": room.key,
+        "host_key": room.host_key.map(|k| k.to_hex()),
+        "code": room.code(),
     })
     .to_string()
 }

@@ -140,6 +140,10 @@ enum Command {
         /// for (not echoed) at a terminal, or else the first line of stdin.
         #[arg(long)]
         passphrase: bool,
+        /// The host's key changed since you last joined and you compared its new code with
+        /// the host's screen: trust the new key (and remember it).
+        #[arg(long)]
+        trust_new_key: bool,
     },
     /// Show the saved nickname, or save a new one.
     Nick { name: Option<String> },
@@ -216,6 +220,7 @@ fn main() -> ExitCode {
             nick,
             json,
             passphrase,
+            trust_new_key,
         } => runtime.block_on(join::run_join(join::JoinArgs {
             address,
             room,
@@ -225,6 +230,7 @@ fn main() -> ExitCode {
             nick,
             json,
             passphrase,
+            trust_new_key,
         })),
         Command::Nick { name } => run_nick(name),
     };

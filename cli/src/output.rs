@@ -176,13 +176,21 @@ fn json_line(event: &ClientEvent) -> String {
         ClientEvent::Closed { reason } => {
             let reason = match reason {
                 CloseReason::Left => "left".to_owned(),
-                CloseReason::Refused { message, .. } | CloseReason::Bye { message, .. } => {
-                    message.clone()
-                }
+                CloseReason::Refused { message, .. }
+                | CloseReason::Bye { message, .. }
+                | CloseReason::HostKey { message, .. } => message.clone(),
                 CloseReason::Lost(why) => why.clone(),
+                CloseReason::HostUnproven => reason.message().to_owned(),
             };
-            json!({"type":"closed","reason":reason})
+            json!({"type":"closed","reason":reason,"code":reason_code(event)})
         }
     };
     value.to_string()
+}
+
+fn reason_code(event: &ClientEvent) -> String {
+    match event {
+        ClientEvent::Closed { reason } => reason.code(),
+        _ => String::new(),
+    }
 }

@@ -144,6 +144,12 @@ pub fn status_line(event: &ClientEvent) -> Option<String> {
                 format!("[{t}] * the host ended the session: {}", clean(message))
             }
             CloseReason::Lost(why) => format!("[{t}] * connection lost: {}", clean(why)),
+            CloseReason::HostKey { message, .. } => {
+                format!("[{t}] ! WARNING: {}", clean(message))
+            }
+            CloseReason::HostUnproven => {
+                format!("[{t}] ! WARNING: {}", clean(reason.message()))
+            }
         },
         ClientEvent::Refused { message, .. } => format!("[{t}] ! refused: {}", clean(message)),
         ClientEvent::Event(_) | ClientEvent::Acked { .. } => return None,

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -13,6 +14,7 @@ use crate::discovery::{
     share_links, Announcer, Discovery, HostIdentity, InterfacePolicy, ShareLink,
 };
 use crate::host::{self, Host, HostConfig, HostError, Limits, RoomConfig};
+use crate::identity::{Fingerprint, Identity, IdentityError};
 use crate::lock::{PassphraseError, RoomKey};
 use crate::protocol::{self, Invalid, RoomLink};
 
@@ -36,8 +38,11 @@ pub struct HostingOptions {
     pub page: bool,
     /// Announce the rooms on the LAN with this mDNS daemon; `None` to join by address only.
     pub discovery: Option<Discovery>,
-    /// Where this installation's host id is kept; without it the id changes every run.
+    /// Where this installation's host id and key are kept; without it both change every run.
     pub config: Option<ConfigStore>,
+    /// The installation's key, when the caller has it loaded already (else it comes from
+    /// `config`, or is made for this run).
+    pub identity: Option<Arc<Identity>>,
 }
 
 impl HostingOptions {
@@ -55,6 +60,7 @@ impl HostingOptions {
             page: true,
             discovery: None,
             config: None,
+            identity: None,
         }
     }
 }
@@ -70,6 +76,8 @@ pub enum HostingError {
     Listen { port: u16, source: std::io::Error },
     #[error(transparent)]
     Host(#[from] HostError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
 }
 
 /// Something that works, but not as well as it should; front ends show it.
@@ -90,6 +98,7 @@ pub enum HostingWarning {
 pub struct HostedRoom {
     room: String,
     locked: bool,
+    key: Fingerprint,
     host: Host,
     local: SocketAddr,
     policy: InterfacePolicy,
@@ -105,11 +114,9 @@ impl HostedRoom {
         let room = protocol::validate_room(&options.room)?.to_owned();
         let key = match options.passphrase {
             Some(passphrase) => {
-                let name = room.clone();
-                let derived =
-                    tokio::task::spawn_blocking(move || RoomKey::derive(&passphrase, &name))
-                        .await
-                        .expect("deriving a key does not panic");
+                let derived = tokio::task::spawn_blocking(move || RoomKey::create(&passphrase))
+                    .await
+                    .expect("deriving a key does not panic");
                 Some(derived?)
             }
             None => None,
@@ -123,8 +130,24 @@ impl HostedRoom {
                 warnings.push(HostingWarning::OpenFileLimit { files, connections });
             }
         }
+        let id = match &options.config {
+            Some(config) => {
+                let (id, problem) = config.host_id();
+                warnings.extend(problem.map(HostingWarning::HostId));
+                id
+            }
+            None => crate::ids::random_hex(8),
+        };
+        let identity = match (options.identity, &options.config) {
+            (Some(identity), _) => identity,
+            (None, Some(config)) => Arc::new(Identity::load_or_create(config.dir())?),
+            (None, None) => Arc::new(Identity::generate()?),
+        };
+        let host_key = identity.fingerprint();
         let host = Host::new(HostConfig {
             name: options.name.clone(),
+            id: id.clone(),
+            identity,
             rooms: vec![RoomConfig {
                 name: room.clone(),
                 key,
@@ -153,17 +176,10 @@ impl HostedRoom {
         });
         let (policy, announcer) = match &options.discovery {
             Some(discovery) => {
-                let id = match &options.config {
-                    Some(config) => {
-                        let (id, problem) = config.host_id();
-                        warnings.extend(problem.map(HostingWarning::HostId));
-                        id
-                    }
-                    None => crate::ids::random_hex(8),
-                };
                 let identity = HostIdentity {
                     name: options.name,
                     id,
+                    key: host_key,
                 };
                 let announcer = discovery.announce(&host, identity, local.port());
                 (discovery.policy().clone(), Some(announcer))
@@ -176,6 +192,7 @@ impl HostedRoom {
         Ok(Self {
             room,
             locked,
+            key: host_key,
             host,
             local,
             policy,
@@ -193,6 +210,11 @@ impl HostedRoom {
 
     pub fn locked(&self) -> bool {
         self.locked
+    }
+
+    /// The host's key: in its links and announcement; its short code is what people compare.
+    pub fn key(&self) -> Fingerprint {
+        self.key
     }
 
     /// Where the host listens.
@@ -217,9 +239,9 @@ impl HostedRoom {
     /// listens everywhere), or the one address it listens on.
     pub fn links(&self) -> Vec<ShareLink> {
         if self.local.ip().is_unspecified() {
-            share_links(self.local.port(), &self.room, &self.policy)
+            share_links(self.local.port(), &self.room, self.key, &self.policy)
         } else {
-            vec![link("listening address", self.local, &self.room)]
+            vec![link("listening address", self.local, &self.room, self.key)]
         }
     }
 
@@ -232,7 +254,7 @@ impl HostedRoom {
             }
             _ => self.local,
         };
-        link("this computer", here, &self.room)
+        link("this computer", here, &self.room, self.key)
     }
 
     /// Withdraws the announcements (goodbye packets), then closes the room for everyone and
@@ -252,11 +274,11 @@ impl HostedRoom {
     }
 }
 
-fn link(interface: &str, addr: SocketAddr, room: &str) -> ShareLink {
+fn link(interface: &str, addr: SocketAddr, room: &str, key: Fingerprint) -> ShareLink {
     ShareLink {
         interface: interface.into(),
-        link: RoomLink::new(addr, room).to_string(),
-        web: format!("http://{addr}/"),
+        link: RoomLink::new(addr, room).with_key(key).to_string(),
+        web: format!("https://{addr}/"),
         address: addr.to_string(),
     }
 }

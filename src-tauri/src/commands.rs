@@ -87,6 +87,10 @@ pub struct HostingView {
     addresses: Vec<ShareLink>,
     announced: bool,
     locked: bool,
+    /// The host key's short code, for people to compare by voice.
+    code: String,
+    /// The first LAN link as a QR code: rows of '1' (dark) and '0' (light) modules.
+    qr: Vec<String>,
 }
 
 /// Hosts a room in this process, announced on the LAN, and serving the page to browsers.
@@ -115,6 +119,7 @@ pub async fn host_room(
         passphrase: passphrase.filter(|p| !p.is_empty()),
         discovery,
         config: Some(shell.config.clone()),
+        identity: shell.identity.clone(),
         ..HostingOptions::new(room, nickname)
     };
     let hosted = HostedRoom::start(options).await?;
@@ -124,7 +129,10 @@ pub async fn host_room(
     let here = hosted.local_link();
     let mut addresses = hosted.links();
     addresses.push(here.clone());
+    let qr = qr_rows(&addresses[0].link);
     let view = HostingView {
+        code: hosted.key().short_code(),
+        qr,
         addresses,
         local: here.address,
         announced: hosted.announced(),
@@ -134,6 +142,23 @@ pub async fn host_room(
     };
     shell.set_hosting(hosted);
     Ok(view)
+}
+
+/// A link as QR modules, one string per row; empty if it does not fit a QR code.
+fn qr_rows(link: &str) -> Vec<String> {
+    let Ok(code) = qrcode::QrCode::new(link.as_bytes()) else {
+        return Vec::new();
+    };
+    let width = code.width();
+    let modules = code.to_colors();
+    modules
+        .chunks(width)
+        .map(|row| {
+            row.iter()
+                .map(|c| if *c == qrcode::Color::Dark { '1' } else { '0' })
+                .collect()
+        })
+        .collect()
 }
 
 /// Which room to join: one from the list, or an address typed or pasted.
@@ -152,11 +177,17 @@ pub async fn join_room(
     target: JoinTarget,
     room: String,
     passphrase: Option<String>,
+    trust_new_key: Option<bool>,
     on_event: Channel<ClientEvent>,
 ) -> Result<(), CommandError> {
     let room = protocol::validate_room(&room)?.to_owned();
+    let mut host_key = None;
     let endpoint = match target {
-        JoinTarget::Address { address } => Endpoint::Url(RoomLink::parse(&address)?.ws_url()),
+        JoinTarget::Address { address } => {
+            let link = RoomLink::parse(&address)?;
+            host_key = link.key;
+            Endpoint::Url(link.ws_url())
+        }
         JoinTarget::Listed { key } => {
             let browser = shell.browser().ok_or(CommandError::RoomGone)?;
             let found = browser.find(&key).ok_or(CommandError::RoomGone)?;
@@ -175,6 +206,10 @@ pub async fn join_room(
     let mut options = ClientOptions::new(endpoint, room, nickname);
     options.passphrase = passphrase.filter(|p| !p.is_empty());
     options.client_name = format!("lanchat-desktop/{}", env!("CARGO_PKG_VERSION"));
+    options.identity = shell.identity.clone();
+    options.known_hosts = Some(shell.known_hosts.clone());
+    options.host_key = host_key;
+    options.trust_new_key = trust_new_key.unwrap_or(false);
     let (client, mut events) = Client::connect(options);
     let pump = tauri::async_runtime::spawn(async move {
         while let Some(event) = events.recv().await {
@@ -185,6 +220,13 @@ pub async fn join_room(
     });
     shell.replace_session(Some(Session { client, pump }));
     Ok(())
+}
+
+/// The room's host as verified when joining: its key's code, and whether this was the
+/// first meeting (the page shows it in the room header).
+#[tauri::command]
+pub fn host_key(shell: State<'_, Shell>) -> Option<lanchat::client::VerifiedHost> {
+    shell.client().and_then(|c| c.host())
 }
 
 fn client(shell: &Shell) -> Result<Client, CommandError> {

@@ -52,6 +52,7 @@ pub fn run() {
             commands::watch_rooms,
             commands::host_room,
             commands::join_room,
+            commands::host_key,
             commands::send_message,
             commands::send_private,
             commands::send_location,

@@ -1,13 +1,15 @@
 //! What the app keeps between commands. Every lock here is held only to read or swap a
 //! handle, never across an `.await`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lanchat::client::Client;
 use lanchat::config::ConfigStore;
 use lanchat::discovery::{BrowserHandle, Discovery};
 use lanchat::hosting::HostedRoom;
+use lanchat::identity::Identity;
+use lanchat::trust::KnownHosts;
 use tauri::async_runtime::JoinHandle;
 use tauri::ipc::Channel;
 
@@ -16,12 +18,17 @@ use crate::events::RoomList;
 /// The app's managed state.
 pub struct Shell {
     pub config: ConfigStore,
+    /// This installation's key: who the user is to hosts, and the key of rooms it hosts.
+    /// None if it can neither be read nor made (then each run has its own).
+    pub identity: Option<Arc<Identity>>,
+    /// Hosts met before, pinned to their keys.
+    pub known_hosts: Arc<KnownHosts>,
     /// The mDNS daemon, started the first time something needs it.
     pub discovery: Mutex<Option<Discovery>>,
     /// The live room list, once browsing has started.
     pub browser: Mutex<Option<BrowserHandle>>,
     /// Where list updates go (replaced when the page reloads).
-    pub rooms_channel: std::sync::Arc<Mutex<Option<Channel<RoomList>>>>,
+    pub rooms_channel: Arc<Mutex<Option<Channel<RoomList>>>>,
     /// The room the user is in.
     pub session: Mutex<Option<Session>>,
     /// The room the user hosts, if any.
@@ -41,8 +48,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Shell {
     pub fn new(config: ConfigStore) -> Self {
+        let identity = Identity::load_or_create(config.dir())
+            .inspect_err(|e| tracing::warn!("{e}; using a key for this run only"))
+            .ok()
+            .map(Arc::new);
+        let known_hosts = Arc::new(KnownHosts::open(config.dir()));
         Self {
             config,
+            identity,
+            known_hosts,
             discovery: Mutex::new(None),
             browser: Mutex::new(None),
             rooms_channel: Default::default(),

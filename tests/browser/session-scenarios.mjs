@@ -30,7 +30,7 @@ function run(session, step, clock) {
     }
   }
   if ('typing' in step) return session.typing(step.typing);
-  if ('proof' in step) return session.joinWithProof(step.proof);
+  if ('proof' in step) return session.joinWithProof(step.proof, step.host_tag);
   if ('disconnect' in step) {
     session.disconnected();
     return [];
@@ -51,6 +51,7 @@ for (const scenario of doc.scenarios) {
     nick: settings.nick,
     session: settings.session,
     locked: settings.locked,
+    bound: settings.bound,
     client: settings.client,
     outboxLimit: settings.outbox_limit,
   });

@@ -13,12 +13,57 @@ use futures_util::{SinkExt, StreamExt};
 use lanchat::host::{Host, HostConfig, Limits};
 use lanchat::protocol::{self, ChatEvent, HostFrame, Welcome};
 use serde_json::{json, Value};
+use std::sync::{Arc, OnceLock};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use lanchat::identity::{Fingerprint, Identity};
+use lanchat::tls::{Expect, SeenKey};
+use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
+
+/// One host key for every test host of a test binary: making a key takes a moment, and
+/// tests that restart a host on the same data expect it to be the same host.
+pub fn test_identity() -> Arc<Identity> {
+    static IDENTITY: OnceLock<Arc<Identity>> = OnceLock::new();
+    IDENTITY
+        .get_or_init(|| Arc::new(Identity::generate().expect("a key")))
+        .clone()
+}
+
+/// A TLS connection to a test host (any key: these tests are about the protocol; the
+/// tests that are about keys say which they expect). Returns the key it presented.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    identity: Option<&Identity>,
+) -> std::io::Result<(TlsStream<TcpStream>, Fingerprint)> {
+    let seen = Arc::new(SeenKey::default());
+    let config = lanchat::tls::client_config(identity, Expect::FirstUse, seen.clone())
+        .map_err(std::io::Error::other)?;
+    let tcp = TcpStream::connect(addr).await?;
+    let _ = tcp.set_nodelay(true);
+    let name = rustls_name(addr);
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await?;
+    Ok((stream, seen.get().expect("a certificate")))
+}
+
+fn rustls_name(addr: SocketAddr) -> tokio_rustls::rustls::pki_types::ServerName<'static> {
+    tokio_rustls::rustls::pki_types::ServerName::IpAddress(addr.ip().into())
+}
+
+/// The socket address in a `wss://HOST:PORT/...` URL.
+pub fn url_addr(url: &str) -> SocketAddr {
+    let rest = url
+        .strip_prefix("wss://")
+        .or_else(|| url.strip_prefix("ws://"))
+        .unwrap_or(url);
+    rest.split('/').next().unwrap().parse().expect("an address")
+}
 
 /// How long any single expected frame may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
@@ -48,6 +93,8 @@ impl TestHost {
             limits,
             page: true,
             data_dir: None,
+            id: "test-host-id".into(),
+            identity: test_identity(),
         }
     }
 
@@ -90,21 +137,44 @@ impl TestHost {
 
 /// A test client that speaks the protocol frame by frame.
 pub struct Raw {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub ws: WebSocketStream<TlsStream<TcpStream>>,
 }
 
 impl Raw {
     pub async fn connect(url: &str) -> Raw {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        Self::try_connect(url, None).await.expect("connect")
+    }
+
+    /// TLS and the WebSocket handshake over a socket the test connected itself (from a
+    /// chosen source address, with a small buffer, ...).
+    pub async fn over(tcp: TcpStream, url: &str) -> Raw {
+        let seen = Arc::new(SeenKey::default());
+        let config = lanchat::tls::client_config(None, Expect::FirstUse, seen).unwrap();
+        let name = rustls_name(url_addr(url));
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
             .await
-            .expect("connect");
+            .expect("TLS");
+        let (ws, _) = tokio_tungstenite::client_async(url, stream)
+            .await
+            .expect("WebSocket");
         Raw { ws }
+    }
+
+    /// Connects presenting `identity` (as an installation of the app does).
+    pub async fn try_connect(
+        url: &str,
+        identity: Option<&Identity>,
+    ) -> Result<Raw, Box<dyn std::error::Error + Send + Sync>> {
+        let (stream, _) = tls_connect(url_addr(url), identity).await?;
+        let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
+        Ok(Raw { ws })
     }
 
     /// Connects and says hello; returns the host's hello.
     pub async fn hello(url: &str) -> (Raw, Value) {
         let mut raw = Raw::connect(url).await;
-        raw.send(json!({"type":"hello","version":1})).await;
+        raw.send(json!({"type":"hello","version":2})).await;
         let hello = raw.recv_json().await;
         assert_eq!(hello["type"], "hello", "{hello}");
         (raw, hello)

@@ -1,23 +1,44 @@
-//! Finding the host and opening its WebSocket: the addresses to try (a fixed address, or
-//! wherever discovery says the room is now), tried in order until one answers.
+//! Finding the host and opening its WebSocket over TLS: the addresses to try (a fixed
+//! address, or wherever discovery says the room is now), tried in order until one answers,
+//! each checked against the key the host must have (see [`crate::tls`]).
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
 use super::Endpoint;
+use crate::identity::{Fingerprint, Identity};
 use crate::protocol::RoomLink;
+use crate::tls::{Expect, SeenKey};
 
-pub(super) type Ws = WebSocketStream<TcpStream>;
+pub(super) type Ws = WebSocketStream<TlsStream<TcpStream>>;
+
+/// An open connection and the host key it presented.
+pub(super) struct Opened {
+    pub(super) ws: Ws,
+    pub(super) key: Fingerprint,
+}
 
 /// Why no connection could be opened.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum DialError {
-    #[error("{0} is not a ws:// URL")]
+    #[error("{0} is not a wss:// URL")]
     NotAUrl(String),
+    /// The host presented another key than the one it must have: stop, it may be an impostor.
+    #[error("{target} presented the key {} where {} was expected", .presented.short_code(), .expected.short_code())]
+    WrongKey {
+        target: String,
+        expected: Fingerprint,
+        presented: Fingerprint,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
     #[error("cannot resolve {authority}: {source}")]
     Resolve {
         authority: String,
@@ -32,8 +53,14 @@ pub(super) enum DialError {
     },
 }
 
-/// Opens a WebSocket to the first candidate address that answers within `patience` each.
-pub(super) async fn open(endpoint: &Endpoint, patience: Duration) -> Result<Ws, DialError> {
+/// Opens a WebSocket to the first candidate address that answers within `patience` each,
+/// over TLS, presenting `identity` and accepting only the host key `expect`s.
+pub(super) async fn open(
+    endpoint: &Endpoint,
+    patience: Duration,
+    identity: Option<&Identity>,
+    expect: Expect,
+) -> Result<Opened, DialError> {
     // History comes in pieces bounded well below this; the cap only guards against a broken
     // or hostile host.
     let config = WebSocketConfig::default()
@@ -42,7 +69,8 @@ pub(super) async fn open(endpoint: &Endpoint, patience: Duration) -> Result<Ws, 
     let (candidates, fixed_url) = match endpoint {
         Endpoint::Url(url) => {
             let authority = url
-                .strip_prefix("ws://")
+                .strip_prefix("wss://")
+                .or_else(|| url.strip_prefix("ws://"))
                 .and_then(|rest| rest.split('/').next())
                 .ok_or_else(|| DialError::NotAUrl(url.clone()))?;
             let addrs = resolve(authority)
@@ -52,7 +80,7 @@ pub(super) async fn open(endpoint: &Endpoint, patience: Duration) -> Result<Ws, 
                     source,
                 })?;
             // A URL cannot carry an IPv6 zone; the socket address has it.
-            let url = (!authority.contains('%')).then(|| url.clone());
+            let url = (!authority.contains('%')).then(|| format!("wss://{authority}/ws"));
             (addrs, url)
         }
         Endpoint::Locate(locator) => (locator.candidates(), None),
@@ -64,18 +92,35 @@ pub(super) async fn open(endpoint: &Endpoint, patience: Duration) -> Result<Ws, 
     let mut failures = Vec::new();
     for addr in candidates {
         let url = fixed_url.clone().unwrap_or_else(|| url_for(addr));
+        let seen = Arc::new(SeenKey::default());
+        let tls = crate::tls::client_config(identity, expect, seen.clone())?;
         let attempt = async {
             let stream = TcpStream::connect(addr).await?;
             let _ = stream.set_nodelay(true);
+            // The name is not checked (the key is); an address is what there is.
+            let name = ServerName::IpAddress(addr.ip().into());
+            let stream = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, stream)
+                .await?;
             tokio_tungstenite::client_async_with_config(url, stream, Some(config))
                 .await
                 .map(|(ws, _)| ws)
                 .map_err(std::io::Error::other)
         };
-        match tokio::time::timeout(patience, attempt).await {
-            Ok(Ok(ws)) => return Ok(ws),
-            Ok(Err(e)) => failures.push(format!("{addr}: {e}")),
-            Err(_) => failures.push(format!("{addr}: no answer")),
+        let result = tokio::time::timeout(patience, attempt).await;
+        let presented = seen.get();
+        match (result, presented, expect) {
+            (Ok(Ok(ws)), Some(key), _) => return Ok(Opened { ws, key }),
+            (Ok(Err(_)), Some(presented), Expect::Key(expected)) if presented != expected => {
+                return Err(DialError::WrongKey {
+                    target,
+                    expected,
+                    presented,
+                });
+            }
+            (Ok(Ok(_)), None, _) => failures.push(format!("{addr}: no certificate")),
+            (Ok(Err(e)), _, _) => failures.push(format!("{addr}: {e}")),
+            (Err(_), _, _) => failures.push(format!("{addr}: no answer")),
         }
     }
     if let Endpoint::Locate(locator) = endpoint {
@@ -113,6 +158,7 @@ fn url_for(addr: SocketAddr) -> String {
     RoomLink {
         authority: SocketAddr::new(addr.ip(), addr.port()).to_string(),
         room: None,
+        key: None,
     }
     .ws_url()
 }

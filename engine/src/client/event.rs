@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 
+use crate::identity::Fingerprint;
 use crate::protocol::{ByeCode, ChatEvent, ClientFrame, ErrorCode, Welcome};
 
 /// A request the user made, as the client remembers it until the host acknowledges it.
@@ -75,6 +76,19 @@ pub enum ClientEvent {
     Closed { reason: CloseReason },
 }
 
+/// The host as verified on the first connection (see [`crate::client::Client::host`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedHost {
+    pub host_id: String,
+    /// The key the host proved it has.
+    pub key: Fingerprint,
+    /// Its short code, for people to compare by voice.
+    pub code: String,
+    /// This installation had never met the host before: trust on first use.
+    pub first_use: bool,
+}
+
 /// Why the client stopped.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CloseReason {
@@ -86,6 +100,19 @@ pub enum CloseReason {
     Bye { code: ByeCode, message: String },
     /// The connection was lost and reconnecting is off.
     Lost(String),
+    /// A locked room's host could not prove it knows the passphrase: it is not the room's
+    /// real host. Nothing was shown.
+    HostUnproven,
+    /// The host's key is not the one it must have: remembered from earlier (`remembered`;
+    /// the user may decide to trust the new one), or given by the link or the announcement
+    /// (an impostor, or a stale link). Nothing was sent to it.
+    HostKey {
+        host_id: Option<String>,
+        expected: Fingerprint,
+        presented: Fingerprint,
+        remembered: bool,
+        message: String,
+    },
 }
 
 impl CloseReason {
@@ -96,6 +123,8 @@ impl CloseReason {
             CloseReason::Lost(_) => "lost".into(),
             CloseReason::Refused { code, .. } => code_name(code),
             CloseReason::Bye { code, .. } => code_name(code),
+            CloseReason::HostKey { .. } => "host_key_changed".into(),
+            CloseReason::HostUnproven => "host_unproven".into(),
         }
     }
 
@@ -103,8 +132,47 @@ impl CloseReason {
     pub fn message(&self) -> &str {
         match self {
             CloseReason::Left => "you left the room",
+            CloseReason::HostUnproven => {
+                "this host does not know the room's passphrase: it is not the room's real host, \
+                 and nothing was shown or sent to it"
+            }
             CloseReason::Lost(why) => why,
-            CloseReason::Refused { message, .. } | CloseReason::Bye { message, .. } => message,
+            CloseReason::Refused { message, .. }
+            | CloseReason::Bye { message, .. }
+            | CloseReason::HostKey { message, .. } => message,
+        }
+    }
+
+    /// The warning for a host whose key is not the expected one.
+    pub fn host_key(
+        host_id: Option<String>,
+        expected: Fingerprint,
+        presented: Fingerprint,
+        remembered: bool,
+    ) -> Self {
+        let message = if remembered {
+            format!(
+                "This host's identity has changed. Last time its code was {}; now it is {}. \
+                 If its owner did not reinstall LAN Chat or move to another computer, someone \
+                 may be pretending to be it. Nothing was sent. Compare the new code with the \
+                 host's screen before trusting it.",
+                expected.short_code(),
+                presented.short_code()
+            )
+        } else {
+            format!(
+                "This is not the host the link or announcement names: it should have the code \
+                 {}, but it has {}. Someone may be pretending to be it. Nothing was sent.",
+                expected.short_code(),
+                presented.short_code()
+            )
+        };
+        CloseReason::HostKey {
+            host_id,
+            expected,
+            presented,
+            remembered,
+            message,
         }
     }
 }
@@ -123,7 +191,7 @@ fn code_name(code: &impl Serialize) -> String {
 /// `reconnecting {attempt, delayMs}`, `closed {reason, code}`.
 impl Serialize for ClientEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("ClientEvent", 4)?;
+        let mut s = serializer.serialize_struct("ClientEvent", 8)?;
         match self {
             ClientEvent::Joined { welcome, resumed } => {
                 s.serialize_field("kind", "welcome")?;
@@ -166,6 +234,20 @@ impl Serialize for ClientEvent {
                 s.serialize_field("kind", "closed")?;
                 s.serialize_field("reason", reason.message())?;
                 s.serialize_field("code", &reason.code())?;
+                if let CloseReason::HostKey {
+                    host_id,
+                    expected,
+                    presented,
+                    remembered,
+                    ..
+                } = reason
+                {
+                    s.serialize_field("hostId", host_id)?;
+                    s.serialize_field("expected", &expected.short_code())?;
+                    s.serialize_field("presented", &presented.short_code())?;
+                    s.serialize_field("presentedKey", presented)?;
+                    s.serialize_field("canTrust", &(*remembered && host_id.is_some()))?;
+                }
             }
         }
         s.end()

@@ -26,9 +26,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::identity::{Fingerprint, Identity};
 use crate::ids::random_hex;
 use crate::protocol;
-pub use event::{ClientEvent, CloseReason, Request};
+use crate::trust::KnownHosts;
+pub use event::{ClientEvent, CloseReason, Request, VerifiedHost};
 
 /// Finds where a host is right now (a room discovered over mDNS moves when its host
 /// restarts on another port or address).
@@ -39,6 +41,10 @@ pub trait Locator: Send + Sync + 'static {
     fn unreachable(&self) {}
     /// What to call the host in messages ("Tokyo on alice-laptop").
     fn describe(&self) -> String;
+    /// The host's id and the key its announcement says it has.
+    fn announced_key(&self) -> Option<(String, Fingerprint)> {
+        None
+    }
 }
 
 /// Where the client connects.
@@ -99,6 +105,15 @@ pub struct ClientOptions {
     pub outbox_limit: usize,
     /// The room's passphrase, for a locked room. Only a key derived from it is kept.
     pub passphrase: Option<String>,
+    /// This installation's identity, presented to the host: who you are, whatever your
+    /// nickname, across reconnects and restarts. None for an anonymous, per-run key.
+    pub identity: Option<Arc<Identity>>,
+    /// The key the host must have (from a `lanchat://` link); announcements give it too.
+    pub host_key: Option<Fingerprint>,
+    /// Hosts met before, each pinned to its key. None remembers nothing between runs.
+    pub known_hosts: Option<Arc<KnownHosts>>,
+    /// The user said to trust this host's new key: accept it once, and remember it.
+    pub trust_new_key: bool,
 }
 
 impl ClientOptions {
@@ -119,6 +134,10 @@ impl ClientOptions {
             ping_interval: Duration::from_secs(15),
             outbox_limit: 1000,
             passphrase: None,
+            identity: None,
+            host_key: None,
+            known_hosts: None,
+            trust_new_key: false,
         }
     }
 }
@@ -147,6 +166,8 @@ pub struct Client {
     /// Requests made and not yet acknowledged or refused (the task counts them down).
     pending: Arc<watch::Sender<usize>>,
     outbox_limit: usize,
+    /// Set once the host has proved its key, before the first `Joined`.
+    host: Arc<std::sync::OnceLock<VerifiedHost>>,
 }
 
 impl Client {
@@ -156,11 +177,19 @@ impl Client {
         let (events, event_rx) = mpsc::channel(1024);
         let pending = Arc::new(watch::channel(0).0);
         let outbox_limit = options.outbox_limit;
-        tokio::spawn(task::run(options, command_rx, events, pending.clone()));
+        let host = Arc::new(std::sync::OnceLock::new());
+        tokio::spawn(task::run(
+            options,
+            command_rx,
+            events,
+            pending.clone(),
+            host.clone(),
+        ));
         let client = Client {
             commands,
             pending,
             outbox_limit,
+            host,
         };
         (client, event_rx)
     }
@@ -211,6 +240,11 @@ impl Client {
     /// Leaves the room and stops the client; `Closed { Left }` follows.
     pub async fn leave(&self) {
         let _ = self.commands.send(Command::Leave).await;
+    }
+
+    /// The host's verified key: set before the first `Joined` is reported.
+    pub fn host(&self) -> Option<VerifiedHost> {
+        self.host.get().cloned()
     }
 
     /// Requests made and not yet acknowledged or refused.

@@ -26,11 +26,20 @@ pub enum Output {
     Send(ClientFrame),
     /// Report this to the user.
     Emit(ClientEvent),
-    /// A locked room: make the join's proof over this nonce (see [`crate::lock`]) and call
+    /// A locked room: answer the host's challenge (see [`crate::lock::cpace`]) and call
     /// [`Session::join_with_proof`].
-    Prove { nonce: String },
+    Prove(Challenge),
     /// The connection is over.
     End(Ended),
+}
+
+/// What a locked room's key exchange is made over: the hello's nonce, and the challenge's
+/// salt and host share (hex, as the host sent them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub nonce: String,
+    pub salt: String,
+    pub share: String,
 }
 
 /// How a connection ended.
@@ -49,8 +58,11 @@ pub struct SessionConfig {
     pub nick: String,
     /// The secret repeated on every join: 16-64 printable ASCII characters.
     pub session: String,
-    /// Whether joining needs a proof made over the host's nonce.
+    /// Whether joining needs the key exchange of a locked room.
     pub locked: bool,
+    /// Whether the exchange is bound to the TLS connection (native clients; a browser
+    /// cannot read the TLS exporter).
+    pub bound: bool,
     pub client_name: String,
     /// Requests kept while unacknowledged; more are refused with `OutboxFull`.
     pub outbox_limit: usize,
@@ -85,6 +97,16 @@ pub struct Session {
     held_until: Option<Instant>,
     /// A welcome whose history is still coming in pieces.
     receiving: Option<Box<welcome::Joining>>,
+    /// A locked room, on this connection: the hello's nonce, then the host's tag the
+    /// welcome must carry.
+    unlock: Unlock,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Unlock {
+    None,
+    Asked { nonce: String },
+    Expecting { host_tag: String },
 }
 
 impl Session {
@@ -100,6 +122,7 @@ impl Session {
             held: HashSet::new(),
             held_until: None,
             receiving: None,
+            unlock: Unlock::None,
         }
     }
 
@@ -128,27 +151,36 @@ impl Session {
         self.receiving = None;
         self.held.clear();
         self.held_until = None;
+        self.unlock = Unlock::None;
         self.phase = Phase::Joining { join_id };
         let hello = Output::Send(ClientFrame::Hello {
             version: PROTOCOL_VERSION,
             client: Some(self.config.client_name.clone()),
         });
         if self.config.locked {
-            // The proof is made over the nonce in the host's hello.
+            // The key exchange is bound to the nonce in the host's hello.
             return vec![hello];
         }
         vec![hello, self.join_frame(None)]
     }
 
-    /// The join of a locked room, with its proof.
-    pub fn join_with_proof(&mut self, proof: String) -> Vec<Output> {
+    /// The join of a locked room, with the client's answer to the challenge and the tag
+    /// the host must show in its welcome.
+    pub fn join_with_proof(
+        &mut self,
+        answer: protocol::UnlockAnswer,
+        host_tag: String,
+    ) -> Vec<Output> {
         match self.phase {
-            Phase::Joining { .. } => vec![self.join_frame(Some(proof))],
+            Phase::Joining { .. } => {
+                self.unlock = Unlock::Expecting { host_tag };
+                vec![self.join_frame(Some(answer))]
+            }
             _ => Vec::new(),
         }
     }
 
-    fn join_frame(&self, proof: Option<String>) -> Output {
+    fn join_frame(&self, unlock: Option<protocol::UnlockAnswer>) -> Output {
         let Phase::Joining { join_id } = &self.phase else {
             unreachable!("only while joining");
         };
@@ -158,7 +190,7 @@ impl Session {
             nick: self.nick.clone(),
             session: Some(self.config.session.clone()),
             since: self.since.clone(),
-            proof,
+            unlock,
         })
     }
 
@@ -237,12 +269,47 @@ impl Session {
     /// Handles one frame from the host.
     pub fn frame(&mut self, frame: HostFrame, now: Instant) -> Vec<Output> {
         match frame {
-            HostFrame::Hello { nonce, .. } => match self.phase {
-                Phase::Joining { .. } if self.config.locked => vec![Output::Prove { nonce }],
+            HostFrame::Hello { nonce, .. } => match &self.phase {
+                Phase::Joining { join_id } if self.config.locked => {
+                    self.unlock = Unlock::Asked { nonce };
+                    vec![Output::Send(ClientFrame::Unlock {
+                        id: join_id.clone(),
+                        room: self.config.room.clone(),
+                        bound: self.config.bound,
+                    })]
+                }
                 _ => Vec::new(),
             },
+            HostFrame::Challenge { id, salt, share } => {
+                let Phase::Joining { join_id } = &self.phase else {
+                    return Vec::new();
+                };
+                let Unlock::Asked { nonce } = &self.unlock else {
+                    return Vec::new();
+                };
+                match (id == *join_id, salt, share) {
+                    (true, Some(salt), Some(share)) => vec![Output::Prove(Challenge {
+                        nonce: nonce.clone(),
+                        salt,
+                        share,
+                    })],
+                    // Not locked after all: join as anyone may.
+                    (true, _, _) => {
+                        self.unlock = Unlock::None;
+                        vec![self.join_frame(None)]
+                    }
+                    (false, _, _) => Vec::new(),
+                }
+            }
             HostFrame::Welcome(welcome) => match &self.phase {
-                Phase::Joining { join_id } if *join_id == welcome.id => self.welcome(*welcome),
+                Phase::Joining { join_id } if *join_id == welcome.id => {
+                    if let Unlock::Expecting { host_tag } = &self.unlock {
+                        if welcome.unlock.as_ref() != Some(host_tag) {
+                            return vec![Output::End(Ended::Final(CloseReason::HostUnproven))];
+                        }
+                    }
+                    self.welcome(*welcome)
+                }
                 _ => Vec::new(),
             },
             HostFrame::History { events, more } => self.history_piece(events, more),

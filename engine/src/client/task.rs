@@ -9,12 +9,15 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::dial::{self, Ws};
-use super::session::{Ended, Output, Session, SessionConfig};
-use super::{ClientEvent, ClientOptions, CloseReason, Command};
+use super::dial::{self, DialError, Ws};
+use super::session::{Challenge, Ended, Output, Session, SessionConfig};
+use super::{ClientEvent, ClientOptions, CloseReason, Command, VerifiedHost};
+use crate::identity::Fingerprint;
 use crate::ids::{random_hex, sleep_until_opt};
-use crate::lock::RoomKey;
-use crate::protocol::{self, ErrorCode};
+use crate::lock::{cpace, RoomKey, Salt};
+use crate::protocol::{self, ErrorCode, HostFrame};
+use crate::tls::Expect;
+use crate::trust::Verdict;
 
 struct Driver {
     options: ClientOptions,
@@ -22,10 +25,15 @@ struct Driver {
     events: mpsc::Sender<ClientEvent>,
     /// Counted down as requests are acknowledged or refused (the handle counts them up).
     pending: Arc<watch::Sender<usize>>,
-    /// The session secret, for a locked room's proof.
-    session_id: String,
-    /// The room key, for a locked room.
+    /// A locked room's passphrase: the room key is stretched from it with the salt the
+    /// host's challenge names (kept for the next connection while the salt stays the same).
+    passphrase: Option<String>,
     key: Option<RoomKey>,
+    /// The key this host proved on the first connection: reconnects accept no other, even
+    /// when nothing else says what it must be.
+    host_key: Option<Fingerprint>,
+    /// Where the handle reads it.
+    verified: Arc<std::sync::OnceLock<VerifiedHost>>,
 }
 
 /// The user went away (every handle and the event receiver dropped).
@@ -36,33 +44,24 @@ pub(super) async fn run(
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<ClientEvent>,
     pending: Arc<watch::Sender<usize>>,
+    verified: Arc<std::sync::OnceLock<VerifiedHost>>,
 ) {
-    let key = match options.passphrase.take() {
-        Some(passphrase) => {
-            let room = options.room.clone();
-            let derived =
-                tokio::task::spawn_blocking(move || RoomKey::derive(&passphrase, &room)).await;
-            match derived {
-                Ok(Ok(key)) => Some(key),
-                Ok(Err(e)) => {
-                    let reason = CloseReason::Refused {
-                        code: ErrorCode::PassphraseWrong,
-                        message: e.to_string(),
-                    };
-                    let _ = events.send(ClientEvent::Closed { reason }).await;
-                    return;
-                }
-                Err(_) => return,
-            }
-        }
-        None => None,
-    };
+    let passphrase = options.passphrase.take();
+    if let Some(Err(e)) = passphrase.as_deref().map(crate::lock::check_passphrase) {
+        let reason = CloseReason::Refused {
+            code: ErrorCode::PassphraseWrong,
+            message: e.to_string(),
+        };
+        let _ = events.send(ClientEvent::Closed { reason }).await;
+        return;
+    }
     let session_id = random_hex(16);
     let mut session = Session::new(SessionConfig {
         room: options.room.clone(),
         nick: options.nick.clone(),
         session: session_id.clone(),
-        locked: key.is_some(),
+        locked: passphrase.is_some(),
+        bound: true,
         client_name: options.client_name.clone(),
         outbox_limit: options.outbox_limit,
     });
@@ -71,8 +70,10 @@ pub(super) async fn run(
         commands,
         events,
         pending,
-        session_id,
-        key,
+        passphrase,
+        key: None,
+        host_key: None,
+        verified,
     };
     let mut attempt: u32 = 0;
     loop {
@@ -149,13 +150,92 @@ impl Driver {
         }
     }
 
+    /// The key the host must present: the link's, else the one this run met, else the
+    /// announced one (refused at once if it differs from the one remembered for that host),
+    /// else any (trust on first use, checked against the pins after `hello`).
+    fn expected_key(&self) -> Result<Expect, CloseReason> {
+        if let Some(key) = self.options.host_key.or(self.host_key) {
+            return Ok(Expect::Key(key));
+        }
+        let super::Endpoint::Locate(locator) = &self.options.endpoint else {
+            return Ok(Expect::FirstUse);
+        };
+        let Some((host_id, announced)) = locator.announced_key() else {
+            return Ok(Expect::FirstUse);
+        };
+        let pinned = self
+            .options
+            .known_hosts
+            .as_ref()
+            .and_then(|k| k.pinned(&host_id));
+        match pinned {
+            Some(old) if old != announced && !self.options.trust_new_key => {
+                Err(CloseReason::host_key(Some(host_id), old, announced, true))
+            }
+            _ => Ok(Expect::Key(announced)),
+        }
+    }
+
+    /// Checks the host's `hello` against the pins: a host met before must have the key it
+    /// had. Reports the verified key once per run.
+    fn check_host(&mut self, host_id: &str, presented: Fingerprint) -> Result<(), Ended> {
+        let verdict = match &self.options.known_hosts {
+            Some(known) if !host_id.is_empty() => known.check(host_id, presented),
+            _ => Verdict::New,
+        };
+        if let Verdict::Changed { old } = verdict {
+            if !self.options.trust_new_key {
+                let reason = CloseReason::host_key(Some(host_id.to_owned()), old, presented, true);
+                return Err(Ended::Final(reason));
+            }
+        }
+        if let (Some(known), false) = (&self.options.known_hosts, host_id.is_empty()) {
+            if let Err(e) = known.remember(host_id, presented) {
+                tracing::warn!("cannot remember the host's key: {e}");
+            }
+        }
+        if self.host_key.is_none() {
+            self.host_key = Some(presented);
+            let _ = self.verified.set(VerifiedHost {
+                host_id: host_id.to_owned(),
+                key: presented,
+                code: presented.short_code(),
+                first_use: verdict == Verdict::New,
+            });
+        }
+        Ok(())
+    }
+
     /// One connection, from connect to loss.
     async fn connection(&mut self, session: &mut Session) -> Ended {
         let patience = self.options.connect_timeout;
-        let mut ws = match dial::open(&self.options.endpoint, patience).await {
-            Ok(ws) => ws,
+        let expect = match self.expected_key() {
+            Ok(expect) => expect,
+            Err(reason) => return Ended::Final(reason),
+        };
+        let identity = self.options.identity.clone();
+        let opened = match dial::open(
+            &self.options.endpoint,
+            patience,
+            identity.as_deref(),
+            expect,
+        )
+        .await
+        {
+            Ok(opened) => opened,
+            Err(DialError::WrongKey {
+                expected,
+                presented,
+                ..
+            }) => {
+                let remembered = self.host_key.is_some() && self.options.host_key.is_none();
+                let reason = CloseReason::host_key(None, expected, presented, remembered);
+                return Ended::Final(reason);
+            }
             Err(e) => return Ended::Lost(e.to_string()),
         };
+        let presented = opened.key;
+        let mut ws = opened.ws;
         let join_deadline = Instant::now() + patience;
         let ping_every = self.options.ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
@@ -173,7 +253,14 @@ impl Driver {
                         None => return Ended::Lost("the host closed the connection".into()),
                         Some(Err(e)) => return Ended::Lost(format!("connection lost: {e}")),
                         Some(Ok(Message::Text(text))) => match protocol::decode_host(&text) {
-                            Ok(frame) => session.frame(frame, std::time::Instant::now()),
+                            Ok(frame) => {
+                                if let HostFrame::Hello { id, .. } = &frame {
+                                    if let Err(ended) = self.check_host(id, presented) {
+                                        return ended;
+                                    }
+                                }
+                                session.frame(frame, std::time::Instant::now())
+                            }
                             Err(e) => {
                                 tracing::warn!("ignoring a frame the client does not understand: {e}");
                                 Vec::new()
@@ -248,12 +335,12 @@ impl Driver {
                         ended = Some(Ended::Final(CloseReason::Left));
                     }
                 }
-                Output::Prove { nonce } => {
-                    if let Some(key) = &self.key {
-                        let proof = key.proof(&nonce, &self.session_id);
-                        queue.extend(session.join_with_proof(proof));
+                Output::Prove(challenge) => match self.answer(ws, &challenge).await {
+                    Ok((answer, host_tag)) => {
+                        queue.extend(session.join_with_proof(answer, host_tag));
                     }
-                }
+                    Err(reason) => ended = Some(Ended::Final(reason)),
+                },
                 Output::End(end) => ended = Some(end),
             }
         }
@@ -264,6 +351,66 @@ impl Driver {
             close_politely(ws).await;
         }
         ended
+    }
+}
+
+impl Driver {
+    /// Answers a locked room's challenge: stretches the passphrase with the room's salt
+    /// (off the async threads; once per salt), then the client's side of the key exchange,
+    /// bound to this TLS connection.
+    async fn answer(
+        &mut self,
+        ws: &Ws,
+        challenge: &Challenge,
+    ) -> Result<(protocol::UnlockAnswer, String), CloseReason> {
+        let unusable = |what: &str| CloseReason::Refused {
+            code: ErrorCode::BadFrame,
+            message: format!("the host's challenge has an unusable {what}"),
+        };
+        let salt = Salt::from_hex(&challenge.salt).ok_or_else(|| unusable("salt"))?;
+        let mut host_share = [0u8; 32];
+        hex::decode_to_slice(&challenge.share, &mut host_share).map_err(|_| unusable("share"))?;
+        let Some(passphrase) = self.passphrase.clone() else {
+            return Err(unusable("room"));
+        };
+        let key = match self.key.as_ref().filter(|k| k.salt() == salt) {
+            Some(key) => key.clone(),
+            None => {
+                let derived =
+                    tokio::task::spawn_blocking(move || RoomKey::derive(&passphrase, &salt))
+                        .await
+                        .map_err(|_| unusable("salt"))?
+                        .map_err(|e| CloseReason::Refused {
+                            code: ErrorCode::PassphraseWrong,
+                            message: e.to_string(),
+                        })?;
+                self.key = Some(derived.clone());
+                derived
+            }
+        };
+        let mut binding = [0u8; 32];
+        ws.get_ref()
+            .get_ref()
+            .1
+            .export_keying_material(&mut binding, crate::tls::CHANNEL_BINDING_LABEL, None)
+            .map_err(|_| unusable("connection"))?;
+        let room = protocol::name_key(self.options.room.trim());
+        let ctx = cpace::Context {
+            binding: &binding,
+            nonce: &challenge.nonce,
+            room: &room,
+        };
+        let mut seed = [0u8; 64];
+        getrandom::fill(&mut seed).expect("the system's random number generator works");
+        let answer =
+            cpace::answer(&key, &ctx, &host_share, &seed).map_err(|_| unusable("share"))?;
+        Ok((
+            protocol::UnlockAnswer {
+                share: hex::encode(answer.share),
+                tag: hex::encode(answer.tag),
+            },
+            hex::encode(answer.expected_host_tag),
+        ))
     }
 }
 
@@ -295,7 +442,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let options = ClientOptions::new("ws://x:1/ws", "r", "n");
+        let options = ClientOptions::new("wss://x:1/ws", "r", "n");
         let d1 = backoff(&options, 1);
         assert!(d1 >= Duration::from_millis(200) && d1 <= Duration::from_millis(300));
         let d3 = backoff(&options, 3);

@@ -28,6 +28,8 @@ pub struct HostIdentity {
     pub name: String,
     /// Stable per installation (kept in the config directory).
     pub id: String,
+    /// The fingerprint of the host's certificate: clients accept no other.
+    pub key: crate::identity::Fingerprint,
 }
 
 /// The running announcer; [`Announcer::stop`] sends the goodbyes.
@@ -164,6 +166,7 @@ pub(crate) fn service_info(
         (txt::VERSION, protocol::PROTOCOL_VERSION.to_string()),
         (txt::HOST, truncate(&identity.name, 200)),
         (txt::HOST_ID, identity.id.clone()),
+        (txt::KEY, identity.key.to_hex()),
         (txt::LOCKED, if room.locked { "1" } else { "0" }.to_owned()),
         (txt::USERS, room.users.to_string()),
     ]
@@ -194,6 +197,7 @@ mod tests {
         let identity = HostIdentity {
             name: "alice-laptop".into(),
             id: "0123456789abcdef".into(),
+            key: crate::identity::Fingerprint([0xab; 32]),
         };
         let room = RoomSummary {
             name: "Tokyo".into(),
@@ -209,9 +213,10 @@ mod tests {
         assert_eq!(info.get_port(), 4000);
         for (key, value) in [
             ("room", "Tokyo"),
-            ("v", "1"),
+            ("v", "2"),
             ("host", "alice-laptop"),
             ("id", "0123456789abcdef"),
+            ("key", &"ab".repeat(32)),
             ("locked", "1"),
             ("users", "3"),
         ] {
@@ -224,6 +229,7 @@ mod tests {
         let identity = HostIdentity {
             name: "h".repeat(40),
             id: "x".repeat(16),
+            key: crate::identity::Fingerprint([0; 32]),
         };
         let room = RoomSummary {
             name: "é".repeat(64),

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::interfaces::address_rank;
 use super::{txt, DiscoveryError, SERVICE_TYPE};
+use crate::identity::Fingerprint;
 use crate::protocol;
 
 /// How long a room that failed to answer has to answer the network's question before it is
@@ -28,6 +29,8 @@ pub struct DiscoveredRoom {
     pub host: String,
     /// The hosting installation's stable id.
     pub host_id: String,
+    /// The key the host announces (a host of an older version announces none).
+    pub host_key: Option<Fingerprint>,
     /// The protocol version the host speaks.
     pub version: u32,
     pub locked: bool,
@@ -44,9 +47,14 @@ impl DiscoveredRoom {
         format!("{} on {}", self.room, self.host)
     }
 
+    /// The host key's short code, to tell apart two rooms of the same name.
+    pub fn code(&self) -> Option<String> {
+        self.host_key.map(|k| k.short_code())
+    }
+
     /// Whether this build can join it.
     pub fn compatible(&self) -> bool {
-        self.version == protocol::PROTOCOL_VERSION
+        self.version == protocol::PROTOCOL_VERSION && self.host_key.is_some()
     }
 }
 
@@ -196,6 +204,12 @@ impl crate::client::Locator for RoomLocator {
     fn describe(&self) -> String {
         self.label.clone()
     }
+
+    fn announced_key(&self) -> Option<(String, Fingerprint)> {
+        let rooms = self.inner.rooms();
+        let room = rooms.get(&self.key)?;
+        Some((room.host_id.clone(), room.host_key?))
+    }
 }
 
 /// Applies one daemon event to the list.
@@ -259,6 +273,7 @@ fn parse(resolved: &ResolvedService) -> Option<DiscoveredRoom> {
         room,
         host,
         host_id: text(txt::HOST_ID).unwrap_or(&key).to_owned(),
+        host_key: text(txt::KEY).and_then(|k| k.parse().ok()),
         version: text(txt::VERSION).and_then(|v| v.parse().ok()).unwrap_or(1),
         locked: matches!(text(txt::LOCKED), Some("1" | "true" | "yes")),
         users: text(txt::USERS).and_then(|v| v.parse().ok()),

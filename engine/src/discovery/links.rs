@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::interfaces::{lan_addresses, InterfacePolicy};
+use crate::identity::Fingerprint;
 use crate::protocol::RoomLink;
 
 /// One way to reach a hosted room.
@@ -12,16 +13,21 @@ pub struct ShareLink {
     pub interface: String,
     /// `HOST:PORT`, for `lanchat join` or the app's "Join by address".
     pub address: String,
-    /// `lanchat://HOST:PORT/ROOM`, for the app and the CLI.
+    /// `lanchat://HOST:PORT/ROOM?key=FINGERPRINT`, for the app and the CLI.
     pub link: String,
-    /// `http://HOST:PORT/`, for someone without the app: the host serves the page there.
+    /// `https://HOST:PORT/`, for someone without the app: the host serves the page there.
     pub web: String,
 }
 
 /// The machine's LAN addresses for a room on `port`. Loopback is left out (it reaches only
 /// this machine), and so are link-local IPv6 addresses when anything else exists: their zone
 /// would have to be the joiner's interface, not ours.
-pub fn share_links(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<ShareLink> {
+pub fn share_links(
+    port: u16,
+    room: &str,
+    key: Fingerprint,
+    policy: &InterfacePolicy,
+) -> Vec<ShareLink> {
     let mut addrs: Vec<_> = lan_addresses(policy)
         .into_iter()
         .filter(|a| !a.ip.is_loopback())
@@ -40,8 +46,8 @@ pub fn share_links(port: u16, room: &str, policy: &InterfacePolicy) -> Vec<Share
             };
             ShareLink {
                 interface: a.interface,
-                link: RoomLink::new(&address, room).to_string(),
-                web: format!("http://{address}/"),
+                link: RoomLink::new(&address, room).with_key(key).to_string(),
+                web: format!("https://{address}/"),
                 address,
             }
         })

@@ -33,6 +33,8 @@ pub mod txt {
     pub const HOST: &str = "host";
     /// A stable id of the hosting installation.
     pub const HOST_ID: &str = "id";
+    /// The SHA-256 fingerprint of the host's certificate, 64 hex digits.
+    pub const KEY: &str = "key";
     /// "1" when joining needs a passphrase, else "0".
     pub const LOCKED: &str = "locked";
     /// How many people are in the room (updated at most every 2 s).

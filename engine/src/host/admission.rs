@@ -14,8 +14,14 @@ use crate::lock::AttemptLimiter;
 /// What every connection of a host shares: its identity, limits, rooms and counters.
 pub(super) struct Shared {
     pub(super) name: String,
+    /// The hosting installation's stable id, sent in `hello`.
+    pub(super) id: String,
     /// Whether to serve the page to browsers.
     pub(super) page: bool,
+    /// The host's TLS settings (its installation's certificate).
+    pub(super) tls: Arc<rustls::ServerConfig>,
+    /// That certificate's fingerprint, as announced and put in links.
+    pub(super) key: crate::identity::Fingerprint,
     pub(super) limits: Arc<Limits>,
     pub(super) rooms: Rooms,
     /// Source of member and connection ids, unique for the host's lifetime.

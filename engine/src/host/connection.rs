@@ -33,7 +33,7 @@ use super::frames;
 use super::outbox::Outbox;
 use super::reader::Reader;
 use super::room::{ConnId, Room};
-use super::socket::{FrameWriter, ReadSide};
+use super::socket::{FrameWriter, Link, ReadSide};
 use super::writer::{close_code, write_loop, WriterEnd};
 use super::{web, Limits};
 use crate::ids::random_hex;
@@ -84,20 +84,31 @@ impl Connection {
         // step, and these would otherwise stay allocated for the connection's whole life.
         let assets = if self.shared.page { web::UI } else { &[] };
         let patience = limits.handshake_timeout;
-        let head = match Box::pin(web::route(&stream, patience)).await {
+        let Some(link) = Box::pin(Link::accept(stream, &self.shared.tls, patience)).await else {
+            return;
+        };
+        let link = Arc::new(link);
+        let head = match Box::pin(web::route(&link, patience)).await {
             None => return,
             Some(web::Route::Page(head)) => {
-                Box::pin(web::serve(stream, Some(&head), assets, patience)).await;
+                Box::pin(web::serve(&link, Some(&head), assets, patience)).await;
                 return;
             }
             Some(web::Route::TooLarge) => {
-                Box::pin(web::serve(stream, None, assets, patience)).await;
+                Box::pin(web::serve(&link, None, assets, patience)).await;
+                return;
+            }
+            Some(web::Route::Refused(response)) => {
+                Box::pin(web::send(&link, &response, patience)).await;
                 return;
             }
             Some(web::Route::WebSocket(head)) => head,
         };
-        let tcp = Arc::new(stream);
-        let read_side = ReadSide::new(tcp.clone(), head);
+        if !link.is_tls() {
+            Box::pin(update_required(link, head, limits)).await;
+            return;
+        }
+        let read_side = ReadSide::new(link.clone(), head);
         let mut ws = match Box::pin(handshake(read_side, limits)).await {
             Ok(ws) => ws,
             Err(e) => {
@@ -108,7 +119,7 @@ impl Connection {
         // From here on the host writes its frames itself.
         ws.get_mut().handshake_done();
         tracing::debug!(%peer, conn = self.id, "connected");
-        let sink = FrameWriter::new(tcp);
+        let sink = FrameWriter::new(link.clone());
         let outbox = Outbox::new(
             limits.client_queue,
             limits.client_queue_bytes,
@@ -126,6 +137,8 @@ impl Connection {
             hello: false,
             session: random_hex(16),
             nonce: random_hex(16),
+            unlocking: None,
+            binding: link.channel_binding(),
             in_room: None,
             frames: TokenBucket::new(limits.frame_rate, std::time::Instant::now()),
             messages: TokenBucket::new(limits.message_rate, std::time::Instant::now()),
@@ -217,27 +230,41 @@ pub(super) enum TurnAway {
 }
 
 /// Tells a client over a connection cap why it cannot come in, then closes.
-pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, limits: &Limits, why: TurnAway) {
+pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, shared: &Shared, why: TurnAway) {
     let limits = Limits {
-        handshake_timeout: limits
+        handshake_timeout: shared
+            .limits
             .handshake_timeout
             .min(std::time::Duration::from_secs(2)),
-        ..limits.clone()
+        ..(*shared.limits).clone()
     };
-    let head = match web::route(&stream, limits.handshake_timeout).await {
+    let patience = limits.handshake_timeout;
+    let Some(link) = Link::accept(stream, &shared.tls, patience).await else {
+        return;
+    };
+    let link = Arc::new(link);
+    let head = match web::route(&link, patience).await {
         Some(web::Route::WebSocket(head)) => head,
         Some(web::Route::Page(head)) => {
             // Over the cap, a browser still gets the page; it will join when there is room.
-            web::serve(stream, Some(&head), web::UI, limits.handshake_timeout).await;
+            web::serve(&link, Some(&head), web::UI, patience).await;
             return;
         }
         Some(web::Route::TooLarge) => {
-            web::serve(stream, None, web::UI, limits.handshake_timeout).await;
+            web::serve(&link, None, web::UI, patience).await;
+            return;
+        }
+        Some(web::Route::Refused(response)) => {
+            web::send(&link, &response, patience).await;
             return;
         }
         None => return,
     };
-    let Ok(mut ws) = handshake(ReadSide::new(Arc::new(stream), head), &limits).await else {
+    if !link.is_tls() {
+        update_required(link, head, &limits).await;
+        return;
+    }
+    let Ok(mut ws) = handshake(ReadSide::new(link, head), &limits).await else {
         return;
     };
     tracing::info!(%peer, ?why, "turned away");
@@ -277,6 +304,26 @@ pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, limits: &Limi
     .await;
 }
 
+/// A client of the old, unencrypted protocol: answered in its own terms (a WebSocket and an
+/// `unsupported_version` error it knows how to show), never served in clear text.
+async fn update_required(link: Arc<Link>, head: Vec<u8>, limits: &Limits) {
+    let Ok(mut ws) = handshake(ReadSide::new(link, head), limits).await else {
+        return;
+    };
+    let error = frames::json(&HostFrame::Error {
+        id: None,
+        code: ErrorCode::UnsupportedVersion,
+        message: "this host only accepts encrypted connections: update LAN Chat (0.2 or later)"
+            .into(),
+    });
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        ws.feed(Message::Text(error)).await?;
+        ws.feed(close_frame(ByeCode::ProtocolViolation)).await?;
+        ws.flush().await
+    })
+    .await;
+}
+
 fn close_frame(code: ByeCode) -> Message {
     let (code, reason) = close_code(code);
     Message::Close(Some(CloseFrame {
@@ -300,6 +347,8 @@ mod tests {
             limits: Limits::default(),
             page: false,
             data_dir: None,
+            id: "test".into(),
+            identity: std::sync::Arc::new(crate::identity::Identity::generate().unwrap()),
         })
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

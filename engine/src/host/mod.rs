@@ -37,6 +37,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::identity::{Fingerprint, Identity};
 pub use crate::limiter::Rate;
 use crate::lock::{AttemptLimiter, RoomKey};
 use crate::protocol::{self, RoomSummary};
@@ -100,6 +101,9 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
 pub struct HostConfig {
     /// The host's display name, sent in `hello` (machine name or the host user's nickname).
     pub name: String,
+    /// The hosting installation's stable id (`ConfigStore::host_id`), sent in `hello` and
+    /// announced: clients pin it to the host's key.
+    pub id: String,
     /// Rooms that exist from the start (more are created when someone joins them).
     pub rooms: Vec<RoomConfig>,
     pub limits: Limits,
@@ -107,6 +111,8 @@ pub struct HostConfig {
     pub page: bool,
     /// Where room history is saved and restored from; None keeps it in memory only.
     pub data_dir: Option<PathBuf>,
+    /// This installation's key and certificate, presented to every client (TLS).
+    pub identity: Arc<Identity>,
 }
 
 /// A room to open at start.
@@ -143,6 +149,8 @@ pub enum HostError {
     Listener(std::io::Error),
     #[error("too many rooms: {0} (the limit is {1})")]
     TooManyRooms(usize, usize),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
 }
 
 /// A host's shared state: cheap to clone, usable while `run` is serving (for listings).
@@ -160,6 +168,7 @@ impl Host {
     /// reported (and rooms say so to their members), and the rooms run from memory.
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         let limits = Arc::new(config.limits);
+        let tls = crate::tls::server_config(&config.identity)?;
         let data = config.data_dir.map(|root| {
             Arc::new(DataDir::new(
                 root,
@@ -214,7 +223,10 @@ impl Host {
         Ok(Self {
             shared: Arc::new(Shared {
                 name: config.name,
+                id: config.id,
                 page: config.page,
+                tls,
+                key: config.identity.fingerprint(),
                 attempts: Mutex::new(AttemptLimiter::new(
                     limits.passphrase_attempts,
                     limits.passphrase_refill,
@@ -236,6 +248,12 @@ impl Host {
     /// The host's display name, as sent in `hello`.
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// The fingerprint of the host's certificate: what clients check, and what the room's
+    /// announcement and links carry.
+    pub fn key(&self) -> Fingerprint {
+        self.shared.key
     }
 
     /// The rooms and how many people are in each.
@@ -306,9 +324,9 @@ impl Host {
                     };
                     drop((permit, slot));
                     if let Ok(permit) = rejections.clone().try_acquire_owned() {
-                        let limits = self.shared.limits.clone();
+                        let shared = self.shared.clone();
                         tracker.spawn(async move {
-                            connection::turn_away(stream, peer, &limits, why).await;
+                            connection::turn_away(stream, peer, &shared, why).await;
                             drop(permit);
                         });
                     }

@@ -16,6 +16,14 @@ use crate::ids::sleep_until_opt;
 use crate::limiter::TokenBucket;
 use crate::protocol::{ByeCode, ErrorCode, HostFrame, Invalid};
 
+/// The host's half of a key exchange, between `challenge` and `join`.
+pub(super) struct Unlocking {
+    /// `protocol::name_key` of the room.
+    pub(super) room: String,
+    pub(super) share: crate::lock::cpace::Share,
+    pub(super) bound: bool,
+}
+
 /// The reading half's state.
 pub(super) struct Reader<'a> {
     pub(super) conn: &'a Connection,
@@ -26,8 +34,13 @@ pub(super) struct Reader<'a> {
     pub(super) hello: bool,
     /// Used when the client sends no session of its own: resume then needs the same connection.
     pub(super) session: String,
-    /// Sent in `hello`; a locked room's join proof is made over it.
+    /// Sent in `hello`; a locked room's key exchange is bound to it.
     pub(super) nonce: String,
+    /// A locked room's key exchange in progress (boxed: most connections never have one,
+    /// and every connection's future holds this field).
+    pub(super) unlocking: Option<Box<Unlocking>>,
+    /// The TLS channel binding (exporter), for a locked room's key exchange.
+    pub(super) binding: Option<[u8; 32]>,
     pub(super) in_room: Option<InRoom>,
     /// Frames of any kind: when empty, reading pauses.
     pub(super) frames: TokenBucket,

@@ -1,4 +1,5 @@
-//! What the host does with each request: hello, join (with the passphrase check), leave,
+//! What the host does with each request: hello, unlock and join (with the key exchange of a
+//! locked room), leave,
 //! messages, typing and renames. Each handler answers at once through the outbox.
 
 use tokio::time::Instant;
@@ -6,10 +7,12 @@ use tokio::time::Instant;
 use super::admission::client_ip;
 use super::connection::InRoom;
 use super::outbox::{Outbound, Stop};
-use super::reader::Reader;
+use super::reader::{Reader, Unlocking};
 use super::room::{JoinRequest, Room, Say};
+use crate::lock::cpace;
 use crate::protocol::{
-    self, ByeCode, ClientFrame, ErrorCode, HostFrame, Invalid, LeaveReason, PROTOCOL_VERSION,
+    self, ByeCode, ClientFrame, ErrorCode, HostFrame, Invalid, LeaveReason, UnlockAnswer,
+    PROTOCOL_VERSION,
 };
 
 impl Reader<'_> {
@@ -38,8 +41,9 @@ impl Reader<'_> {
                 nick,
                 session,
                 since,
-                proof,
-            } => self.join(&id, &room, &nick, session, since.as_ref(), proof.as_deref()),
+                unlock,
+            } => self.join(&id, &room, &nick, session, since.as_ref(), unlock.as_ref()),
+            ClientFrame::Unlock { id, room, bound } => self.challenge(&id, &room, bound),
             ClientFrame::Leave { id } => {
                 let Some(in_room) = self.in_room.take() else {
                     return self.not_in_room(&id);
@@ -134,6 +138,8 @@ impl Reader<'_> {
         self.reply(&HostFrame::Hello {
             version: PROTOCOL_VERSION,
             host: self.conn.shared.name.clone(),
+            id: self.conn.shared.id.clone(),
+            key: self.conn.shared.key.to_hex(),
             rooms: self.conn.shared.rooms.summaries(),
             nonce: self.nonce.clone(),
         })
@@ -146,7 +152,7 @@ impl Reader<'_> {
         nick: &str,
         session: Option<String>,
         since: Option<&protocol::Since>,
-        proof: Option<&str>,
+        unlock: Option<&UnlockAnswer>,
     ) -> Result<(), Stop> {
         if let Some(in_room) = &self.in_room {
             let message = format!(
@@ -166,7 +172,6 @@ impl Reader<'_> {
         if let Err(churn) = self.presence_check() {
             return self.refuse(Some(id), churn);
         }
-        let session = session.as_deref().unwrap_or(&self.session);
         let opener = client_ip(self.peer);
         let room = match self.conn.shared.rooms.get_or_create(room, opener) {
             Ok(room) => room,
@@ -174,9 +179,11 @@ impl Reader<'_> {
         };
         // Before anything about the room is looked at (not even whether the nickname is
         // free), so a wrong passphrase learns nothing.
-        if let Err(invalid) = self.unlock(&room, session, proof) {
-            return self.refuse(Some(id), invalid);
-        }
+        let host_tag = match self.unlock(&room, unlock) {
+            Ok(tag) => tag.map(hex::encode),
+            Err(invalid) => return self.refuse(Some(id), invalid),
+        };
+        let session = session.as_deref().unwrap_or(&self.session);
         let request = JoinRequest {
             id,
             nick,
@@ -184,6 +191,7 @@ impl Reader<'_> {
             since,
             conn: self.conn.id,
             kick: self.done.clone(),
+            unlock: host_tag.as_deref(),
         };
         match room.join(request, self.conn.shared.next_id()) {
             Ok(joined) => {
@@ -286,40 +294,67 @@ impl Reader<'_> {
         })
     }
 
-    /// Checks a join's passphrase proof against a locked room. Wrong proofs are counted per
-    /// address; past the limit, even a right one must wait.
-    pub(super) fn unlock(
-        &self,
-        room: &Room,
-        session: &str,
-        proof: Option<&str>,
-    ) -> Result<(), Invalid> {
-        let Some(key) = room.key() else {
-            return Ok(());
+    /// Starts a locked room's key exchange: the room's salt and the host's share. Past the
+    /// limit of wrong passphrases (per address, per room), even starting must wait.
+    pub(super) fn challenge(&mut self, id: &str, room: &str, bound: bool) -> Result<(), Stop> {
+        let opener = client_ip(self.peer);
+        let room = match self.conn.shared.rooms.get_or_create(room, opener) {
+            Ok(room) => room,
+            Err(invalid) => return self.refuse(Some(id), invalid),
         };
-        let Some(proof) = proof else {
-            return Err(Invalid {
-                code: ErrorCode::PassphraseRequired,
-                message: format!(
-                    "room \"{}\" is locked: join it with its passphrase",
-                    room.name()
-                ),
+        let Some(key) = room.key() else {
+            self.unlocking = None;
+            return self.reply(&HostFrame::Challenge {
+                id: id.to_owned(),
+                salt: None,
+                share: None,
             });
         };
-        let shared = &self.conn.shared;
-        let ip = client_ip(self.peer);
-        let now = std::time::Instant::now();
-        let room_id = {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            protocol::name_key(room.name()).hash(&mut hasher);
-            hasher.finish()
+        if let Err(invalid) = self.attempts_left(&room) {
+            return self.refuse(Some(id), invalid);
+        }
+        let binding = match (bound, self.binding.as_ref()) {
+            (true, Some(binding)) => &binding[..],
+            (true, None) => {
+                let invalid = Invalid {
+                    code: ErrorCode::BadFrame,
+                    message: "this connection has no TLS channel binding".into(),
+                };
+                return self.refuse(Some(id), invalid);
+            }
+            (false, _) => &[],
         };
-        let mut attempts = shared.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        let mut room_attempts = shared
-            .room_attempts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let name = protocol::name_key(room.name());
+        let ctx = cpace::Context {
+            binding,
+            nonce: &self.nonce,
+            room: &name,
+        };
+        let share = cpace::Share::random(&cpace::generator(key, &ctx));
+        let frame = HostFrame::Challenge {
+            id: id.to_owned(),
+            salt: Some(key.salt().to_hex()),
+            share: Some(hex::encode(share.public)),
+        };
+        self.unlocking = Some(Box::new(Unlocking {
+            room: name,
+            share,
+            bound,
+        }));
+        self.reply(&frame)
+    }
+
+    /// A stable number for a room's name, for counting wrong passphrases per room.
+    fn room_id(room: &Room) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        protocol::name_key(room.name()).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn attempts_left(&self, room: &Room) -> Result<(), Invalid> {
+        let shared = &self.conn.shared;
+        let now = std::time::Instant::now();
         let too_many = |wait: std::time::Duration, whose: &str| Invalid {
             code: ErrorCode::TooManyAttempts,
             message: format!(
@@ -327,22 +362,87 @@ impl Reader<'_> {
                 wait.as_secs() + 1
             ),
         };
-        if let Err(wait) = attempts.check(ip, now) {
+        let mut attempts = shared.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(wait) = attempts.check(client_ip(self.peer), now) {
             return Err(too_many(wait, "from your address"));
         }
-        if let Err(wait) = room_attempts.check(room_id, now) {
+        drop(attempts);
+        let mut room_attempts = shared
+            .room_attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Err(wait) = room_attempts.check(Self::room_id(room), now) {
             return Err(too_many(wait, "for this room"));
         }
-        if key.verify(&self.nonce, session, proof) {
-            return Ok(());
+        Ok(())
+    }
+
+    /// Checks a join's answer to the key exchange against a locked room; the host's tag for
+    /// the welcome if it proves the room key. Wrong answers are counted per address and per
+    /// room. The exchange is used up either way: each attempt needs a new `unlock`.
+    pub(super) fn unlock(
+        &mut self,
+        room: &Room,
+        answer: Option<&UnlockAnswer>,
+    ) -> Result<Option<[u8; 32]>, Invalid> {
+        if room.key().is_none() {
+            return Ok(None);
         }
-        attempts.failed(ip, now);
-        room_attempts.failed(room_id, now);
-        tracing::info!(peer = %self.peer, room = room.name(), "wrong passphrase");
-        Err(Invalid {
-            code: ErrorCode::PassphraseWrong,
-            message: format!("wrong passphrase for room \"{}\"", room.name()),
-        })
+        let required = || Invalid {
+            code: ErrorCode::PassphraseRequired,
+            message: format!(
+                "room \"{}\" is locked: join it with its passphrase",
+                room.name()
+            ),
+        };
+        let answer = answer.ok_or_else(required)?;
+        let name = protocol::name_key(room.name());
+        let pending = self
+            .unlocking
+            .take()
+            .filter(|u| u.room == name)
+            .ok_or_else(required)?;
+        self.attempts_left(room)?;
+        let binding = match (pending.bound, self.binding.as_ref()) {
+            (true, Some(binding)) => &binding[..],
+            _ => &[],
+        };
+        let ctx = cpace::Context {
+            binding,
+            nonce: &self.nonce,
+            room: &name,
+        };
+        let mut share = [0u8; 32];
+        let mut tag = [0u8; 32];
+        let decoded = hex::decode_to_slice(&answer.share, &mut share).is_ok()
+            && hex::decode_to_slice(&answer.tag, &mut tag).is_ok();
+        let checked = if decoded {
+            cpace::check(&pending.share, &ctx, &share, &tag)
+        } else {
+            Err(cpace::ExchangeError::BadShare)
+        };
+        match checked {
+            Ok(host_tag) => Ok(Some(host_tag)),
+            Err(_) => {
+                let shared = &self.conn.shared;
+                let now = std::time::Instant::now();
+                shared
+                    .attempts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .failed(client_ip(self.peer), now);
+                shared
+                    .room_attempts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .failed(Self::room_id(room), now);
+                tracing::info!(peer = %self.peer, room = room.name(), "wrong passphrase");
+                Err(Invalid {
+                    code: ErrorCode::PassphraseWrong,
+                    message: format!("wrong passphrase for room \"{}\"", room.name()),
+                })
+            }
+        }
     }
 
     pub(super) fn stop_typing(&mut self) {

@@ -1,16 +1,264 @@
 //! The connection's socket, shared by its two halves: tungstenite reads (and checks) the
 //! client's frames through `ReadSide`; the host writes its own frames through `FrameWriter`,
-//! one `writev` per batch.
+//! one `writev` per batch. Both go through a `Link`: the TCP socket, and for every chat
+//! connection the TLS session over it (rustls, under a mutex that is never held across an
+//! await; the reader and writer run in one task, so it is never contended either).
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Read, Write};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
+use rustls::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::identity::Fingerprint;
+
+/// A client's socket: plain TCP (only to tell an old client or a plain-http browser where
+/// to go) or TLS.
+pub(super) struct Link {
+    tcp: TcpStream,
+    tls: Option<Mutex<ServerConnection>>,
+}
+
+/// `std::io` over the non-blocking socket, for rustls: `WouldBlock` when the kernel has
+/// nothing (or no room), which also clears tokio's readiness so the next poll registers.
+struct Tcp<'a>(&'a TcpStream);
+
+impl Read for Tcp<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for Tcp<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The first byte of every TLS connection (a handshake record); an HTTP request starts
+/// with a letter.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+impl Link {
+    /// Waits for the client's first byte: TLS is handshaken, anything else stays plain.
+    /// `None` if the client says nothing, or fails the handshake, within `patience`.
+    pub(super) async fn accept(
+        tcp: TcpStream,
+        tls: &Arc<rustls::ServerConfig>,
+        patience: std::time::Duration,
+    ) -> Option<Self> {
+        let accept = async {
+            let mut first = [0u8; 1];
+            if tcp.peek(&mut first).await.ok()? == 0 {
+                return None;
+            }
+            if first[0] != TLS_HANDSHAKE {
+                return Some(Self::plain(tcp));
+            }
+            match tokio_rustls::TlsAcceptor::from(tls.clone())
+                .accept(tcp)
+                .await
+            {
+                Ok(stream) => {
+                    let (tcp, conn) = stream.into_inner();
+                    Some(Self::tls(tcp, conn))
+                }
+                Err(e) => {
+                    tracing::debug!("TLS handshake failed: {e}");
+                    None
+                }
+            }
+        };
+        tokio::time::timeout(patience, accept).await.ok().flatten()
+    }
+
+    pub(super) fn plain(tcp: TcpStream) -> Self {
+        Self { tcp, tls: None }
+    }
+
+    pub(super) fn tls(tcp: TcpStream, mut conn: ServerConnection) -> Self {
+        // Our own queues bound what is buffered (the writer's batches); rustls's own limit
+        // would only split a batch into more rounds.
+        conn.set_buffer_limit(None);
+        Self {
+            tcp,
+            tls: Some(Mutex::new(conn)),
+        }
+    }
+
+    pub(super) fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The fingerprint of the certificate the client presented (native clients do).
+    pub(super) fn peer_key(&self) -> Option<Fingerprint> {
+        let conn = self.tls.as_ref()?.lock().expect("never poisoned");
+        conn.peer_certificates()
+            .and_then(|certs| certs.first())
+            .map(|cert| Fingerprint::of(cert))
+    }
+
+    /// 32 bytes of keying material only this connection's two ends can compute (RFC 9266).
+    pub(super) fn channel_binding(&self) -> Option<[u8; 32]> {
+        let conn = self.tls.as_ref()?.lock().expect("never poisoned");
+        let mut out = [0u8; 32];
+        conn.export_keying_material(&mut out, crate::tls::CHANNEL_BINDING_LABEL, None)
+            .ok()?;
+        Some(out)
+    }
+
+    pub(super) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let Some(tls) = &self.tls else {
+            return poll_read_tcp(&self.tcp, cx, buf);
+        };
+        loop {
+            {
+                let mut conn = tls.lock().expect("never poisoned");
+                match conn.reader().read(buf.initialize_unfilled()) {
+                    Ok(n) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+                match conn.read_tls(&mut Tcp(&self.tcp)) {
+                    // End of stream: the next `read` says whether it was a clean close.
+                    Ok(0) => continue,
+                    Ok(_) => {
+                        let processed = conn.process_new_packets();
+                        // An alert, or a reply rustls owes (a key update); the writer sends
+                        // whatever the socket does not take now.
+                        let _ = write_pending(&mut conn, &self.tcp);
+                        if let Err(e) = processed {
+                            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+                        }
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            ready!(self.tcp.poll_read_ready(cx))?;
+        }
+    }
+
+    /// Takes what it can of `bufs` without waiting: bytes written for plain TCP, bytes taken
+    /// (encrypted, and sent as far as the socket allows) for TLS. `WouldBlock` when nothing.
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let Some(tls) = &self.tls else {
+            return self.tcp.try_write_vectored(bufs);
+        };
+        let mut conn = tls.lock().expect("never poisoned");
+        // Earlier records first; while the socket takes nothing, take nothing more.
+        write_pending(&mut conn, &self.tcp)?;
+        let taken = conn.writer().write_vectored(bufs)?;
+        match write_pending(&mut conn, &self.tcp) {
+            Ok(()) => Ok(taken),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(taken),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends every encrypted record still held (TLS), waiting for the socket as needed.
+    async fn drain(&self) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        loop {
+            let result = write_pending(&mut tls.lock().expect("never poisoned"), &self.tcp);
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.tcp.writable().await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        loop {
+            match self.try_write_vectored(&[IoSlice::new(data)]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.tcp.poll_write_ready(cx))?;
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(tls) = &self.tls else {
+            return Poll::Ready(Ok(()));
+        };
+        loop {
+            let result = write_pending(&mut tls.lock().expect("never poisoned"), &self.tcp);
+            match result {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.tcp.poll_write_ready(cx))?;
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    /// Writes all of `data` (an HTTP answer), then says goodbye (TLS `close_notify`).
+    pub(super) async fn write_all_and_close(&self, data: &[u8]) -> io::Result<()> {
+        let mut at = 0;
+        while at < data.len() {
+            at += std::future::poll_fn(|cx| self.poll_write(cx, &data[at..])).await?;
+        }
+        if let Some(tls) = &self.tls {
+            tls.lock().expect("never poisoned").send_close_notify();
+        }
+        self.drain().await
+    }
+}
+
+/// Sends rustls's encrypted records until none are left (`Ok`) or the socket is full.
+fn write_pending(conn: &mut ServerConnection, tcp: &TcpStream) -> io::Result<()> {
+    while conn.wants_write() {
+        if conn.write_tls(&mut Tcp(tcp))? == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+    }
+    Ok(())
+}
+
+fn poll_read_tcp(
+    tcp: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    loop {
+        ready!(tcp.poll_read_ready(cx))?;
+        match tcp.try_read(buf.initialize_unfilled()) {
+            Ok(n) => {
+                buf.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            // Readiness was cleared: poll again to register for the next wake.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+}
 
 /// What tungstenite reads from and writes to: the shared socket for reading; for writing,
 /// the socket during the handshake (the HTTP answer), and nothing after it: the host's
@@ -20,7 +268,7 @@ use tokio::net::TcpStream;
 /// What was read before the handshake (the request head, and anything sent right after it)
 /// is read again first.
 pub(super) struct ReadSide {
-    tcp: Arc<TcpStream>,
+    link: Arc<Link>,
     handshake_done: bool,
     /// Bytes read already and not yet handed to tungstenite; freed once they are.
     read_ahead: Vec<u8>,
@@ -28,9 +276,9 @@ pub(super) struct ReadSide {
 }
 
 impl ReadSide {
-    pub(super) fn new(tcp: Arc<TcpStream>, read_ahead: Vec<u8>) -> Self {
+    pub(super) fn new(link: Arc<Link>, read_ahead: Vec<u8>) -> Self {
         Self {
-            tcp,
+            link,
             handshake_done: false,
             read_ahead,
             read_ahead_at: 0,
@@ -60,18 +308,7 @@ impl AsyncRead for ReadSide {
             }
             return Poll::Ready(Ok(()));
         }
-        loop {
-            ready!(self.tcp.poll_read_ready(cx))?;
-            match self.tcp.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                // Readiness was cleared: poll again to register for the next wake.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        self.link.poll_read(cx, buf)
     }
 }
 
@@ -84,17 +321,14 @@ impl AsyncWrite for ReadSide {
         if self.handshake_done {
             return Poll::Ready(Ok(data.len()));
         }
-        loop {
-            ready!(self.tcp.poll_write_ready(cx))?;
-            match self.tcp.try_write(data) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                other => return Poll::Ready(other),
-            }
-        }
+        self.link.poll_write(cx, data)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.handshake_done {
+            return Poll::Ready(Ok(()));
+        }
+        self.link.poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -107,7 +341,7 @@ impl AsyncWrite for ReadSide {
 /// after them, which costs less than sharing a ~100-byte frame between cores. Everything is
 /// released as soon as the kernel has it.
 pub(super) struct FrameWriter {
-    tcp: Arc<TcpStream>,
+    link: Arc<Link>,
     queue: VecDeque<Bytes>,
     /// Copied frames, to be written after all of `queue`; the first `copied_at` bytes are
     /// written already.
@@ -119,9 +353,9 @@ pub(super) struct FrameWriter {
 const IOV_MAX: usize = 64;
 
 impl FrameWriter {
-    pub(super) fn new(tcp: Arc<TcpStream>) -> Self {
+    pub(super) fn new(link: Arc<Link>) -> Self {
         Self {
-            tcp,
+            link,
             queue: VecDeque::new(),
             copied: Vec::new(),
             copied_at: 0,
@@ -162,7 +396,7 @@ impl FrameWriter {
                     slices[count] = IoSlice::new(&self.copied[self.copied_at..]);
                     count += 1;
                 }
-                self.tcp.try_write_vectored(&slices[..count])
+                self.link.try_write_vectored(&slices[..count])
             };
             let mut written = match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -170,7 +404,7 @@ impl FrameWriter {
                 // Waits only when the socket is full: tokio remembers writability, so
                 // the common case is one `writev` and no readiness poll.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.tcp.writable().await?;
+                    self.link.tcp.writable().await?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -190,6 +424,7 @@ impl FrameWriter {
                 }
             }
         }
+        self.link.drain().await?;
         // Nothing is kept between batches but room for a few frames: an idle connection
         // costs no buffer, and a busy one pays one allocation per batch, not per frame.
         self.copied = Vec::new();
@@ -224,7 +459,7 @@ mod tests {
             .collect();
         let expected: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
         assert!(expected.len() > 100_000);
-        let mut sink = FrameWriter::new(Arc::new(tcp));
+        let mut sink = FrameWriter::new(Arc::new(Link::plain(tcp)));
         for (i, piece) in pieces.into_iter().enumerate() {
             if i % 7 < 3 || i >= 1500 {
                 sink.copy(&piece);

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::lock::RoomKey;
+use crate::lock::{RoomKey, Salt};
 use crate::protocol::{self, ChatEvent};
 
 /// A short, one-way tag of a client session: enough to tell a client's own messages and
@@ -79,6 +79,11 @@ struct RoomMeta {
     /// The room key (hex) of a locked room; the passphrase itself is never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<String>,
+    /// The salt the key was stretched with (hex). Absent in rooms an older LAN Chat locked:
+    /// their key cannot be proved by the new exchange, so they stay shut until the host opens
+    /// them again with the passphrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    salt: Option<String>,
 }
 
 /// A room found in the data directory at start-up.
@@ -105,7 +110,19 @@ pub(crate) struct DataDir {
 }
 
 impl DataDir {
+    /// The data directory at `root`, made owner-only (0700, files 0600), older ones
+    /// tightened: a room's key alone is enough to join it.
     pub fn new(root: PathBuf, segments: SegmentLimits) -> Self {
+        let mut dirs = vec![root.clone()];
+        if let Ok(entries) = fs::read_dir(root.join("rooms")) {
+            dirs.push(root.join("rooms"));
+            dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        for dir in dirs {
+            if let Err(e) = crate::private::ensure_dir(&dir) {
+                tracing::warn!("cannot make {} private: {e}", dir.display());
+            }
+        }
         Self { root, segments }
     }
 
@@ -194,11 +211,12 @@ impl DataDir {
         records: impl Iterator<Item = &'a Record>,
     ) -> io::Result<RoomLog> {
         let dir = self.room_dir(name);
-        fs::create_dir_all(&dir)?;
+        crate::private::ensure_dir(&dir)?;
         let meta = RoomMeta {
             name: name.to_owned(),
             epoch: epoch.to_owned(),
             key: key.map(RoomKey::to_hex),
+            salt: key.map(|k| k.salt().to_hex()),
         };
         let meta = serde_json::to_vec_pretty(&meta).map_err(io::Error::other)?;
         write_atomically(&dir.join("room.json"), &meta)?;
@@ -230,11 +248,15 @@ impl DataDir {
 fn restore_room(dir: &Path) -> io::Result<Restored> {
     let meta: RoomMeta = serde_json::from_slice(&fs::read(dir.join("room.json"))?)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let key = match &meta.key {
-        Some(hex) => Some(RoomKey::from_hex(hex).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "room.json has a malformed key")
-        })?),
-        None => None,
+    let malformed = || io::Error::new(io::ErrorKind::InvalidData, "room.json has a malformed key");
+    let key = match (&meta.key, &meta.salt) {
+        (Some(hex), Some(salt)) => {
+            let salt = Salt::from_hex(salt).ok_or_else(malformed)?;
+            Some(RoomKey::from_hex(hex, salt).ok_or_else(malformed)?)
+        }
+        // Locked by an older LAN Chat (no salt): still locked, with a key nobody can prove.
+        (Some(hex), None) => Some(RoomKey::from_hex(hex, Salt([0; 16])).ok_or_else(malformed)?),
+        (None, _) => None,
     };
     let mut records: Vec<Record> = Vec::new();
     let mut skipped = 0usize;
@@ -307,7 +329,10 @@ fn decode_line(line: &[u8]) -> Option<Record> {
 /// Writes a small file so that it is either wholly the old or wholly the new content.
 fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp)?;
+    let mut file = crate::private::open(
+        &tmp,
+        OpenOptions::new().write(true).create(true).truncate(true),
+    )?;
     file.write_all(content)?;
     file.sync_all()?;
     fs::rename(&tmp, path)?;
@@ -359,10 +384,10 @@ impl RoomLog {
 
     /// Starts a new segment at `first_seq` and drops all but the one before it.
     fn rotate(&mut self, first_seq: u64) -> io::Result<()> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(segment_path(&self.dir, first_seq))?;
+        let file = crate::private::open(
+            &segment_path(&self.dir, first_seq),
+            OpenOptions::new().create(true).append(true),
+        )?;
         if let Some(old) = self.file.replace(Arc::new(file)) {
             if self.dirty {
                 self.to_sync.push(old);
@@ -463,7 +488,7 @@ mod tests {
     fn events_survive_a_restart_in_order() {
         let tmp = tempfile::tempdir().unwrap();
         let data = data_dir(tmp.path(), 1000);
-        let key = RoomKey::derive("pw", "Tokyo").unwrap();
+        let key = RoomKey::create("pw").unwrap();
         let mut log = data
             .open_room("Tokyo", "epoch-1", Some(&key), std::iter::empty())
             .unwrap();

@@ -4,12 +4,15 @@
 //! Deliberately tiny: a fixed table of files compiled into the binary (nothing is read from
 //! disk, so no path can escape it), GET and HEAD only, one request per connection, every
 //! response with a strict Content-Security-Policy.
+//!
+//! Only over https: plain http gets a page saying where the https one is. Every request must
+//! name the host by an IP address, `localhost` or a `.local` name (a page on some other
+//! domain that rebinds its name to this host's address is refused), and a WebSocket upgrade
+//! that comes from a page must come from this host's own page (`Origin`).
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-
+use super::socket::Link;
 use crate::protocol;
 
 /// One file of the page.
@@ -46,6 +49,12 @@ pub static UI: &[Asset] = &[
         "session.js",
         "text/javascript; charset=utf-8"
     ),
+    ui_file!("/cpace.js", "cpace.js", "text/javascript; charset=utf-8"),
+    ui_file!(
+        "/vendor/noble-ristretto255.js",
+        "vendor/noble-ristretto255.js",
+        "text/javascript; charset=utf-8"
+    ),
     ui_file!("/icon.png", "icon.png", "image/png"),
 ];
 
@@ -64,25 +73,26 @@ pub(crate) enum Route {
     Page(Vec<u8>),
     /// The head did not end within [`MAX_HEAD`] bytes.
     TooLarge,
+    /// Refused before anything is served: the full response (a foreign `Host` or `Origin`).
+    Refused(Vec<u8>),
 }
 
 /// Reads the request head, waiting for the socket to be readable between reads (no
 /// polling), within `patience`. `None` when the peer closes or sends nothing usable in time.
-pub(crate) async fn route(stream: &TcpStream, patience: Duration) -> Option<Route> {
+pub(crate) async fn route(link: &Link, patience: Duration) -> Option<Route> {
     let read = async {
         let mut head = Vec::with_capacity(1024);
         loop {
-            stream.readable().await.ok()?;
             let at = head.len();
             head.resize(at + 1024, 0);
-            match stream.try_read(&mut head[at..]) {
-                Ok(0) => return None,
+            let read = std::future::poll_fn(|cx| {
+                let mut buf = tokio::io::ReadBuf::new(&mut head[at..]);
+                link.poll_read(cx, &mut buf).map_ok(|()| buf.filled().len())
+            })
+            .await;
+            match read {
+                Ok(0) | Err(_) => return None,
                 Ok(n) => head.truncate(at + n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    head.truncate(at);
-                    continue;
-                }
-                Err(_) => return None,
             }
             let searched = &head[..head.len().min(MAX_HEAD)];
             if let Some(end) = searched.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -90,6 +100,9 @@ pub(crate) async fn route(stream: &TcpStream, patience: Duration) -> Option<Rout
                 let line = std::str::from_utf8(&head[..line_end]).ok()?;
                 let target = line.split(' ').nth(1).unwrap_or("/");
                 let path = target.split('?').next().unwrap_or("/");
+                if let Err(response) = check_origin(&head) {
+                    return Some(Route::Refused(response));
+                }
                 return Some(if path == protocol::WS_PATH {
                     Route::WebSocket(head)
                 } else {
@@ -104,22 +117,120 @@ pub(crate) async fn route(stream: &TcpStream, patience: Duration) -> Option<Rout
     tokio::time::timeout(patience, read).await.ok().flatten()
 }
 
-/// Answers one HTTP request whose head was read already, from `assets`, then closes.
-pub(crate) async fn serve(
-    mut stream: TcpStream,
-    head: Option<&[u8]>,
-    assets: &[Asset],
-    patience: Duration,
-) {
+/// Answers one HTTP request whose head was read already, from `assets` (over TLS) or with
+/// the way to the https page (plain http), then closes.
+pub(crate) async fn serve(link: &Link, head: Option<&[u8]>, assets: &[Asset], patience: Duration) {
     let response = match head {
-        Some(head) => respond(head, assets),
+        Some(head) if link.is_tls() => respond(head, assets),
+        Some(head) => to_https(head),
         None => status(431, "Request Header Fields Too Large"),
     };
-    let _ = tokio::time::timeout(patience, async {
-        stream.write_all(&response).await?;
-        stream.shutdown().await
-    })
-    .await;
+    send(link, &response, patience).await;
+}
+
+/// Sends a whole response and closes, within `patience`.
+pub(crate) async fn send(link: &Link, response: &[u8], patience: Duration) {
+    let _ = tokio::time::timeout(patience, link.write_all_and_close(response)).await;
+}
+
+/// The request's `Host` and `Origin` headers, if present; `Err` if one is not text.
+fn host_and_origin(head: &[u8]) -> Result<(Option<String>, Option<String>), ()> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        // Malformed heads are answered 400 by `respond` or refused by the handshake.
+        _ => return Ok((None, None)),
+    }
+    let find = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8(h.value.to_vec()).map_err(|_| ()))
+            .transpose()
+    };
+    Ok((find("host")?, find("origin")?))
+}
+
+/// Whether a `Host` header names this host the way LAN peers do: an IP address,
+/// `localhost`, or a `.local` (mDNS) name, with an optional port. Any other name means a
+/// page somewhere pointed its own domain at this address (DNS rebinding).
+pub(crate) fn allowed_host(host: &str) -> bool {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        let Some((ip, port)) = rest.split_once(']') else {
+            return false;
+        };
+        if !(port.is_empty() || port.strip_prefix(':').is_some_and(is_port)) {
+            return false;
+        }
+        return ip.parse::<std::net::Ipv6Addr>().is_ok();
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    if name.parse::<std::net::Ipv4Addr>().is_ok() || name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let lower = name.to_ascii_lowercase();
+    lower.len() > ".local".len()
+        && lower.ends_with(".local")
+        && lower
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Refuses requests for another name than this host's, and WebSocket upgrades (or any
+/// request) from a page of another origin. Native clients send no `Origin`.
+fn check_origin(head: &[u8]) -> Result<(), Vec<u8>> {
+    let Ok((host, origin)) = host_and_origin(head) else {
+        return Err(status(400, "Bad Request"));
+    };
+    let Some(host) = host else {
+        // HTTP/1.1 requires it; the WebSocket handshake refuses its absence itself.
+        return Ok(());
+    };
+    if !allowed_host(&host) {
+        return Err(status(421, "Misdirected Request"));
+    }
+    match origin {
+        None => Ok(()),
+        Some(origin) if origin.eq_ignore_ascii_case(&format!("https://{host}")) => Ok(()),
+        Some(_) => Err(status(403, "Forbidden")),
+    }
+}
+
+/// Plain http: a page that says where the https page is (the same address, over https).
+fn to_https(head: &[u8]) -> Vec<u8> {
+    let host = host_and_origin(head)
+        .ok()
+        .and_then(|(host, _)| host)
+        .filter(|h| allowed_host(h));
+    let Some(host) = host else {
+        return status(421, "Misdirected Request");
+    };
+    let url = format!("https://{host}/");
+    let body = format!(
+        "<!doctype html><meta charset=utf-8><title>LAN Chat</title>\n\
+         <p>This LAN Chat room is encrypted. Open <a href=\"{url}\">{url}</a>.</p>\n\
+         <p>Your browser will warn that it does not know the certificate: LAN Chat hosts \
+         make their own. Compare the code it shows with the one on the host's screen.</p>\n"
+    );
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+         Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\
+         Content-Security-Policy: {CSP}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// The full response to a request head.

@@ -26,10 +26,18 @@ pub enum ClientFrame {
         /// carries only what came after it, if the host still holds it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<Since>,
-        /// For a locked room: HMAC-SHA256 of this connection's nonce and the session under
-        /// the room key (see PROTOCOL.md, "Locked rooms"), as 64 hex digits.
+        /// For a locked room: the client's side of the key exchange the host's `challenge`
+        /// started (see PROTOCOL.md, "Locked rooms").
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        proof: Option<String>,
+        unlock: Option<UnlockAnswer>,
+    },
+    /// Before joining a locked room: asks for its salt and the host's share of the key
+    /// exchange. `bound`: the client binds the exchange to the TLS connection (native
+    /// clients do; a browser cannot read the TLS exporter).
+    Unlock {
+        id: String,
+        room: String,
+        bound: bool,
     },
     /// Leave the current room; the connection stays open and may join another.
     Leave { id: String },
@@ -54,6 +62,7 @@ impl ClientFrame {
     pub fn request_id(&self) -> Option<&str> {
         match self {
             ClientFrame::Join { id, .. }
+            | ClientFrame::Unlock { id, .. }
             | ClientFrame::Leave { id }
             | ClientFrame::Send { id, .. }
             | ClientFrame::SendPrivate { id, .. }
@@ -62,6 +71,15 @@ impl ClientFrame {
             ClientFrame::Hello { .. } | ClientFrame::Typing { .. } => None,
         }
     }
+}
+
+/// The client's half of a locked room's key exchange, in hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlockAnswer {
+    /// The client's share, a ristretto255 point (64 hex digits).
+    pub share: String,
+    /// HMAC-SHA256 confirmation tag (64 hex digits).
+    pub tag: String,
 }
 
 /// Where a rejoining client left off.
@@ -80,6 +98,13 @@ pub enum HostFrame {
         version: u32,
         /// The host's display name (its machine or nickname).
         host: String,
+        /// The hosting installation's stable id: clients pin it to the key the host proved.
+        #[serde(default)]
+        id: String,
+        /// The fingerprint of the host's certificate, for pages to show (native clients
+        /// check the certificate itself).
+        #[serde(default)]
+        key: String,
         rooms: Vec<RoomSummary>,
         /// Fresh for every connection: what a `join` proof for a locked room is made over.
         #[serde(default)]
@@ -87,6 +112,15 @@ pub enum HostFrame {
     },
     /// The answer to `join`: the room's state as of sequence number `seq`.
     Welcome(Box<Welcome>),
+    /// The answer to `unlock`: the room's salt and the host's share of the key exchange;
+    /// both absent when the room is not locked.
+    Challenge {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        salt: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        share: Option<String>,
+    },
     /// More of the welcome's history, in order; `more` until the last piece.
     History {
         events: Vec<ChatEvent>,
@@ -147,6 +181,10 @@ pub struct Welcome {
     /// pieces of at most 64 KiB, paced by the client's reading).
     #[serde(default, skip_serializing_if = "is_false")]
     pub more: bool,
+    /// For a locked room: the host's confirmation tag, which only a host that knows the
+    /// room key can make (the client stops if it is wrong or missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlock: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{validate_room, WS_PATH};
+use crate::identity::Fingerprint;
 
 /// What a room name keeps as it is in a link: RFC 3986's unreserved characters.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -23,11 +24,13 @@ pub struct RoomLink {
     pub authority: String,
     /// The room, when the link names a valid one.
     pub room: Option<String>,
+    /// The host's key (`?key=` and 64 hex digits): the client accepts no other.
+    pub key: Option<Fingerprint>,
 }
 
 /// Why an address could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("\"{0}\" is not a host address: use HOST:PORT, ws://HOST:PORT/ws or lanchat://HOST:PORT")]
+#[error("\"{0}\" is not a host address: use HOST:PORT, wss://HOST:PORT/ws or lanchat://HOST:PORT")]
 pub struct AddressError(String);
 
 impl RoomLink {
@@ -36,7 +39,14 @@ impl RoomLink {
         Self {
             authority: authority.to_string(),
             room: Some(room.to_owned()),
+            key: None,
         }
+    }
+
+    /// The same link, saying which key the host has.
+    pub fn with_key(mut self, key: Fingerprint) -> Self {
+        self.key = Some(key);
+        self
     }
 
     /// Reads what a user typed or pasted: `HOST:PORT`, `[IPV6]:PORT`, `ws://HOST:PORT[/ws]`
@@ -46,11 +56,19 @@ impl RoomLink {
         let trimmed = input.trim();
         let (rest, is_link) = match (
             trimmed.strip_prefix("lanchat://"),
-            trimmed.strip_prefix("ws://"),
+            trimmed
+                .strip_prefix("wss://")
+                .or_else(|| trimmed.strip_prefix("ws://"))
+                .or_else(|| trimmed.strip_prefix("https://")),
         ) {
             (Some(rest), _) => (rest, true),
             (None, Some(rest)) => (rest, false),
             (None, None) => (trimmed, false),
+        };
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let key = match query.split('&').find_map(|pair| pair.strip_prefix("key=")) {
+            Some(hex) => Some(hex.parse::<Fingerprint>().map_err(|_| bad())?),
+            None => None,
         };
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (host, port) = authority.rsplit_once(':').ok_or_else(bad)?;
@@ -68,12 +86,13 @@ impl RoomLink {
         Ok(Self {
             authority: authority.to_owned(),
             room,
+            key,
         })
     }
 
     /// The host's WebSocket URL (an IPv6 zone stays in it; connect by socket address).
     pub fn ws_url(&self) -> String {
-        format!("ws://{}{WS_PATH}", self.authority)
+        format!("wss://{}{WS_PATH}", self.authority)
     }
 }
 
@@ -83,13 +102,16 @@ impl fmt::Display for RoomLink {
         if let Some(room) = &self.room {
             write!(f, "{}", utf8_percent_encode(room, UNRESERVED))?;
         }
+        if let Some(key) = &self.key {
+            write!(f, "?key={key}")?;
+        }
         Ok(())
     }
 }
 
 /// The WebSocket URL of a host at `addr`.
 pub fn ws_url(addr: SocketAddr) -> String {
-    format!("ws://{addr}{WS_PATH}")
+    format!("wss://{addr}{WS_PATH}")
 }
 
 #[cfg(test)]
@@ -99,15 +121,15 @@ mod tests {
     #[test]
     fn addresses_in_every_accepted_form() {
         for (input, url) in [
-            ("127.0.0.1:4000", "ws://127.0.0.1:4000/ws"),
-            (" ws://10.0.0.5:80/ws ", "ws://10.0.0.5:80/ws"),
-            ("ws://host.local:9", "ws://host.local:9/ws"),
+            ("127.0.0.1:4000", "wss://127.0.0.1:4000/ws"),
+            (" ws://10.0.0.5:80/ws ", "wss://10.0.0.5:80/ws"),
+            ("ws://host.local:9", "wss://host.local:9/ws"),
             (
                 "lanchat://192.168.1.2:5000/Tokyo",
-                "ws://192.168.1.2:5000/ws",
+                "wss://192.168.1.2:5000/ws",
             ),
-            ("[fe80::1]:4000", "ws://[fe80::1]:4000/ws"),
-            ("[fe80::1%eth0]:4000", "ws://[fe80::1%eth0]:4000/ws"),
+            ("[fe80::1]:4000", "wss://[fe80::1]:4000/ws"),
+            ("[fe80::1%eth0]:4000", "wss://[fe80::1%eth0]:4000/ws"),
         ] {
             assert_eq!(RoomLink::parse(input).unwrap().ws_url(), url, "{input}");
         }
@@ -141,6 +163,21 @@ mod tests {
             None
         );
         assert_eq!(RoomLink::parse("10.0.0.1:4000/Tokyo").unwrap().room, None);
+        // The host's key rides along, and a damaged one is not silently dropped.
+        let key = Fingerprint([7; 32]);
+        let link = RoomLink::new("10.0.0.1:4000", "a?b")
+            .with_key(key)
+            .to_string();
+        assert_eq!(
+            link,
+            format!("lanchat://10.0.0.1:4000/a%3Fb?key={}", "07".repeat(32))
+        );
+        let parsed = RoomLink::parse(&link).unwrap();
+        assert_eq!(
+            (parsed.room.as_deref(), parsed.key),
+            (Some("a?b"), Some(key))
+        );
+        assert!(RoomLink::parse("lanchat://10.0.0.1:4000/a?key=123").is_err());
         assert_eq!(
             RoomLink::new("10.0.0.1:4000", "Salle de réunion").to_string(),
             "lanchat://10.0.0.1:4000/Salle%20de%20r%C3%A9union"

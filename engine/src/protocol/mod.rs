@@ -21,7 +21,7 @@ use serde::Serialize;
 
 /// The protocol version this build speaks. A client announcing any other version in its
 /// `hello` gets an `unsupported_version` error and the connection is closed.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The path of the WebSocket endpoint on a host (`ws://HOST:PORT/ws`). The root path stays
 /// free for the page the host serves to browsers.
@@ -93,10 +93,10 @@ mod tests {
         let cases = [
             (
                 ClientFrame::Hello {
-                    version: 1,
+                    version: 2,
                     client: Some("lanchat-cli/0.1".into()),
                 },
-                json!({"type":"hello","version":1,"client":"lanchat-cli/0.1"}),
+                json!({"type":"hello","version":2,"client":"lanchat-cli/0.1"}),
             ),
             (
                 ClientFrame::Join {
@@ -108,11 +108,22 @@ mod tests {
                         epoch: "e1".into(),
                         seq: 41,
                     }),
-                    proof: Some("ab12".into()),
+                    unlock: Some(UnlockAnswer {
+                        share: "5a".repeat(32),
+                        tag: "7c".repeat(32),
+                    }),
                 },
                 json!({"type":"join","id":"j1","room":"Tokyo","nick":"alice",
                        "session":"0123456789abcdef","since":{"epoch":"e1","seq":41},
-                       "proof":"ab12"}),
+                       "unlock":{"share":"5a".repeat(32),"tag":"7c".repeat(32)}}),
+            ),
+            (
+                ClientFrame::Unlock {
+                    id: "j1".into(),
+                    room: "Tokyo".into(),
+                    bound: true,
+                },
+                json!({"type":"unlock","id":"j1","room":"Tokyo","bound":true}),
             ),
             (
                 ClientFrame::Leave { id: "l".into() },
@@ -171,7 +182,7 @@ mod tests {
                 nick: "n".into(),
                 session: None,
                 since: None,
-                proof: None,
+                unlock: None,
             }
         );
     }
@@ -187,8 +198,10 @@ mod tests {
         let cases = [
             (
                 HostFrame::Hello {
-                    version: 1,
+                    version: 2,
                     host: "alice-laptop".into(),
+                    id: "9c1e04b7d2a35f68".into(),
+                    key: "ab".repeat(32),
                     rooms: vec![RoomSummary {
                         name: "Tokyo".into(),
                         users: 2,
@@ -196,7 +209,8 @@ mod tests {
                     }],
                     nonce: "5f2c".into(),
                 },
-                json!({"type":"hello","version":1,"host":"alice-laptop",
+                json!({"type":"hello","version":2,"host":"alice-laptop","id":"9c1e04b7d2a35f68",
+                       "key":"ab".repeat(32),
                        "rooms":[{"name":"Tokyo","users":2,"locked":true}],"nonce":"5f2c"}),
             ),
             (
@@ -218,12 +232,21 @@ mod tests {
                     complete: true,
                     history_saved: false,
                     more: false,
+                    unlock: Some("3e".repeat(32)),
                 })),
                 json!({"type":"welcome","id":"j1","room":"Tokyo","epoch":"e1","seq":7,"you":"bob",
                        "users":["alice","bob"],
                        "history":[{"seq":6,"ts":1_700_000_000_000u64,"type":"message","id":"m",
                                    "from":"alice","text":"hi"}],
-                       "complete":true,"history_saved":false}),
+                       "complete":true,"history_saved":false,"unlock":"3e".repeat(32)}),
+            ),
+            (
+                HostFrame::Challenge {
+                    id: "j1".into(),
+                    salt: Some("a5".repeat(16)),
+                    share: Some("9b".repeat(32)),
+                },
+                json!({"type":"challenge","id":"j1","salt":"a5".repeat(16),"share":"9b".repeat(32)}),
             ),
             (
                 HostFrame::History {

@@ -14,7 +14,9 @@ fn output_json(output: Output) -> Value {
     match output {
         Output::Send(frame) => json!({ "send": frame }),
         Output::Emit(event) => json!({ "emit": event }),
-        Output::Prove { nonce } => json!({ "prove": nonce }),
+        Output::Prove(c) => {
+            json!({ "prove": {"nonce": c.nonce, "salt": c.salt, "share": c.share} })
+        }
         Output::End(Ended::Lost(reason)) => json!({"end": {"retry": true, "reason": reason}}),
         Output::End(Ended::Final(reason)) => json!({"end": {
             "retry": false, "code": reason.code(), "reason": reason.message()
@@ -34,6 +36,7 @@ fn session_for(defaults: &Value, scenario: &Value) -> Session {
         nick: setting("nick").as_str().unwrap().into(),
         session: setting("session").as_str().unwrap().into(),
         locked: setting("locked").as_bool().unwrap(),
+        bound: setting("bound").as_bool().unwrap(),
         client_name: setting("client").as_str().unwrap().into(),
         outbox_limit: setting("outbox_limit").as_u64().unwrap() as usize,
     })
@@ -56,7 +59,8 @@ fn step(session: &mut Session, step: &Value, now: &mut Instant) -> Vec<Value> {
     } else if let Some(active) = step.get("typing") {
         session.typing(active.as_bool().unwrap())
     } else if let Some(proof) = step.get("proof") {
-        session.join_with_proof(proof.as_str().unwrap().into())
+        let answer = serde_json::from_value(proof.clone()).expect("an unlock answer");
+        session.join_with_proof(answer, step["host_tag"].as_str().unwrap().into())
     } else if step.get("disconnect").is_some() {
         session.disconnected();
         Vec::new()

@@ -130,6 +130,8 @@ pub(crate) struct JoinRequest<'a> {
     pub since: Option<&'a Since>,
     pub conn: ConnId,
     pub kick: CancellationToken,
+    /// A locked room's host confirmation tag, for the welcome.
+    pub unlock: Option<&'a str>,
 }
 
 /// How a room comes to be.
@@ -342,6 +344,7 @@ impl Room {
             complete,
             history_saved: !matches!(st.disk, Disk::Failing { .. }),
             more: !backlog.is_empty(),
+            unlock: req.unlock,
         };
         let welcome = Welcome::new(&st.users, frames::json(&rest));
         Ok(Joined {

@@ -26,6 +26,7 @@ fn join(room: &Arc<Room>, nick: &str, session: &str, member: MemberId) -> Result
             since: None,
             conn: member,
             kick: CancellationToken::new(),
+            unlock: None,
         },
         member,
     )
@@ -147,6 +148,7 @@ fn since_replays_only_missed_events_and_hides_others_private_messages() {
                 since: Some(&since),
                 conn: 9,
                 kick: CancellationToken::new(),
+                unlock: None,
             },
             9,
         )
@@ -181,6 +183,7 @@ fn since_replays_only_missed_events_and_hides_others_private_messages() {
                 since: Some(&stale),
                 conn: 11,
                 kick: CancellationToken::new(),
+                unlock: None,
             },
             11,
         )

@@ -24,6 +24,8 @@ pub(super) struct WelcomeRest<'a> {
     pub history_saved: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unlock: Option<&'a str>,
 }
 
 /// A ready `welcome` frame as the pieces to write in order, frame header first. The user

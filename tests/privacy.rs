@@ -1,0 +1,442 @@
+//! Private by default, tried the way an attacker on the same network would: a recording
+//! proxy between the clients and the host, a proxy with its own certificate, a host whose
+//! key changed, plain-text clients, pages of other origins, names that are not the host's.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Raw, TestHost, PATIENCE};
+use lanchat::client::{Client, ClientEvent, ClientOptions, CloseReason};
+use lanchat::host::{HostConfig, Limits, RoomConfig};
+use lanchat::identity::Identity;
+use lanchat::lock::RoomKey;
+use lanchat::protocol::EventBody;
+use lanchat::trust::KnownHosts;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::Receiver;
+
+const PASSPHRASE: &str = "correct horse battery";
+
+/// A TCP proxy to `target` that keeps every byte it forwards, both ways.
+async fn recording_proxy(target: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let record = recorded.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(host) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let (client_read, client_write) = client.into_split();
+            let (host_read, host_write) = host.into_split();
+            tokio::spawn(pump(client_read, host_write, record.clone()));
+            tokio::spawn(pump(host_read, client_write, record.clone()));
+        }
+    });
+    (addr, recorded)
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    record: Arc<Mutex<Vec<u8>>>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        record.lock().unwrap().extend_from_slice(&buf[..n]);
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+fn options(url: &str, room: &str, nick: &str) -> ClientOptions {
+    ClientOptions {
+        backoff_initial: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(200),
+        reconnect: false,
+        ..ClientOptions::new(url, room, nick)
+    }
+}
+
+async fn until<T>(
+    events: &mut Receiver<ClientEvent>,
+    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the expected event in time")
+            .expect("client still running");
+        if let Some(found) = pick(&event) {
+            return found;
+        }
+    }
+}
+
+async fn joined(events: &mut Receiver<ClientEvent>) {
+    until(events, |e| match e {
+        ClientEvent::Joined { .. } => Some(()),
+        ClientEvent::Closed { reason } => panic!("closed: {reason:?}"),
+        _ => None,
+    })
+    .await
+}
+
+async fn closed(events: &mut Receiver<ClientEvent>) -> CloseReason {
+    until(events, |e| match e {
+        ClientEvent::Closed { reason } => Some(reason.clone()),
+        ClientEvent::Joined { .. } => panic!("joined, but should have been stopped"),
+        _ => None,
+    })
+    .await
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn a_recording_of_a_locked_rooms_traffic_holds_nothing_that_was_said() {
+    let host = TestHost::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        HostConfig {
+            rooms: vec![RoomConfig {
+                name: "Vault".into(),
+                key: Some(RoomKey::create(PASSPHRASE).unwrap()),
+            }],
+            ..TestHost::config(Limits::default())
+        },
+    )
+    .await;
+    let (proxy, recorded) = recording_proxy(host.addr).await;
+    let url = format!("wss://{proxy}/ws");
+    let secrets = [
+        "Got it. Wifi password is hunter2",
+        "just between us: the launch moves to friday",
+        "alice-the-first",
+        "bob-the-second",
+        "Vault",
+        PASSPHRASE,
+    ];
+    let join = |nick: &str| ClientOptions {
+        passphrase: Some(PASSPHRASE.into()),
+        identity: Some(Arc::new(Identity::generate().unwrap())),
+        host_key: Some(host.host.key()),
+        ..options(&url, "Vault", nick)
+    };
+    let (alice, mut alice_events) = Client::connect(join(secrets[2]));
+    joined(&mut alice_events).await;
+    let (bob, mut bob_events) = Client::connect(join(secrets[3]));
+    joined(&mut bob_events).await;
+    alice.send(secrets[0]).await.unwrap();
+    alice.send_private(secrets[3], secrets[1]).await.unwrap();
+    for text in [secrets[0], secrets[1]] {
+        until(&mut bob_events, |e| match e {
+            ClientEvent::Event(ev) => match &ev.body {
+                EventBody::Message { text: t, .. } | EventBody::Private { text: t, .. }
+                    if t == text =>
+                {
+                    Some(())
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .await;
+    }
+    alice.leave().await;
+    bob.leave().await;
+    closed(&mut alice_events).await;
+    closed(&mut bob_events).await;
+
+    let bytes = recorded.lock().unwrap().clone();
+    let mut found: Vec<&str> = secrets
+        .iter()
+        .copied()
+        .filter(|s| find(&bytes, s.as_bytes()))
+        .collect();
+    // Nor any frame of the protocol: no JSON key, no session secret, no proof.
+    for marker in [
+        "\"type\"",
+        "\"session\"",
+        "\"proof\"",
+        "\"text\"",
+        "\"nick\"",
+    ] {
+        if find(&bytes, marker.as_bytes()) {
+            found.push(marker);
+        }
+    }
+    println!(
+        "measured: {} bytes recorded between two clients and the host (a locked room, a \
+         message, a private message); {} of {} secrets and protocol markers found in them",
+        bytes.len(),
+        found.len(),
+        secrets.len() + 5
+    );
+    assert!(bytes.len() > 2_000, "the proxy saw the traffic");
+    assert!(found.is_empty(), "readable on the wire: {found:?}");
+    host.stop().await;
+}
+
+/// A man in the middle: terminates TLS with its own certificate and talks to the real host.
+async fn impostor_proxy(target: SocketAddr) -> SocketAddr {
+    let identity = Identity::generate().unwrap();
+    let config = lanchat::tls::server_config(&identity).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let config = config.clone();
+            tokio::spawn(async move {
+                let Ok(mut client) = tokio_rustls::TlsAcceptor::from(config).accept(client).await
+                else {
+                    return;
+                };
+                let Ok((mut host, _)) = common::tls_connect(target, None).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut host).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_proxy_with_another_certificate_is_refused_before_anything_is_sent() {
+    let host = TestHost::start(Limits::default()).await;
+    let mitm = impostor_proxy(host.addr).await;
+    let url = format!("wss://{mitm}/ws");
+
+    // Through the impostor, the relay works: only the key check can tell.
+    let (mut raw, hello) = Raw::hello(&url).await;
+    assert_eq!(
+        hello["id"], "test-host-id",
+        "the impostor relays the real host"
+    );
+    drop(raw.ws.close(None).await);
+
+    // With the key from the link: refused in the handshake.
+    let (_, mut events) = Client::connect(ClientOptions {
+        host_key: Some(host.host.key()),
+        ..options(&url, "Lobby", "victim")
+    });
+    match closed(&mut events).await {
+        CloseReason::HostKey {
+            expected,
+            presented,
+            remembered,
+            message,
+            ..
+        } => {
+            println!("measured: the client refused the proxy: {message}");
+            assert_eq!(expected, host.host.key());
+            assert_ne!(presented, expected);
+            assert!(!remembered);
+            assert!(message.contains(&expected.short_code()), "{message}");
+            assert!(message.contains(&presented.short_code()), "{message}");
+        }
+        other => panic!("expected a key warning, got {other:?}"),
+    }
+
+    // With nothing in the link but the host remembered from an earlier visit: refused
+    // after the hello, before the join (the nickname never leaves).
+    let pins = Arc::new(KnownHosts::in_memory());
+    pins.remember("test-host-id", host.host.key()).unwrap();
+    let (_, mut events) = Client::connect(ClientOptions {
+        known_hosts: Some(pins.clone()),
+        ..options(&url, "Lobby", "victim")
+    });
+    match closed(&mut events).await {
+        CloseReason::HostKey { remembered, .. } => assert!(remembered),
+        other => panic!("expected a key warning, got {other:?}"),
+    }
+    // Nobody called "victim" ever reached the room.
+    let (_, welcome) = Raw::join(&host.url, "Lobby", "watcher").await;
+    assert_eq!(welcome.users, ["watcher"]);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_whose_key_changed_is_refused_until_the_user_trusts_the_new_key() {
+    let pins = Arc::new(KnownHosts::in_memory());
+    let first_key = Arc::new(Identity::generate().unwrap());
+    let config = |identity: &Arc<Identity>| HostConfig {
+        identity: identity.clone(),
+        id: "same-host".into(),
+        ..TestHost::config(Limits::default())
+    };
+    let host = TestHost::start_with("127.0.0.1:0".parse().unwrap(), config(&first_key)).await;
+    let addr = host.addr;
+    let (client, mut events) = Client::connect(ClientOptions {
+        known_hosts: Some(pins.clone()),
+        ..options(&host.url, "Lobby", "erin")
+    });
+    joined(&mut events).await;
+    let met = client.host().expect("verified before the welcome");
+    assert!(met.first_use);
+    assert_eq!(met.key, first_key.fingerprint());
+    client.leave().await;
+    closed(&mut events).await;
+    host.stop().await;
+
+    // The same host id comes back with another key (a reinstall, or an impostor).
+    let second_key = Arc::new(Identity::generate().unwrap());
+    let host = TestHost::start_with(addr, config(&second_key)).await;
+    let (_, mut events) = Client::connect(ClientOptions {
+        known_hosts: Some(pins.clone()),
+        ..options(&host.url, "Lobby", "erin")
+    });
+    let refusal = closed(&mut events).await;
+    let event = serde_json::to_value(ClientEvent::Closed {
+        reason: refusal.clone(),
+    })
+    .unwrap();
+    println!("measured: the warning the app shows: {event}");
+    match refusal {
+        CloseReason::HostKey {
+            expected,
+            presented,
+            remembered: true,
+            ..
+        } => {
+            assert_eq!(expected, first_key.fingerprint());
+            assert_eq!(presented, second_key.fingerprint());
+        }
+        other => panic!("expected a key warning, got {other:?}"),
+    }
+    assert_eq!(event["code"], "host_key_changed");
+    assert_eq!(event["canTrust"], true);
+    assert_eq!(pins.pinned("same-host"), Some(first_key.fingerprint()));
+
+    // Only an explicit "trust the new key" goes on; it is remembered from then on.
+    let (client, mut events) = Client::connect(ClientOptions {
+        known_hosts: Some(pins.clone()),
+        trust_new_key: true,
+        ..options(&host.url, "Lobby", "erin")
+    });
+    joined(&mut events).await;
+    assert!(!client.host().unwrap().first_use);
+    assert_eq!(pins.pinned("same-host"), Some(second_key.fingerprint()));
+    client.leave().await;
+    host.stop().await;
+}
+
+/// Sends `head` in clear text and returns the host's answer (up to its close).
+async fn plain_http(addr: SocketAddr, head: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The same over TLS.
+async fn https(addr: SocketAddr, head: &str) -> String {
+    let (mut tls, _) = common::tls_connect(addr, None).await.unwrap();
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn plain_http_only_points_to_https_and_old_clients_are_told_to_update() {
+    let host = TestHost::start(Limits::default()).await;
+    let addr = host.addr;
+    let page = plain_http(addr, &format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n")).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains(&format!("https://{addr}/")), "{page}");
+    assert!(
+        !page.contains("<script"),
+        "no chat page in clear text: {page}"
+    );
+
+    // A client of the old protocol: its own terms, a clear error, never clear-text chat.
+    let (mut old, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .expect("the old client's handshake is answered");
+    use futures_util::StreamExt;
+    let first = tokio::time::timeout(PATIENCE, old.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let error: serde_json::Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    println!("measured: an old client is told {error}");
+    assert_eq!(error["code"], "unsupported_version");
+    assert!(error["message"]
+        .as_str()
+        .unwrap()
+        .contains("update LAN Chat"));
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn only_this_hosts_own_names_and_pages_are_served() {
+    let host = TestHost::start(Limits::default()).await;
+    let addr = host.addr;
+    let ok = https(addr, &format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n")).await;
+    assert!(
+        ok.starts_with("HTTP/1.1 200"),
+        "{}",
+        &ok[..ok.len().min(200)]
+    );
+    // DNS rebinding: a page on evil.example whose name now points at this address.
+    for host_header in ["evil.example", "evil.example:443", "localhost.evil.example"] {
+        let answer = https(
+            addr,
+            &format!("GET / HTTP/1.1\r\nHost: {host_header}\r\n\r\n"),
+        )
+        .await;
+        println!(
+            "measured: Host {host_header} -> {:?}",
+            answer.lines().next()
+        );
+        assert!(
+            answer.starts_with("HTTP/1.1 421"),
+            "{host_header}: {answer}"
+        );
+    }
+    for host_header in ["alice-laptop.local:4000", "localhost:4000", "[::1]:4000"] {
+        let answer = https(
+            addr,
+            &format!("GET / HTTP/1.1\r\nHost: {host_header}\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{host_header}: {answer}"
+        );
+    }
+    // A WebSocket from a page of another origin is refused; from the host's own page it is not.
+    let upgrade = |origin: &str| {
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+    };
+    let foreign = https(addr, &upgrade("https://evil.example")).await;
+    println!(
+        "measured: Origin https://evil.example -> {:?}",
+        foreign.lines().next()
+    );
+    assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+    let own = https(addr, &upgrade(&format!("https://{addr}"))).await;
+    assert!(own.starts_with("HTTP/1.1 101"), "{own}");
+    host.stop().await;
+}
