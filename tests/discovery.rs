@@ -685,3 +685,57 @@ async fn where_multicast_does_not_reach_joining_by_the_printed_link_still_works(
     host.signal("TERM");
     assert!(host.finish().await.0);
 }
+
+#[tokio::test]
+async fn a_browser_on_another_subnet_joins_a_locked_room_over_https() {
+    if !sandboxed("a_browser_on_another_subnet_joins_a_locked_room_over_https") {
+        return;
+    }
+    routed_hosts();
+    let hd = config_dir("h");
+    let mut host = Proc::spawn_in(
+        Some("a"),
+        &[
+            "host",
+            "--room",
+            "Vault",
+            "--name",
+            "host-a",
+            "--passphrase",
+        ],
+        hd.path(),
+    );
+    // Not a terminal: the passphrase is the first line of stdin.
+    host.say("open sesame").await;
+    let line = host.expect("browser: https://10.201.0.1:").await;
+    let page = line
+        .split_whitespace()
+        .find(|w| w.starts_with("https://10.201.0.1:"))
+        .expect("a browser link")
+        .to_owned();
+    // Chromium runs in the other namespace, behind the router: not the host's own computer.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/join-locked.mjs");
+    let output = tokio::process::Command::new("ip")
+        .args(["netns", "exec", "b", "node"])
+        .arg(&script)
+        .args([page.as_str(), "Vault", "webby", "open sesame"])
+        .output()
+        .await
+        .expect("node must be installed");
+    let said = String::from_utf8_lossy(&output.stdout);
+    println!(
+        "seen: {page} from 10.202.0.2: {}",
+        said.trim().replace('\n', " | ")
+    );
+    assert!(
+        output.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("joined") && said.contains("delivered"),
+        "{said}"
+    );
+    host.signal("TERM");
+    host.finish().await;
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::{Raw, TestHost, PATIENCE};
 use lanchat::client::{Client, ClientEvent, ClientOptions, CloseReason};
 use lanchat::host::{HostConfig, Limits, RoomConfig};
-use lanchat::identity::Identity;
-use lanchat::lock::RoomKey;
+use lanchat::identity::{Fingerprint, Identity};
+use lanchat::lock::{cpace, RoomKey};
 use lanchat::protocol::EventBody;
 use lanchat::trust::KnownHosts;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -438,5 +438,198 @@ async fn only_this_hosts_own_names_and_pages_are_served() {
     assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
     let own = https(addr, &upgrade(&format!("https://{addr}"))).await;
     assert!(own.starts_with("HTTP/1.1 101"), "{own}");
+    host.stop().await;
+}
+
+fn locked_vault(passphrase: &str) -> HostConfig {
+    HostConfig {
+        rooms: vec![RoomConfig {
+            name: "Vault".into(),
+            key: Some(RoomKey::create(passphrase).unwrap()),
+        }],
+        ..TestHost::config(Limits::default())
+    }
+}
+
+/// An impostor that announces a locked "Vault" but does not know its passphrase: it plays
+/// along (a challenge with a valid share, a welcome) and records every frame it gets.
+async fn fake_locked_host() -> (SocketAddr, Fingerprint, Arc<Mutex<Vec<serde_json::Value>>>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let identity = Identity::generate().unwrap();
+    let key = identity.fingerprint();
+    let config = lanchat::tls::server_config(&identity).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let record = received.clone();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let tls = tokio_rustls::TlsAcceptor::from(config)
+            .accept(tcp)
+            .await
+            .unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tls).await.unwrap();
+        let guess = RoomKey::create("a guess").unwrap();
+        while let Some(Ok(Message::Text(text))) = ws.next().await {
+            let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            record.lock().unwrap().push(frame.clone());
+            let reply = match frame["type"].as_str().unwrap() {
+                "hello" => serde_json::json!({"type":"hello","version":2,"host":"erin",
+                    "id":"real-host-id","key":key.to_hex(),
+                    "rooms":[{"name":"Vault","users":3,"locked":true}],"nonce":"n0nce"}),
+                "unlock" => {
+                    let ctx = cpace::Context {
+                        binding: &[],
+                        nonce: "n0nce",
+                        room: "vault",
+                    };
+                    let share = cpace::Share::random(&cpace::generator(&guess, &ctx));
+                    serde_json::json!({"type":"challenge","id":frame["id"],
+                        "salt":guess.salt().to_hex(),"share":hex::encode(share.public)})
+                }
+                "join" => serde_json::json!({"type":"welcome","id":frame["id"],"room":"Vault",
+                    "epoch":"e","seq":1,"you":frame["nick"],"users":[frame["nick"]],
+                    "history":[],"complete":true,"unlock":"00".repeat(32)}),
+                _ => continue,
+            };
+            if ws.send(Message::text(reply.to_string())).await.is_err() {
+                break;
+            }
+        }
+    });
+    (addr, key, received)
+}
+
+#[tokio::test]
+async fn a_fake_host_without_the_passphrase_is_detected_before_anything_is_shown() {
+    let (addr, key, received) = fake_locked_host().await;
+    let (client, mut events) = Client::connect(ClientOptions {
+        passphrase: Some(PASSPHRASE.into()),
+        host_key: Some(key),
+        ..options(&format!("wss://{addr}/ws"), "Vault", "victim")
+    });
+    let reason = closed(&mut events).await;
+    println!(
+        "measured: against a fake host the client says: {}",
+        reason.message()
+    );
+    assert_eq!(reason, CloseReason::HostUnproven);
+    assert!(
+        client.send("anything").await.is_err(),
+        "the client has stopped"
+    );
+    let kinds: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["hello", "unlock", "join"], "nothing after the join");
+}
+
+#[tokio::test]
+async fn a_relay_between_two_tls_connections_cannot_complete_a_locked_join() {
+    let host = TestHost::start_with("127.0.0.1:0".parse().unwrap(), locked_vault(PASSPHRASE)).await;
+    let relay = impostor_proxy(host.addr).await;
+    // The member trusts whatever answers (nothing known about the host, no pins): only
+    // the channel binding stands between the relay and the room.
+    let (_, mut events) = Client::connect(ClientOptions {
+        passphrase: Some(PASSPHRASE.into()),
+        ..options(&format!("wss://{relay}/ws"), "Vault", "victim")
+    });
+    let reason = closed(&mut events).await;
+    println!(
+        "measured: through a relay, the right passphrase gets: {}",
+        reason.message()
+    );
+    assert!(
+        matches!(&reason, CloseReason::Refused { code, .. } if *code == lanchat::protocol::ErrorCode::PassphraseWrong),
+        "{reason:?}"
+    );
+    // Directly, the same passphrase gets in, and nobody came in through the relay.
+    let (_, mut events) = Client::connect(ClientOptions {
+        passphrase: Some(PASSPHRASE.into()),
+        ..options(&host.url, "Vault", "member")
+    });
+    let users = until(&mut events, |e| match e {
+        ClientEvent::Joined { welcome, .. } => Some(welcome.users.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(users, ["member"]);
+    host.stop().await;
+}
+
+#[test]
+fn a_captured_exchange_cannot_rank_candidate_passphrases() {
+    // Everything an attacker could ever see of one join, even the TLS exporter (a network
+    // observer does not have it): nonce, salt, room, both shares, both tags.
+    let key = RoomKey::create("sunshine").unwrap();
+    let binding = [5u8; 32];
+    let ctx = cpace::Context {
+        binding: &binding,
+        nonce: "f00d",
+        room: "tokyo",
+    };
+    let host = cpace::Share::random(&cpace::generator(&key, &ctx));
+    let mut seed = [0u8; 64];
+    getrandom::fill(&mut seed).unwrap();
+    let client = cpace::answer(&key, &ctx, &host.public, &seed).unwrap();
+    // The old protocol's offline attack: for each candidate, recompute what was sent and
+    // compare. Here recomputing the client's tag needs the client's secret scalar (or the
+    // host's): the tag is keyed by a Diffie-Hellman secret, and the shares are uniformly
+    // random points under every candidate's generator, so the right passphrase reproduces
+    // the capture no more than a wrong one does. Fresh scalars stand in for the attacker's
+    // best try; the right candidate is among the 20.
+    let mut candidates: Vec<String> = (0..19).map(|i| format!("guess-{i}")).collect();
+    candidates.insert(7, "sunshine".into());
+    let mut matched = Vec::new();
+    for candidate in &candidates {
+        let guess = RoomKey::derive(candidate, &key.salt()).unwrap();
+        let mut attempt = [0u8; 64];
+        getrandom::fill(&mut attempt).unwrap();
+        let try_it = cpace::answer(&guess, &ctx, &host.public, &attempt).unwrap();
+        if try_it.tag == client.tag || try_it.share == client.share {
+            matched.push(candidate.clone());
+        }
+    }
+    println!(
+        "measured: {} of {} candidate passphrases (the right one among them) reproduce a \
+         captured exchange",
+        matched.len(),
+        candidates.len()
+    );
+    assert!(matched.is_empty(), "{matched:?}");
+}
+
+async fn node(script: &str, args: &[&str]) -> (bool, String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/browser")
+        .join(script);
+    let output = tokio::process::Command::new("node")
+        .arg(&path)
+        .args(args)
+        .output()
+        .await
+        .expect("node must be installed");
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), said)
+}
+
+#[tokio::test]
+async fn a_browser_joins_a_locked_room_over_https_and_other_origins_are_refused() {
+    let host = TestHost::start_with("127.0.0.1:0".parse().unwrap(), locked_vault(PASSPHRASE)).await;
+    let page = format!("https://{}/", host.addr);
+    let (ok, said) = node("join-locked.mjs", &[&page, "Vault", "webby", PASSPHRASE]).await;
+    println!("seen: {}", said.trim().replace('\n', " | "));
+    assert!(ok, "{said}");
+    for step in ["asked", "refused", "joined", "delivered"] {
+        assert!(said.contains(step), "{step} in {said}");
+    }
+    let (ok, said) = node("origins.mjs", &[&host.addr.port().to_string()]).await;
+    println!("seen: {}", said.trim().replace('\n', " | "));
+    assert!(ok, "{said}");
     host.stop().await;
 }
