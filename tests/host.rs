@@ -960,16 +960,6 @@ async fn raw_http(addr: std::net::SocketAddr, head: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// Sends `head` in clear text and returns the host's answer (up to its close).
-async fn plain_http(addr: std::net::SocketAddr, head: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(head).await.unwrap();
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(common::PATIENCE, tcp.read_to_end(&mut answer)).await;
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
 /// A request head of exactly `len` bytes (terminator included), padded with one header.
 fn head_of(len: usize, upgrade: bool) -> Vec<u8> {
     let start = if upgrade {

@@ -633,3 +633,89 @@ async fn a_browser_joins_a_locked_room_over_https_and_other_origins_are_refused(
     assert!(ok, "{said}");
     host.stop().await;
 }
+
+/// Joins `room` as `nick` with `identity` (None: no key) and returns the events, or the
+/// refusal's message.
+async fn join_as(
+    url: &str,
+    nick: &str,
+    identity: Option<&Arc<Identity>>,
+) -> Result<(Client, Receiver<ClientEvent>, lanchat::protocol::Welcome), String> {
+    let (client, mut events) = Client::connect(ClientOptions {
+        identity: identity.cloned(),
+        ..options(url, "Lobby", nick)
+    });
+    until(&mut events, |e| match e {
+        ClientEvent::Joined { welcome, .. } => Some(Ok(welcome.clone())),
+        ClientEvent::Closed { reason } => Some(Err(reason.message().to_owned())),
+        _ => None,
+    })
+    .await
+    .map(|welcome| (client, events, welcome))
+}
+
+#[tokio::test]
+async fn a_nickname_belongs_to_its_installation_across_reconnects_and_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let config = || HostConfig {
+        data_dir: Some(data.path().to_owned()),
+        ..TestHost::config(Limits::default())
+    };
+    let (alice, bob, mallory) = (
+        Arc::new(Identity::generate().unwrap()),
+        Arc::new(Identity::generate().unwrap()),
+        Arc::new(Identity::generate().unwrap()),
+    );
+    let host = TestHost::start_with("127.0.0.1:0".parse().unwrap(), config()).await;
+    let addr = host.addr;
+    let (ceo, mut ceo_events, _) = join_as(&host.url, "ceo", Some(&alice)).await.unwrap();
+    ceo.send("I approve the wire transfer").await.unwrap();
+    let (b, _, _) = join_as(&host.url, "bob", Some(&bob)).await.unwrap();
+    b.send_private("ceo", "pssst, for the ceo only")
+        .await
+        .unwrap();
+    until(&mut ceo_events, |e| match e {
+        ClientEvent::Event(ev) if matches!(ev.body, EventBody::Private { .. }) => Some(()),
+        _ => None,
+    })
+    .await;
+    ceo.leave().await;
+    closed(&mut ceo_events).await;
+
+    // Another installation, or no key at all, cannot take the name, in any case.
+    for (who, key, nick) in [
+        ("another key", Some(&mallory), "ceo"),
+        ("no key", None, "CEO"),
+    ] {
+        let refused = join_as(&host.url, nick, key).await.err().expect("refused");
+        println!("measured: {who} asking for \"{nick}\" is told: {refused}");
+        assert!(refused.contains("belongs to someone else"), "{refused}");
+    }
+    host.stop().await;
+
+    // The host restarts on the same data: the name is still the key's, and the key gets
+    // its own history back, private message included, in a new run (a new session).
+    let host = TestHost::start_with(addr, config()).await;
+    let refused = join_as(&host.url, "ceo", Some(&mallory)).await.err();
+    assert!(refused.is_some_and(|r| r.contains("belongs to someone else")));
+    let (_ceo, _, welcome) = join_as(&host.url, "ceo", Some(&alice)).await.unwrap();
+    let texts: Vec<&str> = welcome
+        .history
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Message { text, .. } | EventBody::Private { text, .. } => {
+                Some(text.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    println!("measured: after a restart, the key's history holds {texts:?}");
+    assert!(texts.contains(&"I approve the wire transfer"));
+    assert!(texts.contains(&"pssst, for the ceo only"));
+    // A browser's key works the same way (its key is kept in the page's storage).
+    let page = format!("https://{}/", host.addr);
+    let (ok, said) = node("identity.mjs", &[&page, "Lobby", "webby"]).await;
+    println!("seen: {}", said.trim().replace('\n', " | "));
+    assert!(ok, "{said}");
+    host.stop().await;
+}

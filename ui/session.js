@@ -3,9 +3,10 @@
 // (engine/src/client/session.rs) and both are tested against the same scenarios
 // (tests/scenarios/session.json). transport.js drives it over a WebSocket.
 //
-// Outputs: {send: frame}, {emit: event} (the page's event shapes), {prove: {nonce, salt,
-// share}} (answer a locked room's challenge with cpace.js, then call joinWithProof),
-// {end: {retry, code?, reason}}.
+// Outputs: {send: frame}, {emit: event} (the page's event shapes), {identify: nonce} (sign
+// it with the page's key, then call identified), {prove: {nonce, salt, share}} (answer a
+// locked room's challenge with cpace.js, then call joinWithProof), {end: {retry, code?,
+// reason}}.
 
 /** How long a request refused as rate_limited waits before it goes again. */
 export const RATE_LIMIT_RETRY_MS = 1000;
@@ -34,7 +35,7 @@ function requestId(event) {
 }
 
 export class Session {
-  /** config: {room, nick, session, locked, bound, client, outboxLimit} */
+  /** config: {room, nick, session, locked, bound, identify, client, outboxLimit} */
   constructor(config) {
     this.config = config;
     this.nick = config.nick;
@@ -52,7 +53,10 @@ export class Session {
     this.heldUntil = null;
     /** A welcome whose history is still coming in pieces. */
     this.receiving = null;
-    /** A locked room on this connection: {nonce} once asked, then {hostTag} to expect. */
+    /**
+     * The hello's nonce while it is being signed ({signing}), a locked room's nonce once its
+     * challenge is asked for ({nonce}), then the host tag its welcome must carry ({hostTag}).
+     */
     this.unlock = null;
   }
 
@@ -72,7 +76,23 @@ export class Session {
     this.phase = 'joining';
     this.joinId = joinId;
     const hello = { send: { type: 'hello', version: 2, client: this.config.client } };
-    return this.config.locked ? [hello] : [hello, this.joinFrame(null)];
+    return this.config.locked || this.config.identify ? [hello] : [hello, this.joinFrame(null)];
+  }
+
+  /** The page's signature over the hello's nonce: identify, then join or ask to unlock. */
+  identified(key, sig) {
+    if (this.phase !== 'joining' || !this.unlock || !('signing' in this.unlock)) return [];
+    const nonce = this.unlock.signing;
+    this.unlock = null;
+    return [{ send: { type: 'identify', key, sig } }, ...this.afterHello(nonce)];
+  }
+
+  afterHello(nonce) {
+    if (!this.config.locked) return [this.joinFrame(null)];
+    this.unlock = { nonce };
+    return [{
+      send: { type: 'unlock', id: this.joinId, room: this.config.room, bound: this.config.bound },
+    }];
   }
 
   /** answer: {share, tag} in hex; hostTag: the tag the welcome must carry. */
@@ -154,11 +174,12 @@ export class Session {
   frame(f, now) {
     switch (f.type) {
       case 'hello':
-        if (this.phase !== 'joining' || !this.config.locked) return [];
-        this.unlock = { nonce: f.nonce || '' };
-        return [{
-          send: { type: 'unlock', id: this.joinId, room: this.config.room, bound: this.config.bound },
-        }];
+        if (this.phase !== 'joining') return [];
+        if (this.config.identify) {
+          this.unlock = { signing: f.nonce || '' };
+          return [{ identify: f.nonce || '' }];
+        }
+        return this.config.locked ? this.afterHello(f.nonce || '') : [];
       case 'challenge':
         if (this.phase !== 'joining' || !this.unlock || !('nonce' in this.unlock)) return [];
         if (f.id !== this.joinId) return [];

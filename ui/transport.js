@@ -8,6 +8,7 @@
 
 import { Session } from './session.js';
 import * as cpace from './cpace.js';
+import { identify } from './identity.js';
 
 export function createTransport() {
   return window.__TAURI__ ? new AppTransport(window.__TAURI__) : new BrowserTransport();
@@ -329,6 +330,8 @@ class ProtocolSession {
       session: this.sessionId,
       locked: false,
       bound: false,
+      // On https the page proves a key of its own (see identity.js).
+      identify: Boolean(globalThis.crypto?.subtle),
       client: 'lanchat-web',
       outboxLimit: 1000,
     });
@@ -381,6 +384,19 @@ class ProtocolSession {
       } else if (o.emit) {
         if (o.emit.kind === 'welcome') this.attempt = 0;
         this.onEvent(o.emit);
+      } else if ('identify' in o) {
+        identify(o.identify).then(
+          ({ key, sig }) => {
+            if (this.ws === ws) this.perform(ws, this.state.identified(key, sig));
+          },
+          () => {
+            // No key can be made here: join without one (the host then knows the page by
+            // its nickname only, as before).
+            if (this.ws !== ws) return;
+            this.state.config.identify = false;
+            ws.close();
+          },
+        );
       } else if ('prove' in o) {
         unlockAnswer(this, o.prove).then(
           ({ answer, hostTag }) => {

@@ -31,6 +31,7 @@ function run(session, step, clock) {
   }
   if ('typing' in step) return session.typing(step.typing);
   if ('proof' in step) return session.joinWithProof(step.proof, step.host_tag);
+  if ('identified' in step) return session.identified(step.identified.key, step.identified.sig);
   if ('disconnect' in step) {
     session.disconnected();
     return [];
@@ -52,6 +53,7 @@ for (const scenario of doc.scenarios) {
     session: settings.session,
     locked: settings.locked,
     bound: settings.bound,
+    identify: settings.identify,
     client: settings.client,
     outboxLimit: settings.outbox_limit,
   });

@@ -29,6 +29,9 @@ pub enum Output {
     /// A locked room: answer the host's challenge (see [`crate::lock::cpace`]) and call
     /// [`Session::join_with_proof`].
     Prove(Challenge),
+    /// Sign this `hello` nonce with the client's key and call [`Session::identified`]
+    /// (clients without a TLS certificate, such as browsers).
+    Identify { nonce: String },
     /// The connection is over.
     End(Ended),
 }
@@ -63,6 +66,9 @@ pub struct SessionConfig {
     /// Whether the exchange is bound to the TLS connection (native clients; a browser
     /// cannot read the TLS exporter).
     pub bound: bool,
+    /// Whether the client proves its key with `identify` (browsers; native clients present
+    /// a TLS certificate instead).
+    pub identify: bool,
     pub client_name: String,
     /// Requests kept while unacknowledged; more are refused with `OutboxFull`.
     pub outbox_limit: usize,
@@ -105,8 +111,16 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq)]
 enum Unlock {
     None,
-    Asked { nonce: String },
-    Expecting { host_tag: String },
+    /// Waiting for the driver's signature over this nonce.
+    Signing {
+        nonce: String,
+    },
+    Asked {
+        nonce: String,
+    },
+    Expecting {
+        host_tag: String,
+    },
 }
 
 impl Session {
@@ -157,11 +171,42 @@ impl Session {
             version: PROTOCOL_VERSION,
             client: Some(self.config.client_name.clone()),
         });
-        if self.config.locked {
-            // The key exchange is bound to the nonce in the host's hello.
+        if self.config.locked || self.config.identify {
+            // The key exchange and the identity proof are bound to the hello's nonce.
             return vec![hello];
         }
         vec![hello, self.join_frame(None)]
+    }
+
+    /// The client's signature over the hello's nonce: `identify`, then the join (or, for a
+    /// locked room, the request for its challenge).
+    pub fn identified(&mut self, key: String, sig: String) -> Vec<Output> {
+        let Phase::Joining { .. } = self.phase else {
+            return Vec::new();
+        };
+        let Unlock::Signing { nonce } = std::mem::replace(&mut self.unlock, Unlock::None) else {
+            return Vec::new();
+        };
+        let mut out = vec![Output::Send(ClientFrame::Identify { key, sig })];
+        out.extend(self.after_hello(nonce));
+        out
+    }
+
+    /// What follows the hello: the request for a locked room's challenge, or the join.
+    fn after_hello(&mut self, nonce: String) -> Vec<Output> {
+        let Phase::Joining { join_id } = &self.phase else {
+            return Vec::new();
+        };
+        if !self.config.locked {
+            return vec![self.join_frame(None)];
+        }
+        let unlock = ClientFrame::Unlock {
+            id: join_id.clone(),
+            room: self.config.room.clone(),
+            bound: self.config.bound,
+        };
+        self.unlock = Unlock::Asked { nonce };
+        vec![Output::Send(unlock)]
     }
 
     /// The join of a locked room, with the client's answer to the challenge and the tag
@@ -270,14 +315,13 @@ impl Session {
     pub fn frame(&mut self, frame: HostFrame, now: Instant) -> Vec<Output> {
         match frame {
             HostFrame::Hello { nonce, .. } => match &self.phase {
-                Phase::Joining { join_id } if self.config.locked => {
-                    self.unlock = Unlock::Asked { nonce };
-                    vec![Output::Send(ClientFrame::Unlock {
-                        id: join_id.clone(),
-                        room: self.config.room.clone(),
-                        bound: self.config.bound,
-                    })]
+                Phase::Joining { .. } if self.config.identify => {
+                    self.unlock = Unlock::Signing {
+                        nonce: nonce.clone(),
+                    };
+                    vec![Output::Identify { nonce }]
                 }
+                Phase::Joining { .. } if self.config.locked => self.after_hello(nonce),
                 _ => Vec::new(),
             },
             HostFrame::Challenge { id, salt, share } => {

@@ -62,6 +62,8 @@ pub(super) async fn run(
         session: session_id.clone(),
         locked: passphrase.is_some(),
         bound: true,
+        // Native clients are their TLS certificate.
+        identify: false,
         client_name: options.client_name.clone(),
         outbox_limit: options.outbox_limit,
     });
@@ -335,6 +337,8 @@ impl Driver {
                         ended = Some(Ended::Final(CloseReason::Left));
                     }
                 }
+                // Never asked of a native client (it presents a certificate).
+                Output::Identify { .. } => {}
                 Output::Prove(challenge) => match self.answer(ws, &challenge).await {
                     Ok((answer, host_tag)) => {
                         queue.extend(session.join_with_proof(answer, host_tag));

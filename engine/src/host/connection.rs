@@ -139,6 +139,7 @@ impl Connection {
             nonce: random_hex(16),
             unlocking: None,
             binding: link.channel_binding(),
+            identity: link.peer_key(),
             in_room: None,
             frames: TokenBucket::new(limits.frame_rate, std::time::Instant::now()),
             messages: TokenBucket::new(limits.message_rate, std::time::Instant::now()),

@@ -41,6 +41,8 @@ pub(super) struct Reader<'a> {
     pub(super) unlocking: Option<Box<Unlocking>>,
     /// The TLS channel binding (exporter), for a locked room's key exchange.
     pub(super) binding: Option<[u8; 32]>,
+    /// The key the client proved: its TLS certificate, or a browser's `identify`.
+    pub(super) identity: Option<crate::identity::Fingerprint>,
     pub(super) in_room: Option<InRoom>,
     /// Frames of any kind: when empty, reading pauses.
     pub(super) frames: TokenBucket,

@@ -44,6 +44,7 @@ impl Reader<'_> {
                 unlock,
             } => self.join(&id, &room, &nick, session, since.as_ref(), unlock.as_ref()),
             ClientFrame::Unlock { id, room, bound } => self.challenge(&id, &room, bound),
+            ClientFrame::Identify { key, sig } => self.identify(&key, &sig),
             ClientFrame::Leave { id } => {
                 let Some(in_room) = self.in_room.take() else {
                     return self.not_in_room(&id);
@@ -192,6 +193,7 @@ impl Reader<'_> {
             conn: self.conn.id,
             kick: self.done.clone(),
             unlock: host_tag.as_deref(),
+            identity: self.identity,
         };
         match room.join(request, self.conn.shared.next_id()) {
             Ok(joined) => {
@@ -292,6 +294,32 @@ impl Reader<'_> {
                 wait.as_millis().max(1)
             ),
         })
+    }
+
+    /// A browser proves its key: an ECDSA P-256 signature over this connection's nonce. A
+    /// client that presented a TLS certificate is that certificate already.
+    pub(super) fn identify(&mut self, key: &str, sig: &str) -> Result<(), Stop> {
+        let refuse = |why: &str| Invalid {
+            code: ErrorCode::BadFrame,
+            message: format!("identify: {why}"),
+        };
+        if self.identity.is_some() {
+            return self.refuse(None, refuse("this connection has proved its key already"));
+        }
+        let (Ok(key), Ok(sig)) = (hex::decode(key), hex::decode(sig)) else {
+            return self.refuse(None, refuse("key and sig must be hex"));
+        };
+        let mut signed = b"lanchat-identity-v1\0".to_vec();
+        signed.extend_from_slice(self.nonce.as_bytes());
+        let public = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            &key,
+        );
+        if key.len() != 65 || public.verify(&signed, &sig).is_err() {
+            return self.refuse(None, refuse("the signature does not verify"));
+        }
+        self.identity = Some(crate::identity::Fingerprint::of(&key));
+        Ok(())
     }
 
     /// Starts a locked room's key exchange: the room's salt and the host's share. Past the

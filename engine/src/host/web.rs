@@ -51,6 +51,11 @@ pub static UI: &[Asset] = &[
     ),
     ui_file!("/cpace.js", "cpace.js", "text/javascript; charset=utf-8"),
     ui_file!(
+        "/identity.js",
+        "identity.js",
+        "text/javascript; charset=utf-8"
+    ),
+    ui_file!(
         "/vendor/noble-ristretto255.js",
         "vendor/noble-ristretto255.js",
         "text/javascript; charset=utf-8"

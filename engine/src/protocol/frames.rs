@@ -31,6 +31,11 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unlock: Option<UnlockAnswer>,
     },
+    /// Proves a key the client holds, for a client that has no TLS certificate to present
+    /// (a browser): `key` is an uncompressed P-256 public key (65 bytes), `sig` an
+    /// ECDSA-SHA256 signature (64 bytes, r || s) over `"lanchat-identity-v1\0"` followed by
+    /// this connection's `hello` nonce, both hex. Send it after `hello`, before `join`.
+    Identify { key: String, sig: String },
     /// Before joining a locked room: asks for its salt and the host's share of the key
     /// exchange. `bound`: the client binds the exchange to the TLS connection (native
     /// clients do; a browser cannot read the TLS exporter).
@@ -68,7 +73,9 @@ impl ClientFrame {
             | ClientFrame::SendPrivate { id, .. }
             | ClientFrame::SendLocation { id, .. }
             | ClientFrame::Nick { id, .. } => Some(id),
-            ClientFrame::Hello { .. } | ClientFrame::Typing { .. } => None,
+            ClientFrame::Hello { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::Identify { .. } => None,
         }
     }
 }

@@ -14,6 +14,7 @@ fn output_json(output: Output) -> Value {
     match output {
         Output::Send(frame) => json!({ "send": frame }),
         Output::Emit(event) => json!({ "emit": event }),
+        Output::Identify { nonce } => json!({ "identify": nonce }),
         Output::Prove(c) => {
             json!({ "prove": {"nonce": c.nonce, "salt": c.salt, "share": c.share} })
         }
@@ -37,6 +38,7 @@ fn session_for(defaults: &Value, scenario: &Value) -> Session {
         session: setting("session").as_str().unwrap().into(),
         locked: setting("locked").as_bool().unwrap(),
         bound: setting("bound").as_bool().unwrap(),
+        identify: setting("identify").as_bool().unwrap(),
         client_name: setting("client").as_str().unwrap().into(),
         outbox_limit: setting("outbox_limit").as_u64().unwrap() as usize,
     })
@@ -61,6 +63,9 @@ fn step(session: &mut Session, step: &Value, now: &mut Instant) -> Vec<Value> {
     } else if let Some(proof) = step.get("proof") {
         let answer = serde_json::from_value(proof.clone()).expect("an unlock answer");
         session.join_with_proof(answer, step["host_tag"].as_str().unwrap().into())
+    } else if let Some(proof) = step.get("identified") {
+        let text = |k: &str| proof[k].as_str().unwrap().to_owned();
+        session.identified(text("key"), text("sig"))
     } else if step.get("disconnect").is_some() {
         session.disconnected();
         Vec::new()

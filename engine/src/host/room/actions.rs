@@ -106,9 +106,11 @@ impl Room {
         if old == nick {
             return Ok(None);
         }
+        st.owners.check(&key, tag, nick, &self.name)?;
         if st.by_nick.get(&key).is_some_and(|&holder| holder != member) {
             return Err(nick_taken(nick, &self.name));
         }
+        st.owners.claim(&key, tag);
         st.by_nick.remove(&protocol::name_key(&old));
         st.by_nick.insert(key, member);
         if let Some(m) = st.members.get_mut(&member) {

@@ -16,6 +16,7 @@ mod actions;
 mod disk;
 mod history;
 mod idle;
+mod owners;
 mod rush;
 mod welcome;
 
@@ -30,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::admission::Usage;
 use super::feed::{Cursor, Delivery, Feed, MemberId};
 use super::frames;
-use super::store::{session_tag, DataDir, Record, Restored, SessionTag};
+use super::store::{identity_tag, session_tag, DataDir, Record, Restored, SessionTag};
 use super::users::UserList;
 use super::Limits;
 use crate::ids::{now_ms, random_hex};
@@ -73,6 +74,8 @@ struct State {
     by_nick: HashMap<String, MemberId>,
     /// Session to member, so a rejoining client takes over its own stale connection.
     by_session: HashMap<String, MemberId>,
+    /// Which installation each nickname used here belongs to.
+    owners: owners::Owners,
     history: History,
     disk: Disk,
     /// Joins and leaves not yet announced: while a big room fills or empties they are
@@ -132,6 +135,8 @@ pub(crate) struct JoinRequest<'a> {
     pub kick: CancellationToken,
     /// A locked room's host confirmation tag, for the welcome.
     pub unlock: Option<&'a str>,
+    /// The key the member proved, if any: who they are, whatever their session or nickname.
+    pub identity: Option<crate::identity::Fingerprint>,
 }
 
 /// How a room comes to be.
@@ -174,6 +179,7 @@ impl Room {
             members: BTreeMap::new(),
             by_nick: HashMap::new(),
             by_session: HashMap::new(),
+            owners: owners::Owners::restore(history.iter()),
             history,
             disk: Disk::Off,
             pending: Vec::new(),
@@ -261,15 +267,34 @@ impl Room {
     ) -> Result<Joined, Invalid> {
         let nick = protocol::validate_nick(req.nick)?;
         let key = protocol::name_key(nick);
-        let tag = session_tag(req.session);
+        let tag = match &req.identity {
+            Some(key) => identity_tag(key),
+            None => session_tag(req.session),
+        };
         let mut st = self.lock();
 
-        let previous = st.by_session.get(req.session).copied();
+        // The member this join takes over: the same session with the same key (a reconnect),
+        // or the same key with a new session (the app restarted). A session secret alone,
+        // under another key, takes over nothing.
+        let previous = st
+            .by_session
+            .get(req.session)
+            .copied()
+            .filter(|id| st.members[id].tag == tag)
+            .or_else(|| {
+                req.identity?;
+                st.members
+                    .iter()
+                    .find(|(_, m)| m.tag == tag)
+                    .map(|(id, _)| *id)
+            });
+        st.owners.check(&key, tag, nick, &self.name)?;
         if let Some(&holder) = st.by_nick.get(&key) {
             if Some(holder) != previous {
                 return Err(nick_taken(nick, &self.name));
             }
         }
+        st.owners.claim(&key, tag);
 
         // The newcomer's own join is not in its welcome's history: the welcome announces it.
         let mut own_join = None;
@@ -283,7 +308,12 @@ impl Room {
                 old.kick.cancel();
                 old.conn = req.conn;
                 old.kick = req.kick;
+                let old_session = std::mem::replace(&mut old.session, req.session.to_owned());
                 let old_nick = std::mem::replace(&mut old.nick, nick.to_owned());
+                if old_session != req.session {
+                    st.by_session.remove(&old_session);
+                    st.by_session.insert(req.session.to_owned(), old_id);
+                }
                 if old_nick != nick {
                     st.by_nick.remove(&protocol::name_key(&old_nick));
                     st.by_nick.insert(key, old_id);

@@ -27,6 +27,7 @@ fn join(room: &Arc<Room>, nick: &str, session: &str, member: MemberId) -> Result
             conn: member,
             kick: CancellationToken::new(),
             unlock: None,
+            identity: None,
         },
         member,
     )
@@ -149,6 +150,7 @@ fn since_replays_only_missed_events_and_hides_others_private_messages() {
                 conn: 9,
                 kick: CancellationToken::new(),
                 unlock: None,
+                identity: None,
             },
             9,
         )
@@ -184,6 +186,7 @@ fn since_replays_only_missed_events_and_hides_others_private_messages() {
                 conn: 11,
                 kick: CancellationToken::new(),
                 unlock: None,
+                identity: None,
             },
             11,
         )
