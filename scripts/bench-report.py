@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # The machine's floor: one small write to a loopback socket, with the reader spinning and
 # with it waiting for data (bench/src/write_floor.rs).
 FLOOR = None
-NAMES = {"lanchat": "LAN Chat", "socketio": "socket.io", "ws": "ws"}
-COLORS = {"lanchat": "#2f6fed", "socketio": "#d9534f", "ws": "#5cb85c"}
+NAMES = {"lanchat": "LAN Chat (TLS)", "lanchat-plain": "LAN Chat, clear text (before TLS)",
+         "socketio": "socket.io", "ws": "ws"}
+COLORS = {"lanchat": "#2f6fed", "lanchat-plain": "#9bb8f5", "socketio": "#d9534f", "ws": "#5cb85c"}
 
 
 def load(path):
@@ -48,7 +49,7 @@ def table(runs, idle, join):
                 r["server_cpu_s"] or 0, (r["server_peak_rss_kb"] or 0) / 1024))
     lines += ["", "| server | idle memory per connection | clients joined | time to join them all |",
               "|---|---:|---:|---:|"]
-    for p in ["lanchat", "socketio", "ws"]:
+    for p in [p for p in NAMES if p in idle or p in join]:
         i, j = idle.get(p), join.get(p)
         lines.append("| {} | {} | {} | {} |".format(
             NAMES[p],

@@ -1032,3 +1032,102 @@ async fn passphrase_guesses_spread_over_many_addresses_are_limited_per_room() {
     );
     host.stop().await;
 }
+
+#[tokio::test]
+async fn tls_garbage_stalled_handshakes_and_a_handshake_flood_do_not_slow_the_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = TestHost::start(Limits::default()).await;
+    let start = Instant::now();
+    let calm = chat_phase(&host.url, "calm", start).await;
+    let addr = host.addr;
+
+    // Garbage after a TLS record header: the handshake fails and the host closes at once.
+    let mut garbage = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut noise = vec![0x16, 0x03, 0x01, 0x02, 0x00];
+    noise.extend((0..512u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    garbage.write_all(&noise).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(PATIENCE, garbage.read_to_end(&mut answer)).await;
+    assert!(
+        closed.is_ok(),
+        "the host closes a garbage handshake at once"
+    );
+
+    // Handshakes that never finish, from another machine: they wait out the handshake
+    // timeout, holding a timer each; and a third machine completes handshakes as fast as
+    // it can, dropping each at once.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stalled = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..50 {
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.5:0".parse().unwrap()).unwrap();
+            let Ok(mut tcp) = socket.connect(addr).await else {
+                continue;
+            };
+            let _ = tcp.write_all(&[0x16, 0x03, 0x01]).await;
+            held.push(tcp);
+        }
+        held
+    });
+    let flood = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut done, mut turned_away) = (0usize, 0usize);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                let socket = TcpSocket::new_v4().unwrap();
+                socket.bind("127.0.0.6:0".parse().unwrap()).unwrap();
+                let Ok(tcp) = socket.connect(addr).await else {
+                    turned_away += 1;
+                    continue;
+                };
+                let config = lanchat::tls::client_config(
+                    None,
+                    lanchat::tls::Expect::FirstUse,
+                    Arc::new(lanchat::tls::SeenKey::default()),
+                )
+                .unwrap();
+                let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+                match tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                {
+                    Ok(_) => done += 1,
+                    Err(_) => turned_away += 1,
+                }
+            }
+            (done, turned_away)
+        })
+    };
+    let busy = chat_phase(&host.url, "busy", start).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    let (done, turned_away) = flood.await.unwrap();
+    let held = stalled.await.unwrap();
+    for (name, phase) in [("without", &calm), ("with", &busy)] {
+        println!(
+            "measured: others' latency {name} the handshake flood: p50 {:?}, p99 {:?}, max {:?} \
+             over {} deliveries",
+            phase.quantile(0.5),
+            phase.quantile(0.99),
+            phase.quantile(1.0),
+            phase.delivered
+        );
+    }
+    println!(
+        "measured: one address completed {done} handshakes and was turned away {turned_away} \
+         times in {elapsed:?}; {} stalled handshakes held; a garbage handshake was closed",
+        held.len()
+    );
+    // The flooder gets no more than its budget of handshakes (a burst, then the rate).
+    let budget = Limits::default().handshakes_per_address();
+    let allowed = (budget.burst as f64 + budget.per_second * elapsed.as_secs_f64()).ceil();
+    assert!(
+        (done as f64) <= allowed,
+        "{done} handshakes (allowed {allowed})"
+    );
+    assert!(turned_away > 0, "the flood hit the limit");
+    assert_eq!(busy.delivered, calm.delivered, "nothing was lost meanwhile");
+    host.stop().await;
+}

@@ -203,7 +203,9 @@ impl Driver {
     fn click(&self, css: &str) {
         let id = self.element(css);
         let v = self.call("POST", &format!("/element/{id}/click"), None);
-        assert!(v["value"].get("error").is_none(), "click {css}: {v}");
+        if v["value"].get("error").is_some() {
+            panic!("click {css}: {v}; screen: {}", self.failure_screenshot());
+        }
     }
 
     /// Types as a user would (key events, so "is typing" fires); "\u{E007}" is Enter.
@@ -347,6 +349,13 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
     alice.type_keys("#host-room", "Tokyo\u{E007}");
     alice.wait_text("#messages", "Welcome to Tokyo, alice!");
     let web = alice.browser_link();
+    // The hosting screen shows this computer's code and a QR code of its link.
+    alice.wait_until(
+        "the host's code and QR code",
+        "return /^\\d{5} \\d{5} \\d{5} \\d{5}$/.test(document.getElementById('hosting-code').textContent) \
+         && document.getElementById('hosting-qr').width > 100",
+    );
+    let code = alice.text("#hosting-code");
     alice.screenshot(&docs_dir().join("hosting.png"));
 
     // Bob sees the room appear in his list and joins with one click.
@@ -354,8 +363,12 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
     bob.wait_text("#room-list", "on alice");
     // The user count in the list follows (alice's own client has joined by now).
     bob.wait_text("#room-list", "1 person");
+    // The list shows the host's code, so two rooms of one name from two computers differ.
+    bob.wait_text("#room-list", &format!("key {code}"));
     bob.screenshot(&docs_dir().join("home.png"));
     bob.click("#room-list button");
+    // In the room, the same code as on alice's screen: compared by voice, they match.
+    bob.wait_text("#room-key", &format!("Encrypted · host code {code}"));
     bob.wait_text("#messages", "Welcome to Tokyo, bob!");
     alice.wait_text("#messages", "bob joined");
     alice.wait_text("#user-count", "2");
@@ -516,8 +529,22 @@ struct InProcessHost {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+fn host_identity() -> std::sync::Arc<lanchat::identity::Identity> {
+    static KEY: std::sync::OnceLock<std::sync::Arc<lanchat::identity::Identity>> =
+        std::sync::OnceLock::new();
+    KEY.get_or_init(|| std::sync::Arc::new(lanchat::identity::Identity::generate().unwrap()))
+        .clone()
+}
+
 impl InProcessHost {
     fn start(port: u16) -> InProcessHost {
+        Self::start_with(port, host_identity())
+    }
+
+    fn start_with(
+        port: u16,
+        identity: std::sync::Arc<lanchat::identity::Identity>,
+    ) -> InProcessHost {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, is_ready) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -536,7 +563,9 @@ impl InProcessHost {
                     page: true,
                     data_dir: None,
                     id: "app-test-host".into(),
-                    identity: std::sync::Arc::new(lanchat::identity::Identity::generate().unwrap()),
+                    // By default the same key every start, as a real host keeps it in its
+                    // config directory: the app accepts no other once it has met the host.
+                    identity,
                 })
                 .unwrap();
                 ready.send(()).unwrap();
@@ -617,6 +646,24 @@ fn the_app_shows_reconnecting_and_carries_on_when_the_host_comes_back() {
         "const t = document.querySelector('.message.own .tick'); \
          return t !== null && t.textContent === '✓'",
     );
+    dana.screenshot(&docs_dir().join("identity.png"));
+
+    // The host comes back with another key (same id, same address): a blocking warning
+    // with both codes; nothing goes on until dana trusts the new key.
+    host.stop();
+    let other = std::sync::Arc::new(lanchat::identity::Identity::generate().unwrap());
+    let host = InProcessHost::start_with(47000, other.clone());
+    dana.wait_until(
+        "the key warning",
+        "return document.getElementById('key-dialog').open",
+    );
+    dana.wait_text("#key-title", "identity has changed");
+    dana.wait_text("#key-presented", &other.fingerprint().short_code());
+    dana.wait_text("#key-expected", &host_identity().fingerprint().short_code());
+    dana.screenshot(&docs_dir().join("key-changed.png"));
+    dana.click("#key-trust");
+    dana.wait_text("#messages", "Welcome to Lobby, dana!");
+    dana.wait_text("#room-key", &other.fingerprint().short_code());
     drop(dana);
     host.stop();
 }

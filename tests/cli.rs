@@ -589,3 +589,56 @@ async fn three_thousand_piped_lines_all_arrive_in_order_exactly_once_at_the_defa
     assert!(status.success());
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_host_whose_key_changed_is_refused_with_both_codes_until_trusted() {
+    let (host_dir, joiner_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let join = |addr: &str, extra: &[&str]| {
+        let mut args = vec!["join", addr, "--room", "Tokyo", "--nick", "erin"];
+        args.extend_from_slice(extra);
+        Proc::spawn(&args, joiner_dir.path())
+    };
+    // First meeting, by a bare address: trust on first use, the code shown.
+    let code_of = |dir: &std::path::Path| {
+        lanchat::identity::Identity::load_or_create(dir)
+            .unwrap()
+            .fingerprint()
+            .short_code()
+    };
+    let (host, addr) = start_host("Tokyo", host_dir.path()).await;
+    let code = code_of(host_dir.path());
+    let mut erin = join(&addr, &[]);
+    erin.expect("Welcome to Tokyo, erin").await;
+    let (ok, err) = erin.finish().await;
+    assert!(ok, "{err}");
+    host.signal("TERM");
+    host.finish().await;
+
+    // The host's computer is reinstalled: same host id (config.json), new key.
+    std::fs::remove_file(host_dir.path().join("identity.json")).unwrap();
+    let (host, addr) = start_host("Tokyo", host_dir.path()).await;
+    let new_code = code_of(host_dir.path());
+    assert_ne!(code, new_code);
+    let erin = join(&addr, &[]);
+    let (ok, err) = erin.finish().await;
+    println!(
+        "measured: joining a host whose key changed prints: {}",
+        err.trim()
+    );
+    assert!(!ok, "refused, exit non-zero");
+    assert!(
+        err.contains("identity has changed") && err.contains("--trust-new-key"),
+        "{err}"
+    );
+    assert!(err.contains(&code) && err.contains(&new_code), "{err}");
+
+    // Only with --trust-new-key; remembered from then on.
+    let mut erin = join(&addr, &["--trust-new-key"]);
+    erin.expect("Welcome to Tokyo, erin").await;
+    assert!(erin.finish().await.0);
+    let mut erin = join(&addr, &[]);
+    erin.expect("Welcome to Tokyo, erin").await;
+    assert!(erin.finish().await.0);
+    host.signal("TERM");
+    host.finish().await;
+}

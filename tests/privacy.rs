@@ -631,6 +631,11 @@ async fn a_browser_joins_a_locked_room_over_https_and_other_origins_are_refused(
     let (ok, said) = node("origins.mjs", &[&host.addr.port().to_string()]).await;
     println!("seen: {}", said.trim().replace('\n', " | "));
     assert!(ok, "{said}");
+    // The page's key exchange, in the browser as served, against the published vectors
+    // (the engine's own test checks them in Rust).
+    let (ok, said) = node("cpace-vectors.mjs", &[&page]).await;
+    println!("seen: {}", said.trim());
+    assert!(ok && said.contains("every value reproduced"), "{said}");
     host.stop().await;
 }
 

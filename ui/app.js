@@ -245,9 +245,13 @@ async function showRoomKey() {
     view.roomKey('Encrypted');
     return;
   }
-  const first = host.firstUse ? ' (first time you meet this host: compare the code with its screen)' : '';
   const how = host.browser ? 'Encrypted (https)' : 'Encrypted';
-  view.roomKey(`${how} · host code ${host.code}${first}`);
+  view.roomKey(`${how} · host code ${host.code}`);
+  if (host.firstUse && !chat.hosting) {
+    view.system(
+      `First time here: this host's code is ${host.code}. Compare it with the code on the host's screen.`,
+    );
+  }
 }
 
 /** A locked room refused us: ask for the passphrase (again) and retry, or go home. */

@@ -207,6 +207,7 @@ class BrowserTransport {
             users: r.users,
             locked: Boolean(r.locked),
             compatible: true,
+            code: typeof frame.key === 'string' ? shortCode(frame.key) : null,
           })),
         );
       };

@@ -132,7 +132,7 @@ export class View {
     this.show('home');
   }
 
-  /** rooms: [{key, room, host, users, locked, compatible}] */
+  /** rooms: [{key, room, host, users, locked, compatible, code}] */
   rooms(list, onJoin) {
     this.roomList.replaceChildren();
     for (const room of list) {
@@ -152,6 +152,12 @@ export class View {
         details.push(`${room.users} ${room.users === 1 ? 'person' : 'people'}`);
       }
       info.append(el('span', 'muted', details.filter(Boolean).join(' · ')));
+      if (room.code) {
+        // Two rooms of the same name from different computers show different codes.
+        const code = el('span', 'muted code room-code', `key ${room.code}`);
+        code.title = 'The host computer\'s code: compare it with the one on its screen';
+        info.append(code);
+      }
       const join = el('button', 'primary', 'Join');
       join.type = 'button';
       join.setAttribute('aria-label', `Join ${room.room}${room.host ? ` on ${room.host}` : ''}`);

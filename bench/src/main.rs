@@ -23,16 +23,18 @@ use clap::{Parser, ValueEnum};
 use memchr::memmem::Finder;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 
 use histogram::Histogram;
-use wire::{Conn, Frame};
+use wire::{Conn, Frame, WriteHalf as OwnedWriteHalf};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 enum Protocol {
-    /// LAN Chat: hello, join, send; receivers get `message` events (not the sender).
+    /// LAN Chat: TLS, hello, join, send; receivers get `message` events (not the sender).
     Lanchat,
+    /// LAN Chat before encryption (protocol version 1, clear text), for a side-by-side
+    /// measure of what TLS costs; run against a build of that version.
+    LanchatPlain,
     /// socket.io 4 over WebSocket; `io.emit` reaches every client, the sender too.
     Socketio,
     /// Plain text frames broadcast to every client, the sender too (the `ws` example).
@@ -134,7 +136,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// Whether a received text frame is a broadcast chat message (not an ack, welcome, ...).
 fn is_message(protocol: Protocol, frame: &[u8]) -> bool {
     match protocol {
-        Protocol::Lanchat => FIND_MESSAGE.find(frame).is_some(),
+        Protocol::Lanchat | Protocol::LanchatPlain => FIND_MESSAGE.find(frame).is_some(),
         Protocol::Socketio => frame.starts_with(b"42"),
         Protocol::Ws => frame.starts_with(MARK),
     }
@@ -150,15 +152,19 @@ struct Shared {
 /// Opens one connection and gets it into the room.
 async fn open(args: &Args, i: usize) -> std::io::Result<Conn> {
     let path = match args.protocol {
-        Protocol::Lanchat => "/ws",
+        Protocol::Lanchat | Protocol::LanchatPlain => "/ws",
         Protocol::Socketio => "/socket.io/?EIO=4&transport=websocket",
         Protocol::Ws => "/",
     };
-    let mut conn = Conn::connect(&args.addr, path).await?;
+    let mut conn = Conn::connect(&args.addr, path, args.protocol == Protocol::Lanchat).await?;
     match args.protocol {
-        Protocol::Lanchat => {
-            conn.send_text(br#"{"type":"hello","version":1,"client":"lanchat-load"}"#)
-                .await?;
+        Protocol::Lanchat | Protocol::LanchatPlain => {
+            let hello: &[u8] = if args.protocol == Protocol::Lanchat {
+                br#"{"type":"hello","version":2,"client":"lanchat-load"}"#
+            } else {
+                br#"{"type":"hello","version":1,"client":"lanchat-load"}"#
+            };
+            conn.send_text(hello).await?;
             let join = format!(
                 r#"{{"type":"join","id":"j","room":"bench","nick":"c{i}","session":"load-session-{i:08}"}}"#
             );
@@ -203,7 +209,7 @@ async fn open(args: &Args, i: usize) -> std::io::Result<Conn> {
 
 fn message_frame(protocol: Protocol, sender: usize, seq: u64, text: &str) -> Vec<u8> {
     match protocol {
-        Protocol::Lanchat => {
+        Protocol::Lanchat | Protocol::LanchatPlain => {
             format!(r#"{{"type":"send","id":"{sender}-{seq}","text":"{text}"}}"#).into_bytes()
         }
         Protocol::Socketio => format!(r#"42["chat message","{text}"]"#).into_bytes(),
@@ -480,7 +486,7 @@ async fn run(args: Args) -> Result<Report, String> {
     let sent = shared.sent.load(Ordering::Relaxed);
     let deliveries = shared.deliveries.load(Ordering::Relaxed);
     let per_message = match args.protocol {
-        Protocol::Lanchat => args.clients - 1,
+        Protocol::Lanchat | Protocol::LanchatPlain => args.clients - 1,
         Protocol::Socketio | Protocol::Ws => args.clients,
     } as u64;
     let expected = sent * per_message;

@@ -4,9 +4,15 @@
 
 use std::io;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// The reading half of a connection, plain or TLS.
+pub type ReadHalf = Box<dyn AsyncRead + Unpin + Send>;
+/// The writing half of a connection, plain or TLS.
+pub type WriteHalf = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// A frame, borrowed from the reader's buffer until the next read.
 pub enum Frame<'a> {
@@ -17,7 +23,7 @@ pub enum Frame<'a> {
 }
 
 pub struct Reader {
-    stream: OwnedReadHalf,
+    stream: ReadHalf,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -102,15 +108,30 @@ impl Reader {
 /// A connected, upgraded WebSocket.
 pub struct Conn {
     reader: Reader,
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
 }
 
 impl Conn {
-    /// TCP connect and the WebSocket opening handshake on `path`.
-    pub async fn connect(addr: &str, path: &str) -> io::Result<Conn> {
+    /// TCP connect (then TLS, accepting whatever key the server has: this measures, it
+    /// does not trust) and the WebSocket opening handshake on `path`.
+    pub async fn connect(addr: &str, path: &str, tls: bool) -> io::Result<Conn> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        let (read, mut writer) = stream.into_split();
+        let (read, mut writer): (ReadHalf, WriteHalf) = if tls {
+            let seen = Arc::new(lanchat::tls::SeenKey::default());
+            let config = lanchat::tls::client_config(None, lanchat::tls::Expect::FirstUse, seen)
+                .map_err(io::Error::other)?;
+            let ip = stream.peer_addr()?.ip();
+            let name = rustls_pki_types::ServerName::IpAddress(ip.into());
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await?;
+            let (r, w) = tokio::io::split(stream);
+            (Box::new(r), Box::new(w))
+        } else {
+            let (r, w) = stream.into_split();
+            (Box::new(r), Box::new(w))
+        };
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -155,7 +176,7 @@ impl Conn {
         self.writer.flush().await
     }
 
-    pub fn split(self) -> (Reader, OwnedWriteHalf) {
+    pub fn split(self) -> (Reader, WriteHalf) {
         (self.reader, self.writer)
     }
 }
@@ -181,10 +202,10 @@ fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-pub async fn write_text(w: &mut OwnedWriteHalf, payload: &[u8]) -> io::Result<()> {
+pub async fn write_text(w: &mut WriteHalf, payload: &[u8]) -> io::Result<()> {
     w.write_all(&frame(0x1, payload)).await
 }
 
-pub async fn write_pong(w: &mut OwnedWriteHalf, payload: &[u8]) -> io::Result<()> {
+pub async fn write_pong(w: &mut WriteHalf, payload: &[u8]) -> io::Result<()> {
     w.write_all(&frame(0xA, payload)).await
 }

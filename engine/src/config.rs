@@ -5,7 +5,6 @@
 //! one means defaults plus a warning the caller shows. Saving writes a temporary file, syncs
 //! it and renames it over the old one, so a crash or a full disk never leaves half a file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -90,6 +89,11 @@ impl ConfigStore {
     /// Reads the settings. Always yields usable settings; the error, if any, says why they are
     /// the defaults (or why the saved nickname was ignored) and is meant to be shown as a warning.
     pub fn load(&self) -> (Settings, Option<ConfigError>) {
+        // Settings, keys and known hosts are the user's alone; an older LAN Chat left the
+        // directory readable by everyone.
+        if self.dir.is_dir() {
+            let _ = crate::private::ensure_dir(&self.dir);
+        }
         let path = self.path();
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -121,30 +125,14 @@ impl ConfigStore {
         }
     }
 
-    /// Writes the settings atomically: temp file in the same directory, fsync, rename.
+    /// Writes the settings atomically and owner-only: temp file in the same directory,
+    /// fsync, rename (see [`crate::private`]).
     pub fn save(&self, settings: &Settings) -> Result<(), ConfigError> {
         let path = self.path();
-        let write_err = |source| ConfigError::Write {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.dir).map_err(write_err)?;
-        let tmp = self
-            .dir
-            .join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
-        let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            let json = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
-            file.write_all(&json)?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(write_err(e));
-        }
-        Ok(())
+        let mut json = serde_json::to_vec_pretty(settings).expect("settings serialize");
+        json.push(b'\n');
+        crate::private::write_atomic(&path, &json)
+            .map_err(|source| ConfigError::Write { path, source })
     }
 
     /// This installation's host id, created and saved on first use. If it cannot be saved,

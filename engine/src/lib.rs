@@ -8,8 +8,10 @@
 //!   A pure codec; PROTOCOL.md documents it.
 //! - [`host`]: the room host. `Host::run` takes a listener and a shutdown future, serves many
 //!   rooms, sequences and timestamps every event, and enforces every limit in `Limits`.
-//!   Inside: `connection` (one client: `reader`, `requests`, `writer`, `outbox`, `socket`),
-//!   `room` (membership, publishing, `history`, `actions`, `welcome`, `rush`, `disk`),
+//!   Inside: `connection` (one client: `reader`, `requests`, `writer`, `outbox`, `socket`
+//!   with its TLS `Link`),
+//!   `room` (membership, publishing, `history`, `actions`, `welcome`, `rush`, `disk`,
+//!   `owners`: which key a nickname belongs to),
 //!   `rooms` (the registry), `feed` (events on their way to members), `store` (history on
 //!   disk), `admission` (who may connect), `web` (the page for browsers).
 //! - [`hosting`]: hosting a room the way the CLI and the app both do: key, listener, host,
@@ -21,7 +23,13 @@
 //!   the choice of network interfaces.
 //! - [`config`]: the user's saved settings (nickname, host id, pinned interfaces) in the
 //!   platform config directory.
-//! - [`lock`]: locked rooms: the passphrase key, the join proof, the attempt limiter.
+//! - [`lock`]: locked rooms: the room key (passphrase stretched with a per-room salt),
+//!   `cpace` (the key exchange that proves it, bound to the TLS connection), the attempt
+//!   limiter.
+//! - [`identity`]: this installation's key and self-signed certificate, its fingerprint and
+//!   short code; [`tls`]: the TLS settings of host and client (keys checked by fingerprint);
+//!   [`trust`]: hosts met before, pinned to their keys (`known_hosts.json`).
+//! - [`private`]: owner-only directories and files (keys, settings, history).
 //! - [`limiter`]: token buckets, the one type behind every rate limit.
 //! - [`ids`]: random identifiers, the millisecond clock, optional deadlines.
 //!

@@ -134,7 +134,9 @@ pub async fn host_room(
         code: hosted.key().short_code(),
         qr,
         addresses,
-        local: here.address,
+        // The link, not the bare address: it carries the key, so even this app's own
+        // client accepts no other.
+        local: here.link,
         announced: hosted.announced(),
         locked: hosted.locked(),
         room: hosted.room().to_owned(),

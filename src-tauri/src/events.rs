@@ -13,6 +13,8 @@ pub struct RoomView {
     pub users: Option<u32>,
     pub locked: bool,
     pub compatible: bool,
+    /// The host key's short code: two rooms of the same name from different keys differ.
+    pub code: Option<String>,
 }
 
 impl From<&DiscoveredRoom> for RoomView {
@@ -24,6 +26,7 @@ impl From<&DiscoveredRoom> for RoomView {
             users: r.users,
             locked: r.locked,
             compatible: r.compatible(),
+            code: r.code(),
         }
     }
 }

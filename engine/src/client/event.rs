@@ -105,7 +105,7 @@ pub enum CloseReason {
     HostUnproven,
     /// The host's key is not the one it must have: remembered from earlier (`remembered`;
     /// the user may decide to trust the new one), or given by the link or the announcement
-    /// (an impostor, or a stale link). Nothing was sent to it.
+    /// (an impostor, or a stale link). Neither the nickname nor any message was sent.
     HostKey {
         host_id: Option<String>,
         expected: Fingerprint,
@@ -154,7 +154,8 @@ impl CloseReason {
             format!(
                 "This host's identity has changed. Last time its code was {}; now it is {}. \
                  If its owner did not reinstall LAN Chat or move to another computer, someone \
-                 may be pretending to be it. Nothing was sent. Compare the new code with the \
+                 may be pretending to be it. Your nickname and messages were not sent. Compare \
+                 the new code with the \
                  host's screen before trusting it.",
                 expected.short_code(),
                 presented.short_code()
@@ -162,7 +163,8 @@ impl CloseReason {
         } else {
             format!(
                 "This is not the host the link or announcement names: it should have the code \
-                 {}, but it has {}. Someone may be pretending to be it. Nothing was sent.",
+                 {}, but it has {}. Someone may be pretending to be it. Your nickname and \
+                 messages were not sent.",
                 expected.short_code(),
                 presented.short_code()
             )

@@ -105,22 +105,7 @@ pub struct Session {
     receiving: Option<Box<welcome::Joining>>,
     /// A locked room, on this connection: the hello's nonce, then the host's tag the
     /// welcome must carry.
-    unlock: Unlock,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Unlock {
-    None,
-    /// Waiting for the driver's signature over this nonce.
-    Signing {
-        nonce: String,
-    },
-    Asked {
-        nonce: String,
-    },
-    Expecting {
-        host_tag: String,
-    },
+    unlock: unlock::Unlock,
 }
 
 impl Session {
@@ -136,7 +121,7 @@ impl Session {
             held: HashSet::new(),
             held_until: None,
             receiving: None,
-            unlock: Unlock::None,
+            unlock: unlock::Unlock::None,
         }
     }
 
@@ -165,7 +150,7 @@ impl Session {
         self.receiving = None;
         self.held.clear();
         self.held_until = None;
-        self.unlock = Unlock::None;
+        self.unlock = unlock::Unlock::None;
         self.phase = Phase::Joining { join_id };
         let hello = Output::Send(ClientFrame::Hello {
             version: PROTOCOL_VERSION,
@@ -176,53 +161,6 @@ impl Session {
             return vec![hello];
         }
         vec![hello, self.join_frame(None)]
-    }
-
-    /// The client's signature over the hello's nonce: `identify`, then the join (or, for a
-    /// locked room, the request for its challenge).
-    pub fn identified(&mut self, key: String, sig: String) -> Vec<Output> {
-        let Phase::Joining { .. } = self.phase else {
-            return Vec::new();
-        };
-        let Unlock::Signing { nonce } = std::mem::replace(&mut self.unlock, Unlock::None) else {
-            return Vec::new();
-        };
-        let mut out = vec![Output::Send(ClientFrame::Identify { key, sig })];
-        out.extend(self.after_hello(nonce));
-        out
-    }
-
-    /// What follows the hello: the request for a locked room's challenge, or the join.
-    fn after_hello(&mut self, nonce: String) -> Vec<Output> {
-        let Phase::Joining { join_id } = &self.phase else {
-            return Vec::new();
-        };
-        if !self.config.locked {
-            return vec![self.join_frame(None)];
-        }
-        let unlock = ClientFrame::Unlock {
-            id: join_id.clone(),
-            room: self.config.room.clone(),
-            bound: self.config.bound,
-        };
-        self.unlock = Unlock::Asked { nonce };
-        vec![Output::Send(unlock)]
-    }
-
-    /// The join of a locked room, with the client's answer to the challenge and the tag
-    /// the host must show in its welcome.
-    pub fn join_with_proof(
-        &mut self,
-        answer: protocol::UnlockAnswer,
-        host_tag: String,
-    ) -> Vec<Output> {
-        match self.phase {
-            Phase::Joining { .. } => {
-                self.unlock = Unlock::Expecting { host_tag };
-                vec![self.join_frame(Some(answer))]
-            }
-            _ => Vec::new(),
-        }
     }
 
     fn join_frame(&self, unlock: Option<protocol::UnlockAnswer>) -> Output {
@@ -314,43 +252,12 @@ impl Session {
     /// Handles one frame from the host.
     pub fn frame(&mut self, frame: HostFrame, now: Instant) -> Vec<Output> {
         match frame {
-            HostFrame::Hello { nonce, .. } => match &self.phase {
-                Phase::Joining { .. } if self.config.identify => {
-                    self.unlock = Unlock::Signing {
-                        nonce: nonce.clone(),
-                    };
-                    vec![Output::Identify { nonce }]
-                }
-                Phase::Joining { .. } if self.config.locked => self.after_hello(nonce),
-                _ => Vec::new(),
-            },
-            HostFrame::Challenge { id, salt, share } => {
-                let Phase::Joining { join_id } = &self.phase else {
-                    return Vec::new();
-                };
-                let Unlock::Asked { nonce } = &self.unlock else {
-                    return Vec::new();
-                };
-                match (id == *join_id, salt, share) {
-                    (true, Some(salt), Some(share)) => vec![Output::Prove(Challenge {
-                        nonce: nonce.clone(),
-                        salt,
-                        share,
-                    })],
-                    // Not locked after all: join as anyone may.
-                    (true, _, _) => {
-                        self.unlock = Unlock::None;
-                        vec![self.join_frame(None)]
-                    }
-                    (false, _, _) => Vec::new(),
-                }
-            }
+            HostFrame::Hello { nonce, .. } => self.hello(nonce),
+            HostFrame::Challenge { id, salt, share } => self.challenge(id, salt, share),
             HostFrame::Welcome(welcome) => match &self.phase {
                 Phase::Joining { join_id } if *join_id == welcome.id => {
-                    if let Unlock::Expecting { host_tag } = &self.unlock {
-                        if welcome.unlock.as_ref() != Some(host_tag) {
-                            return vec![Output::End(Ended::Final(CloseReason::HostUnproven))];
-                        }
+                    if let Some(end) = self.unproven(&welcome) {
+                        return vec![end];
                     }
                     self.welcome(*welcome)
                 }
@@ -475,6 +382,7 @@ fn bye_ends(code: ByeCode, message: String) -> Ended {
     }
 }
 
+mod unlock;
 mod welcome;
 
 #[cfg(test)]

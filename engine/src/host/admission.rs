@@ -36,6 +36,8 @@ pub(super) struct Shared {
     pub(super) room_attempts: Mutex<AttemptLimiter<u64>>,
     /// Joins, leaves and renames per client address (all its connections together).
     pub(super) presence: Mutex<Option<KeyedBuckets<IpAddr>>>,
+    /// New connections (TLS handshakes) per client address.
+    pub(super) handshakes: Mutex<KeyedBuckets<IpAddr>>,
 }
 
 impl Shared {
@@ -57,6 +59,18 @@ impl Shared {
 
     pub(super) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether `ip` may open another connection now (see `Limits::handshakes_per_address`).
+    pub(super) fn handshake_allowed(&self, ip: IpAddr) -> bool {
+        let mut buckets = self.handshakes.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let bucket = buckets.get(ip, now);
+        if bucket.check(now).is_err() {
+            return false;
+        }
+        bucket.spend(now);
+        true
     }
 
     /// Counts a connection from `ip` unless that address is at its limit.

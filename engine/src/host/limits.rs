@@ -145,6 +145,14 @@ pub fn default_memory_budget() -> usize {
 }
 
 impl Limits {
+    /// New connections one address may open: `max_per_address` four times over per second
+    /// (in bursts as large). Each costs the host a TLS handshake, a signature of its own;
+    /// past this, a connection is closed at once, before any of that work.
+    pub fn handshakes_per_address(&self) -> Rate {
+        let n = (self.max_per_address.max(4) as f64 * 4.0).min(f64::from(u32::MAX));
+        Rate::new(n, n as u32)
+    }
+
     /// Joins, leaves and renames all connections of one address may make together.
     pub fn presence_per_address(&self) -> Option<Rate> {
         self.presence_rate.map(|_| {

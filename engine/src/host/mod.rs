@@ -20,6 +20,8 @@ mod room;
 mod rooms;
 mod socket;
 mod store;
+mod tags;
+mod unlock;
 mod users;
 mod web;
 mod writer;
@@ -217,6 +219,7 @@ impl Host {
         for spec in specs {
             rooms.add_own(spec).map_err(HostError::InvalidRoom)?;
         }
+        let handshakes = crate::limiter::KeyedBuckets::new(limits.handshakes_per_address(), 4096);
         let presence = limits
             .presence_per_address()
             .map(|rate| crate::limiter::KeyedBuckets::new(rate, 4096));
@@ -240,6 +243,7 @@ impl Host {
                 next_id: AtomicU64::new(1),
                 per_address: Mutex::new(HashMap::new()),
                 presence: Mutex::new(presence),
+                handshakes: Mutex::new(handshakes),
                 usage,
             }),
         })
@@ -300,6 +304,11 @@ impl Host {
                     }
                 },
             };
+            if !self.shared.handshake_allowed(client_ip(peer)) {
+                // Faster than any client reconnects: not worth a handshake, nor a log line.
+                drop(stream);
+                continue;
+            }
             let _ = stream.set_nodelay(true);
             let slot = self.shared.admit(client_ip(peer));
             let reserved = limits.max_connections / 10;

@@ -9,12 +9,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+mod unlock;
+
 use super::dial::{self, DialError, Ws};
-use super::session::{Challenge, Ended, Output, Session, SessionConfig};
+use super::session::{Ended, Output, Session, SessionConfig};
 use super::{ClientEvent, ClientOptions, CloseReason, Command, VerifiedHost};
 use crate::identity::Fingerprint;
 use crate::ids::{random_hex, sleep_until_opt};
-use crate::lock::{cpace, RoomKey, Salt};
+use crate::lock::RoomKey;
 use crate::protocol::{self, ErrorCode, HostFrame};
 use crate::tls::Expect;
 use crate::trust::Verdict;
@@ -34,6 +36,16 @@ struct Driver {
     host_key: Option<Fingerprint>,
     /// Where the handle reads it.
     verified: Arc<std::sync::OnceLock<VerifiedHost>>,
+}
+
+impl Driver {
+    /// The host id its first `hello` gave, if the host has been met in this run.
+    fn met_host_id(&self) -> Option<String> {
+        self.verified
+            .get()
+            .map(|v| v.host_id.clone())
+            .filter(|id| !id.is_empty())
+    }
 }
 
 /// The user went away (every handle and the event receiver dropped).
@@ -231,7 +243,8 @@ impl Driver {
                 ..
             }) => {
                 let remembered = self.host_key.is_some() && self.options.host_key.is_none();
-                let reason = CloseReason::host_key(None, expected, presented, remembered);
+                let host_id = self.met_host_id().filter(|_| remembered);
+                let reason = CloseReason::host_key(host_id, expected, presented, remembered);
                 return Ended::Final(reason);
             }
             Err(e) => return Ended::Lost(e.to_string()),
@@ -355,66 +368,6 @@ impl Driver {
             close_politely(ws).await;
         }
         ended
-    }
-}
-
-impl Driver {
-    /// Answers a locked room's challenge: stretches the passphrase with the room's salt
-    /// (off the async threads; once per salt), then the client's side of the key exchange,
-    /// bound to this TLS connection.
-    async fn answer(
-        &mut self,
-        ws: &Ws,
-        challenge: &Challenge,
-    ) -> Result<(protocol::UnlockAnswer, String), CloseReason> {
-        let unusable = |what: &str| CloseReason::Refused {
-            code: ErrorCode::BadFrame,
-            message: format!("the host's challenge has an unusable {what}"),
-        };
-        let salt = Salt::from_hex(&challenge.salt).ok_or_else(|| unusable("salt"))?;
-        let mut host_share = [0u8; 32];
-        hex::decode_to_slice(&challenge.share, &mut host_share).map_err(|_| unusable("share"))?;
-        let Some(passphrase) = self.passphrase.clone() else {
-            return Err(unusable("room"));
-        };
-        let key = match self.key.as_ref().filter(|k| k.salt() == salt) {
-            Some(key) => key.clone(),
-            None => {
-                let derived =
-                    tokio::task::spawn_blocking(move || RoomKey::derive(&passphrase, &salt))
-                        .await
-                        .map_err(|_| unusable("salt"))?
-                        .map_err(|e| CloseReason::Refused {
-                            code: ErrorCode::PassphraseWrong,
-                            message: e.to_string(),
-                        })?;
-                self.key = Some(derived.clone());
-                derived
-            }
-        };
-        let mut binding = [0u8; 32];
-        ws.get_ref()
-            .get_ref()
-            .1
-            .export_keying_material(&mut binding, crate::tls::CHANNEL_BINDING_LABEL, None)
-            .map_err(|_| unusable("connection"))?;
-        let room = protocol::name_key(self.options.room.trim());
-        let ctx = cpace::Context {
-            binding: &binding,
-            nonce: &challenge.nonce,
-            room: &room,
-        };
-        let mut seed = [0u8; 64];
-        getrandom::fill(&mut seed).expect("the system's random number generator works");
-        let answer =
-            cpace::answer(&key, &ctx, &host_share, &seed).map_err(|_| unusable("share"))?;
-        Ok((
-            protocol::UnlockAnswer {
-                share: hex::encode(answer.share),
-                tag: hex::encode(answer.tag),
-            },
-            hex::encode(answer.expected_host_tag),
-        ))
     }
 }
 
