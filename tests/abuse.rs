@@ -87,13 +87,8 @@ async fn answer_challenge(
     assert_eq!(challenge["salt"], VAULT_SALT.to_hex());
     let mut share = [0u8; 32];
     hex::decode_to_slice(challenge["share"].as_str().unwrap(), &mut share).unwrap();
-    let mut binding = [0u8; 32];
-    raw.ws
-        .get_ref()
-        .get_ref()
-        .1
-        .export_keying_material(&mut binding, lanchat::tls::CHANNEL_BINDING_LABEL, None)
-        .unwrap();
+    // tls-server-end-point: the SHA-256 of the host's certificate.
+    let binding = common::test_identity().fingerprint().0;
     let ctx = cpace::Context {
         binding: &binding,
         nonce,

@@ -563,8 +563,9 @@ async fn a_relay_between_two_tls_connections_cannot_complete_a_locked_join() {
 
 #[test]
 fn a_captured_exchange_cannot_rank_candidate_passphrases() {
-    // Everything an attacker could ever see of one join, even the TLS exporter (a network
-    // observer does not have it): nonce, salt, room, both shares, both tags.
+    // Everything an attacker could ever see of one join, as if TLS were not there: the
+    // channel binding (the host's fingerprint, which its announcement carries anyway),
+    // nonce, salt, room, both shares, both tags.
     let key = RoomKey::create("sunshine").unwrap();
     let binding = [5u8; 32];
     let ctx = cpace::Context {

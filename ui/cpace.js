@@ -1,8 +1,8 @@
 // A locked room's key exchange in the browser: the twin of engine/src/lock/cpace.rs (CPace
 // on ristretto255), checked against the same test vectors (tests/scenarios/cpace-vectors.json).
 // The group arithmetic is the audited noble library, vendored; stretching and HMAC are the
-// browser's own WebCrypto. A browser cannot read the TLS exporter, so its exchanges are
-// unbound (the binding is empty); see PROTOCOL.md, "Locked rooms".
+// browser's own WebCrypto. A page cannot see the host certificate its browser accepted, so
+// its exchanges are unbound (the binding is empty); see PROTOCOL.md, "Locked rooms".
 
 import { ristretto255, ristretto255_hasher, sha512 } from './vendor/noble-ristretto255.js';
 

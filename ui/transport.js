@@ -299,8 +299,8 @@ export function shortCode(hex) {
 
 /**
  * Answers a locked room's challenge (see cpace.js): stretches the passphrase with the room's
- * salt (once per salt), then the client's side of the exchange. Unbound: a page cannot read
- * its TLS connection's exporter.
+ * salt (once per salt), then the client's side of the exchange. Unbound: a page cannot see
+ * the certificate its browser accepted.
  */
 async function unlockAnswer(session, challenge) {
   if (!session.key || session.keySalt !== challenge.salt) {

@@ -27,10 +27,6 @@ use rustls::{
 
 use crate::identity::{Fingerprint, Identity};
 
-/// The label both sides export keying material under, for binding a locked room's key
-/// exchange to this very connection (RFC 9266's `EXPORTER-Channel-Binding`).
-pub const CHANNEL_BINDING_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
-
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

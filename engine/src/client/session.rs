@@ -64,7 +64,7 @@ pub struct SessionConfig {
     /// Whether joining needs the key exchange of a locked room.
     pub locked: bool,
     /// Whether the exchange is bound to the TLS connection (native clients; a browser
-    /// cannot read the TLS exporter).
+    /// cannot see the certificate its TLS connection presented).
     pub bound: bool,
     /// Whether the client proves its key with `identify` (browsers; native clients present
     /// a TLS certificate instead).

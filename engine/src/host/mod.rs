@@ -21,6 +21,7 @@ mod rooms;
 mod socket;
 mod store;
 mod tags;
+mod tls_session;
 mod unlock;
 mod users;
 mod web;

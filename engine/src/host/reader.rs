@@ -1,8 +1,6 @@
 //! A connection's reading half: frames in, paced by the frame limit, each handled at once
 //! (see `requests`) without waiting; replies go to the writer through the outbox.
 
-use std::net::SocketAddr;
-
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -27,22 +25,23 @@ pub(super) struct Unlocking {
 /// The reading half's state.
 pub(super) struct Reader<'a> {
     pub(super) conn: &'a Connection,
-    pub(super) peer: SocketAddr,
+    /// The address range the client counts against (`admission::client_ip`).
+    pub(super) client: std::net::IpAddr,
     pub(super) outbox: &'a Outbox,
     pub(super) done: CancellationToken,
     /// Whether the client's `hello` has been accepted.
     pub(super) hello: bool,
-    /// Used when the client sends no session of its own: resume then needs the same connection.
-    pub(super) session: String,
-    /// Sent in `hello`; a locked room's key exchange is bound to it.
-    pub(super) nonce: String,
+    /// Used when the client sends no session of its own (resume then needs the same
+    /// connection); made at its first such join, so other connections hold none.
+    pub(super) session: Option<Box<str>>,
+    /// Sent in `hello` (as hex); `identify` and a locked room's key exchange are bound to it.
+    pub(super) nonce: [u8; 16],
     /// A locked room's key exchange in progress (boxed: most connections never have one,
     /// and every connection's future holds this field).
     pub(super) unlocking: Option<Box<Unlocking>>,
-    /// The TLS channel binding (exporter), for a locked room's key exchange.
-    pub(super) binding: Option<[u8; 32]>,
-    /// The key the client proved: its TLS certificate, or a browser's `identify`.
-    pub(super) identity: Option<crate::identity::Fingerprint>,
+    /// The key the client proved: its TLS certificate, or a browser's `identify` (boxed:
+    /// every connection's future holds this field).
+    pub(super) identity: Option<Box<crate::identity::Fingerprint>>,
     pub(super) in_room: Option<InRoom>,
     /// Frames of any kind: when empty, reading pauses.
     pub(super) frames: TokenBucket,
@@ -55,6 +54,11 @@ pub(super) struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// The `hello` nonce as sent: 32 hex digits.
+    pub(super) fn nonce(&self) -> String {
+        hex::encode(self.nonce)
+    }
+
     pub(super) async fn run(&mut self, stream: &mut Ws) -> ReaderEnd {
         let conn = self.conn;
         let limits = &conn.shared.limits;

@@ -4,7 +4,6 @@
 
 use tokio::time::Instant;
 
-use super::admission::client_ip;
 use super::connection::InRoom;
 use super::outbox::{Outbound, Stop};
 use super::reader::Reader;
@@ -56,7 +55,7 @@ impl Reader<'_> {
                     .leave(in_room.member, self.conn.id, LeaveReason::Left);
                 // A leave always happens, and counts against the budget for the next join.
                 self.presence.spend(std::time::Instant::now());
-                let _ = self.conn.shared.presence(client_ip(self.peer), true);
+                let _ = self.conn.shared.presence(self.client, true);
                 self.send(Outbound::Exit)?;
                 self.ack(&id, None)
             }
@@ -141,7 +140,7 @@ impl Reader<'_> {
             id: self.conn.shared.id.clone(),
             key: self.conn.shared.key.to_hex(),
             rooms: self.conn.shared.rooms.summaries(),
-            nonce: self.nonce.clone(),
+            nonce: self.nonce(),
         })
     }
 
@@ -172,7 +171,7 @@ impl Reader<'_> {
         if let Err(churn) = self.presence_check() {
             return self.refuse(Some(id), churn);
         }
-        let opener = client_ip(self.peer);
+        let opener = self.client;
         let room = match self.conn.shared.rooms.get_or_create(room, opener) {
             Ok(room) => room,
             Err(invalid) => return self.refuse(Some(id), invalid),
@@ -183,7 +182,14 @@ impl Reader<'_> {
             Ok(tag) => tag.map(hex::encode),
             Err(invalid) => return self.refuse(Some(id), invalid),
         };
-        let session = session.as_deref().unwrap_or(&self.session);
+        let session = match session {
+            Some(session) => session,
+            None => self
+                .session
+                .get_or_insert_with(|| crate::ids::random_hex(16).into())
+                .to_string(),
+        };
+        let session = session.as_str();
         let request = JoinRequest {
             id,
             nick,
@@ -192,7 +198,7 @@ impl Reader<'_> {
             conn: self.conn.id,
             kick: self.done.clone(),
             unlock: host_tag.as_deref(),
-            identity: self.identity,
+            identity: self.identity.as_deref().copied(),
         };
         match room.join(request, self.conn.shared.next_id()) {
             Ok(joined) => {
@@ -256,7 +262,7 @@ impl Reader<'_> {
     /// explains the limit.
     fn presence_check(&mut self) -> Result<(), Invalid> {
         let now = std::time::Instant::now();
-        let ip = client_ip(self.peer);
+        let ip = self.client;
         let wait = match self.presence.take(now) {
             Ok(()) => match self.conn.shared.presence(ip, false) {
                 Ok(()) => return Ok(()),

@@ -5,52 +5,31 @@
 //! await; the reader and writer run in one task, so it is never contended either).
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
-use rustls::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::tls_session::{Pumped, TlsSession};
 use crate::identity::Fingerprint;
 
 /// A client's socket: plain TCP (only to tell an old client or a plain-http browser where
 /// to go) or TLS.
 pub(super) struct Link {
     tcp: TcpStream,
-    tls: Option<Mutex<ServerConnection>>,
-}
-
-/// `std::io` over the non-blocking socket, for rustls: `WouldBlock` when the kernel has
-/// nothing (or no room), which also clears tokio's readiness so the next poll registers.
-struct Tcp<'a>(&'a TcpStream);
-
-impl Read for Tcp<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
-    }
-}
-
-impl Write for Tcp<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    tls: Option<Mutex<TlsSession>>,
 }
 
 /// The first byte of every TLS connection (a handshake record); an HTTP request starts
 /// with a letter.
 const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Bytes read from the socket at a time (on the stack, never kept).
+const READ_CHUNK: usize = 4096;
 
 impl Link {
     /// Waits for the client's first byte: TLS is handshaken, anything else stays plain.
@@ -66,16 +45,15 @@ impl Link {
                 return None;
             }
             if first[0] != TLS_HANDSHAKE {
-                return Some(Self::plain(tcp));
+                return Some(Self { tcp, tls: None });
             }
-            match tokio_rustls::TlsAcceptor::from(tls.clone())
-                .accept(tcp)
-                .await
-            {
-                Ok(stream) => {
-                    let (tcp, conn) = stream.into_inner();
-                    Some(Self::tls(tcp, conn))
-                }
+            let session = TlsSession::new(tls.clone()).ok()?;
+            let link = Self {
+                tcp,
+                tls: Some(Mutex::new(session)),
+            };
+            match link.handshake().await {
+                Ok(()) => Some(link),
                 Err(e) => {
                     tracing::debug!("TLS handshake failed: {e}");
                     None
@@ -85,17 +63,32 @@ impl Link {
         tokio::time::timeout(patience, accept).await.ok().flatten()
     }
 
-    pub(super) fn plain(tcp: TcpStream) -> Self {
-        Self { tcp, tls: None }
+    fn session(&self) -> Option<std::sync::MutexGuard<'_, TlsSession>> {
+        self.tls
+            .as_ref()
+            .map(|t| t.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    pub(super) fn tls(tcp: TcpStream, mut conn: ServerConnection) -> Self {
-        // Our own queues bound what is buffered (the writer's batches); rustls's own limit
-        // would only split a batch into more rounds.
-        conn.set_buffer_limit(None);
-        Self {
-            tcp,
-            tls: Some(Mutex::new(conn)),
+    /// Reads and answers handshake records until the session is open and its last flight
+    /// is on the wire.
+    async fn handshake(&self) -> io::Result<()> {
+        loop {
+            let pumped = self.session().expect("TLS").pump()?;
+            self.drain().await?;
+            match pumped {
+                Pumped::Open => return Ok(()),
+                Pumped::Closed => return Err(io::ErrorKind::ConnectionAborted.into()),
+                Pumped::Handshaking => {
+                    self.tcp.readable().await?;
+                    let mut chunk = [0u8; READ_CHUNK];
+                    match self.tcp.try_read(&mut chunk) {
+                        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                        Ok(n) => self.session().expect("TLS").received(&chunk[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         }
     }
 
@@ -105,19 +98,7 @@ impl Link {
 
     /// The fingerprint of the certificate the client presented (native clients do).
     pub(super) fn peer_key(&self) -> Option<Fingerprint> {
-        let conn = self.tls.as_ref()?.lock().expect("never poisoned");
-        conn.peer_certificates()
-            .and_then(|certs| certs.first())
-            .map(|cert| Fingerprint::of(cert))
-    }
-
-    /// 32 bytes of keying material only this connection's two ends can compute (RFC 9266).
-    pub(super) fn channel_binding(&self) -> Option<[u8; 32]> {
-        let conn = self.tls.as_ref()?.lock().expect("never poisoned");
-        let mut out = [0u8; 32];
-        conn.export_keying_material(&mut out, crate::tls::CHANNEL_BINDING_LABEL, None)
-            .ok()?;
-        Some(out)
+        self.session()?.peer_key()
     }
 
     pub(super) fn poll_read(
@@ -125,31 +106,31 @@ impl Link {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let Some(tls) = &self.tls else {
+        if self.tls.is_none() {
             return poll_read_tcp(&self.tcp, cx, buf);
-        };
+        }
         loop {
             {
-                let mut conn = tls.lock().expect("never poisoned");
-                match conn.reader().read(buf.initialize_unfilled()) {
-                    Ok(n) => {
-                        buf.advance(n);
-                        return Poll::Ready(Ok(()));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Poll::Ready(Err(e)),
+                let mut session = self.session().expect("TLS");
+                if session.has_plain() {
+                    let n = session.read_plain(buf.initialize_unfilled());
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
                 }
-                match conn.read_tls(&mut Tcp(&self.tcp)) {
-                    // End of stream: the next `read` says whether it was a clean close.
-                    Ok(0) => continue,
-                    Ok(_) => {
-                        let processed = conn.process_new_packets();
-                        // An alert, or a reply rustls owes (a key update); the writer sends
-                        // whatever the socket does not take now.
-                        let _ = write_pending(&mut conn, &self.tcp);
-                        if let Err(e) = processed {
-                            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+                if session.ended() {
+                    return Poll::Ready(Ok(()));
+                }
+                let mut chunk = [0u8; READ_CHUNK];
+                match self.tcp.try_read(&mut chunk) {
+                    // End of stream without a goodbye: the end, all the same.
+                    Ok(0) => return Poll::Ready(Ok(())),
+                    Ok(n) => {
+                        session.received(&chunk[..n]);
+                        if session.pump()? == Pumped::Closed {
+                            return Poll::Ready(Ok(()));
                         }
+                        // An alert or an answer rustls owes goes out with the next write.
+                        let _ = session.flush(&self.tcp);
                         continue;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -161,29 +142,28 @@ impl Link {
     }
 
     /// Takes what it can of `bufs` without waiting: bytes written for plain TCP, bytes taken
-    /// (encrypted, and sent as far as the socket allows) for TLS. `WouldBlock` when nothing.
+    /// (sealed, and sent as far as the socket allows) for TLS. `WouldBlock` when nothing.
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let Some(tls) = &self.tls else {
+        let Some(mut session) = self.session() else {
             return self.tcp.try_write_vectored(bufs);
         };
-        let mut conn = tls.lock().expect("never poisoned");
         // Earlier records first; while the socket takes nothing, take nothing more.
-        write_pending(&mut conn, &self.tcp)?;
-        let taken = conn.writer().write_vectored(bufs)?;
-        match write_pending(&mut conn, &self.tcp) {
+        session.flush(&self.tcp)?;
+        let taken = session.seal(bufs)?;
+        match session.flush(&self.tcp) {
             Ok(()) => Ok(taken),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(taken),
             Err(e) => Err(e),
         }
     }
 
-    /// Sends every encrypted record still held (TLS), waiting for the socket as needed.
+    /// Sends every sealed record still held (TLS), waiting for the socket as needed.
     async fn drain(&self) -> io::Result<()> {
-        let Some(tls) = &self.tls else {
-            return Ok(());
-        };
         loop {
-            let result = write_pending(&mut tls.lock().expect("never poisoned"), &self.tcp);
+            let result = match self.session() {
+                None => return Ok(()),
+                Some(mut session) => session.flush(&self.tcp),
+            };
             match result {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.tcp.writable().await?,
@@ -204,11 +184,11 @@ impl Link {
     }
 
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some(tls) = &self.tls else {
-            return Poll::Ready(Ok(()));
-        };
         loop {
-            let result = write_pending(&mut tls.lock().expect("never poisoned"), &self.tcp);
+            let result = match self.session() {
+                None => return Poll::Ready(Ok(())),
+                Some(mut session) => session.flush(&self.tcp),
+            };
             match result {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     ready!(self.tcp.poll_write_ready(cx))?;
@@ -224,21 +204,11 @@ impl Link {
         while at < data.len() {
             at += std::future::poll_fn(|cx| self.poll_write(cx, &data[at..])).await?;
         }
-        if let Some(tls) = &self.tls {
-            tls.lock().expect("never poisoned").send_close_notify();
+        if let Some(mut session) = self.session() {
+            session.close();
         }
         self.drain().await
     }
-}
-
-/// Sends rustls's encrypted records until none are left (`Ok`) or the socket is full.
-fn write_pending(conn: &mut ServerConnection, tcp: &TcpStream) -> io::Result<()> {
-    while conn.wants_write() {
-        if conn.write_tls(&mut Tcp(tcp))? == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-    }
-    Ok(())
 }
 
 fn poll_read_tcp(
@@ -425,13 +395,11 @@ impl FrameWriter {
             }
         }
         self.link.drain().await?;
-        // Nothing is kept between batches but room for a few frames: an idle connection
-        // costs no buffer, and a busy one pays one allocation per batch, not per frame.
+        // Nothing is kept between batches: an idle connection costs no buffer, and a busy
+        // one pays an allocation or two per batch (one `writev`), not per frame.
         self.copied = Vec::new();
         self.copied_at = 0;
-        if self.queue.capacity() > 4 {
-            self.queue = VecDeque::new();
-        }
+        self.queue = VecDeque::new();
         Ok(())
     }
 }
@@ -459,7 +427,7 @@ mod tests {
             .collect();
         let expected: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
         assert!(expected.len() > 100_000);
-        let mut sink = FrameWriter::new(Arc::new(Link::plain(tcp)));
+        let mut sink = FrameWriter::new(Arc::new(Link { tcp, tls: None }));
         for (i, piece) in pieces.into_iter().enumerate() {
             if i % 7 < 3 || i >= 1500 {
                 sink.copy(&piece);

@@ -3,7 +3,6 @@
 //! the check of the answer in `join`; see [`crate::lock::cpace`]), with the wrong-guess
 //! limits per address and per room.
 
-use super::admission::client_ip;
 use super::outbox::Stop;
 use super::reader::{Reader, Unlocking};
 use super::room::Room;
@@ -25,7 +24,7 @@ impl Reader<'_> {
             return self.refuse(None, refuse("key and sig must be hex"));
         };
         let mut signed = b"lanchat-identity-v1\0".to_vec();
-        signed.extend_from_slice(self.nonce.as_bytes());
+        signed.extend_from_slice(self.nonce().as_bytes());
         let public = ring::signature::UnparsedPublicKey::new(
             &ring::signature::ECDSA_P256_SHA256_FIXED,
             &key,
@@ -33,14 +32,14 @@ impl Reader<'_> {
         if key.len() != 65 || public.verify(&signed, &sig).is_err() {
             return self.refuse(None, refuse("the signature does not verify"));
         }
-        self.identity = Some(crate::identity::Fingerprint::of(&key));
+        self.identity = Some(Box::new(crate::identity::Fingerprint::of(&key)));
         Ok(())
     }
 
     /// Starts a locked room's key exchange: the room's salt and the host's share. Past the
     /// limit of wrong passphrases (per address, per room), even starting must wait.
     pub(super) fn challenge(&mut self, id: &str, room: &str, bound: bool) -> Result<(), Stop> {
-        let opener = client_ip(self.peer);
+        let opener = self.client;
         let room = match self.conn.shared.rooms.get_or_create(room, opener) {
             Ok(room) => room,
             Err(invalid) => return self.refuse(Some(id), invalid),
@@ -56,21 +55,12 @@ impl Reader<'_> {
         if let Err(invalid) = self.attempts_left(&room) {
             return self.refuse(Some(id), invalid);
         }
-        let binding = match (bound, self.binding.as_ref()) {
-            (true, Some(binding)) => &binding[..],
-            (true, None) => {
-                let invalid = Invalid {
-                    code: ErrorCode::BadFrame,
-                    message: "this connection has no TLS channel binding".into(),
-                };
-                return self.refuse(Some(id), invalid);
-            }
-            (false, _) => &[],
-        };
+        let binding = self.binding(bound);
+        let nonce = self.nonce();
         let name = protocol::name_key(room.name());
         let ctx = cpace::Context {
-            binding,
-            nonce: &self.nonce,
+            binding: &binding,
+            nonce: &nonce,
             room: &name,
         };
         let share = cpace::Share::random(&cpace::generator(key, &ctx));
@@ -85,6 +75,17 @@ impl Reader<'_> {
             bound,
         }));
         self.reply(&frame)
+    }
+
+    /// The channel binding of a bound exchange: tls-server-end-point (RFC 5929), the
+    /// SHA-256 of the host's certificate, which a relay cannot present without the host's
+    /// key. Empty for an unbound one (browsers).
+    fn binding(&self, bound: bool) -> Vec<u8> {
+        if bound {
+            self.conn.shared.key.0.to_vec()
+        } else {
+            Vec::new()
+        }
     }
 
     /// A stable number for a room's name, for counting wrong passphrases per room.
@@ -106,7 +107,7 @@ impl Reader<'_> {
             ),
         };
         let mut attempts = shared.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(wait) = attempts.check(client_ip(self.peer), now) {
+        if let Err(wait) = attempts.check(self.client, now) {
             return Err(too_many(wait, "from your address"));
         }
         drop(attempts);
@@ -146,13 +147,11 @@ impl Reader<'_> {
             .filter(|u| u.room == name)
             .ok_or_else(required)?;
         self.attempts_left(room)?;
-        let binding = match (pending.bound, self.binding.as_ref()) {
-            (true, Some(binding)) => &binding[..],
-            _ => &[],
-        };
+        let binding = self.binding(pending.bound);
+        let nonce = self.nonce();
         let ctx = cpace::Context {
-            binding,
-            nonce: &self.nonce,
+            binding: &binding,
+            nonce: &nonce,
             room: &name,
         };
         let mut share = [0u8; 32];
@@ -173,13 +172,13 @@ impl Reader<'_> {
                     .attempts
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .failed(client_ip(self.peer), now);
+                    .failed(self.client, now);
                 shared
                     .room_attempts
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .failed(Self::room_id(room), now);
-                tracing::info!(peer = %self.peer, room = room.name(), "wrong passphrase");
+                tracing::info!(client = %self.client, room = room.name(), "wrong passphrase");
                 Err(Invalid {
                     code: ErrorCode::PassphraseWrong,
                     message: format!("wrong passphrase for room \"{}\"", room.name()),

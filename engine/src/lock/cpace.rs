@@ -1,5 +1,5 @@
 //! The locked-room key exchange: CPace (draft-irtf-cfrg-cpace) on ristretto255, bound to the
-//! TLS connection. Both sides derive a generator from the room key (the passphrase stretched
+//! host's certificate as the client's TLS connection presented it. Both sides derive a generator from the room key (the passphrase stretched
 //! with the room's random salt), the channel binding and the host's per-connection nonce;
 //! each sends a random multiple of it; both compute the same secret only if they used the
 //! same room key, and confirm it with a tag over the whole transcript.
@@ -10,8 +10,8 @@
 //! - A host that does not know the passphrase cannot produce the host's tag; the client
 //!   stops. Each connection lets a fake host (or a fake client) test one guess, no more,
 //!   and the host counts wrong ones per address and per room.
-//! - A relay cannot complete the exchange: each TLS leg has its own channel binding, so the
-//!   two ends derive different generators.
+//! - A relay cannot complete the exchange: the client's TLS leg shows the relay's certificate
+//!   (the host's needs the host's key), so the two ends derive different generators.
 //! - Nothing can be precomputed: the salt is random per room.
 
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
@@ -27,7 +27,9 @@ pub const DSI: &[u8] = b"lanchat-cpace-v1";
 /// What both sides must agree on besides the room key.
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
-    /// The TLS exporter value (32 bytes), or empty for a browser, which cannot read it.
+    /// The channel binding: the SHA-256 of the host's certificate as the TLS connection
+    /// presented it (RFC 5929's `tls-server-end-point`), or empty for a browser, which
+    /// cannot see it.
     pub binding: &'a [u8],
     /// The host's `hello` nonce, as sent (ASCII hex).
     pub nonce: &'a str,

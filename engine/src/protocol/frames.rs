@@ -38,7 +38,7 @@ pub enum ClientFrame {
     Identify { key: String, sig: String },
     /// Before joining a locked room: asks for its salt and the host's share of the key
     /// exchange. `bound`: the client binds the exchange to the TLS connection (native
-    /// clients do; a browser cannot read the TLS exporter).
+    /// clients do, to the host certificate's hash; a page cannot see the certificate).
     Unlock {
         id: String,
         room: String,

@@ -352,7 +352,7 @@ impl Driver {
                 }
                 // Never asked of a native client (it presents a certificate).
                 Output::Identify { .. } => {}
-                Output::Prove(challenge) => match self.answer(ws, &challenge).await {
+                Output::Prove(challenge) => match self.answer(&challenge).await {
                     Ok((answer, host_tag)) => {
                         queue.extend(session.join_with_proof(answer, host_tag));
                     }

@@ -2,7 +2,7 @@
 //! salt the host's challenge names (off the async threads, once per salt), and the client's
 //! side of [`crate::lock::cpace`], bound to this very TLS connection.
 
-use super::{CloseReason, Driver, Ws};
+use super::{CloseReason, Driver};
 use crate::client::session::Challenge;
 use crate::lock::{cpace, RoomKey, Salt};
 use crate::protocol::{self, ErrorCode};
@@ -13,7 +13,6 @@ impl Driver {
     /// bound to this TLS connection.
     pub(super) async fn answer(
         &mut self,
-        ws: &Ws,
         challenge: &Challenge,
     ) -> Result<(protocol::UnlockAnswer, String), CloseReason> {
         let unusable = |what: &str| CloseReason::Refused {
@@ -41,12 +40,11 @@ impl Driver {
                 derived
             }
         };
-        let mut binding = [0u8; 32];
-        ws.get_ref()
-            .get_ref()
-            .1
-            .export_keying_material(&mut binding, crate::tls::CHANNEL_BINDING_LABEL, None)
-            .map_err(|_| unusable("connection"))?;
+        // tls-server-end-point (RFC 5929): the SHA-256 of the certificate this connection's
+        // host presented. Through a relay it is the relay's, and the exchange fails.
+        let Some(binding) = self.host_key.map(|k| k.0) else {
+            return Err(unusable("connection"));
+        };
         let room = protocol::name_key(self.options.room.trim());
         let ctx = cpace::Context {
             binding: &binding,

@@ -17,9 +17,10 @@ impl Room {
     ) -> Result<Joined, Invalid> {
         let nick = protocol::validate_nick(req.nick)?;
         let key = protocol::name_key(nick);
+        let session = session_tag(req.session);
         let tag = match &req.identity {
             Some(key) => identity_tag(key),
-            None => session_tag(req.session),
+            None => session,
         };
         let mut st = self.lock();
 
@@ -28,7 +29,7 @@ impl Room {
         // under another key, takes over nothing.
         let previous = st
             .by_session
-            .get(req.session)
+            .get(&session)
             .copied()
             .filter(|id| st.members[id].tag == tag)
             .or_else(|| {
@@ -58,11 +59,11 @@ impl Room {
                 old.kick.cancel();
                 old.conn = req.conn;
                 old.kick = req.kick;
-                let old_session = std::mem::replace(&mut old.session, req.session.to_owned());
+                let old_session = std::mem::replace(&mut old.session, session);
                 let old_nick = std::mem::replace(&mut old.nick, nick.to_owned());
-                if old_session != req.session {
+                if old_session != session {
                     st.by_session.remove(&old_session);
-                    st.by_session.insert(req.session.to_owned(), old_id);
+                    st.by_session.insert(session, old_id);
                 }
                 if old_nick != nick {
                     st.by_nick.remove(&protocol::name_key(&old_nick));
@@ -82,14 +83,14 @@ impl Room {
                     member_id,
                     Member {
                         nick: nick.to_owned(),
-                        session: req.session.to_owned(),
+                        session,
                         tag,
                         conn: req.conn,
                         kick: req.kick,
                     },
                 );
                 st.by_nick.insert(key, member_id);
-                st.by_session.insert(req.session.to_owned(), member_id);
+                st.by_session.insert(session, member_id);
                 st.users.push(nick);
                 st.empty_since = None;
                 own_join = self.announce_join(&mut st, member_id, nick);

@@ -57,7 +57,8 @@ pub(crate) type ConnId = u64;
 /// A present member.
 struct Member {
     nick: String,
-    session: String,
+    /// The session's tag (the secret itself is not kept): who takes over whose connection.
+    session: SessionTag,
     /// The session's tag: who may see which private messages, even after a restart.
     tag: SessionTag,
     conn: ConnId,
@@ -74,7 +75,7 @@ struct State {
     /// Case-folded nickname to member, for case-insensitive uniqueness.
     by_nick: HashMap<String, MemberId>,
     /// Session to member, so a rejoining client takes over its own stale connection.
-    by_session: HashMap<String, MemberId>,
+    by_session: HashMap<SessionTag, MemberId>,
     /// Which installation each nickname used here belongs to.
     owners: owners::Owners,
     history: History,
