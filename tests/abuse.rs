@@ -474,6 +474,20 @@ impl Phase {
 
 /// `CHATTERS` clients each send `PER` messages at a person's pace; every other chatter
 /// must receive each exactly once. Returns the delivery latencies.
+/// Prints the chatters' latency without and with some abuse going on.
+fn print_latencies(abuse: &str, calm: &Phase, busy: &Phase) {
+    for (name, phase) in [("without", calm), ("with", busy)] {
+        println!(
+            "measured: others' latency {name} {abuse}: p50 {:?}, p99 {:?}, max {:?} over {} \
+             deliveries",
+            phase.quantile(0.5),
+            phase.quantile(0.99),
+            phase.quantile(1.0),
+            phase.delivered
+        );
+    }
+}
+
 async fn chat_phase(url: &str, tag: &str, start: Instant) -> Phase {
     const CHATTERS: usize = 4;
     const PER: usize = 20;
@@ -654,16 +668,7 @@ async fn one_client_flooding_and_sending_garbage_does_not_slow_the_others() {
     let spam = counted.await.unwrap();
     let elapsed = start.elapsed();
     let frames = *sent.lock().unwrap();
-    for (name, phase) in [("without", &calm), ("with", &abused)] {
-        println!(
-            "measured: others' latency {name} the abusive client: p50 {:?}, p99 {:?}, max {:?} \
-             over {} deliveries",
-            phase.quantile(0.5),
-            phase.quantile(0.99),
-            phase.quantile(1.0),
-            phase.delivered
-        );
-    }
+    print_latencies("the abusive client", &calm, &abused);
     println!(
         "measured: the abuser wrote {frames} frames; {spam} of its messages reached the room; \
          {} oversized frames were closed with 1009",
@@ -1100,16 +1105,7 @@ async fn tls_garbage_stalled_handshakes_and_a_handshake_flood_do_not_slow_the_ot
     let elapsed = start.elapsed();
     let (done, turned_away) = flood.await.unwrap();
     let held = stalled.await.unwrap();
-    for (name, phase) in [("without", &calm), ("with", &busy)] {
-        println!(
-            "measured: others' latency {name} the handshake flood: p50 {:?}, p99 {:?}, max {:?} \
-             over {} deliveries",
-            phase.quantile(0.5),
-            phase.quantile(0.99),
-            phase.quantile(1.0),
-            phase.delivered
-        );
-    }
+    print_latencies("the handshake flood", &calm, &busy);
     println!(
         "measured: one address completed {done} handshakes and was turned away {turned_away} \
          times in {elapsed:?}; {} stalled handshakes held; a garbage handshake was closed",

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Raw, TestHost, PATIENCE};
+use common::{Raw, TestHost};
 use lanchat::client::{Client, ClientEvent, ClientOptions, CloseReason, Request};
 use lanchat::host::Limits;
 use lanchat::protocol::{ErrorCode, EventBody};
@@ -19,25 +19,8 @@ fn options(url: &str, nick: &str) -> ClientOptions {
     }
 }
 
-/// The next event that `pick` accepts, skipping others; fails after PATIENCE.
-async fn next_matching<T>(
-    events: &mut Receiver<ClientEvent>,
-    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + PATIENCE * 2;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .expect("the expected event in time")
-            .expect("client still running");
-        if let Some(found) = pick(&event) {
-            return found;
-        }
-    }
-}
-
 async fn message_text(events: &mut Receiver<ClientEvent>) -> (u64, String, String) {
-    next_matching(events, |e| match e {
+    common::next_event(events, |e| match e {
         ClientEvent::Event(ev) => match &ev.body {
             EventBody::Message { from, text, .. } => Some((ev.seq, from.clone(), text.clone())),
             _ => None,
@@ -51,7 +34,7 @@ async fn message_text(events: &mut Receiver<ClientEvent>) -> (u64, String, Strin
 async fn clients_join_send_and_receive() {
     let host = TestHost::start(Limits::default()).await;
     let (alice, mut alice_events) = Client::connect(options(&host.url, "alice"));
-    let welcome = next_matching(&mut alice_events, |e| match e {
+    let welcome = common::next_event(&mut alice_events, |e| match e {
         ClientEvent::Joined { welcome, resumed } => Some((welcome.clone(), *resumed)),
         _ => None,
     })
@@ -59,13 +42,13 @@ async fn clients_join_send_and_receive() {
     assert_eq!(welcome.0.users, ["alice"]);
     assert!(!welcome.1);
     let (bob, mut bob_events) = Client::connect(options(&host.url, "bob"));
-    next_matching(&mut bob_events, |e| {
+    common::next_event(&mut bob_events, |e| {
         matches!(e, ClientEvent::Joined { .. }).then_some(())
     })
     .await;
 
     let id = alice.send("hi bob").await.unwrap();
-    let (acked_id, acked_seq) = next_matching(&mut alice_events, |e| match e {
+    let (acked_id, acked_seq) = common::next_event(&mut alice_events, |e| match e {
         ClientEvent::Acked {
             id,
             seq: Some(seq),
@@ -87,7 +70,7 @@ async fn clients_join_send_and_receive() {
     assert!(alice.send_location(100.0, 0.0).await.is_err());
 
     bob.send_private("alice", "just you").await.unwrap();
-    let private = next_matching(&mut alice_events, |e| match e {
+    let private = common::next_event(&mut alice_events, |e| match e {
         ClientEvent::Event(ev) => match &ev.body {
             EventBody::Private { text, .. } => Some(text.clone()),
             _ => None,
@@ -98,13 +81,13 @@ async fn clients_join_send_and_receive() {
     assert_eq!(private, "just you");
 
     alice.leave().await;
-    let reason = next_matching(&mut alice_events, |e| match e {
+    let reason = common::next_event(&mut alice_events, |e| match e {
         ClientEvent::Closed { reason } => Some(reason.clone()),
         _ => None,
     })
     .await;
     assert_eq!(reason, CloseReason::Left);
-    let left = next_matching(&mut bob_events, |e| match e {
+    let left = common::next_event(&mut bob_events, |e| match e {
         ClientEvent::Event(ev) => match &ev.body {
             EventBody::Left { nick, .. } => Some(nick.clone()),
             _ => None,
@@ -121,7 +104,7 @@ async fn a_taken_nickname_stops_the_client_with_the_hosts_reason() {
     let host = TestHost::start(Limits::default()).await;
     let (_alice, _) = Raw::join(&host.url, "Lobby", "alice").await;
     let (_client, mut events) = Client::connect(options(&host.url, "ALICE"));
-    let reason = next_matching(&mut events, |e| match e {
+    let reason = common::next_event(&mut events, |e| match e {
         ClientEvent::Closed { reason } => Some(reason.clone()),
         ClientEvent::Joined { .. } => panic!("must not join"),
         _ => None,
@@ -144,7 +127,7 @@ async fn clients_reconnect_and_rejoin_when_the_host_restarts_on_the_same_port() 
     let (alice, mut alice_events) = Client::connect(options(&host.url, "alice"));
     let (bob, mut bob_events) = Client::connect(options(&host.url, "bob"));
     for events in [&mut alice_events, &mut bob_events] {
-        next_matching(events, |e| {
+        common::next_event(events, |e| {
             matches!(e, ClientEvent::Joined { .. }).then_some(())
         })
         .await;
@@ -154,13 +137,13 @@ async fn clients_reconnect_and_rejoin_when_the_host_restarts_on_the_same_port() 
 
     host.stop().await;
     for events in [&mut alice_events, &mut bob_events] {
-        let reason = next_matching(events, |e| match e {
+        let reason = common::next_event(events, |e| match e {
             ClientEvent::Disconnected { reason } => Some(reason.clone()),
             _ => None,
         })
         .await;
         assert!(reason.contains("closed the room"), "{reason}");
-        next_matching(events, |e| {
+        common::next_event(events, |e| {
             matches!(e, ClientEvent::Reconnecting { .. }).then_some(())
         })
         .await;
@@ -173,7 +156,7 @@ async fn clients_reconnect_and_rejoin_when_the_host_restarts_on_the_same_port() 
     let host = TestHost::start_at(addr, Limits::default()).await;
     let mut welcomes = Vec::new();
     for events in [&mut alice_events, &mut bob_events] {
-        let (welcome, resumed) = next_matching(events, |e| match e {
+        let (welcome, resumed) = common::next_event(events, |e| match e {
             ClientEvent::Joined { welcome, resumed } => Some((welcome.clone(), *resumed)),
             _ => None,
         })
@@ -183,7 +166,7 @@ async fn clients_reconnect_and_rejoin_when_the_host_restarts_on_the_same_port() 
     }
     // The queued message is delivered once, after the rejoin, and acknowledged. Bob sees it
     // live, or in his welcome's history if alice was back first.
-    next_matching(&mut alice_events, |e| match e {
+    common::next_event(&mut alice_events, |e| match e {
         ClientEvent::Acked { id, .. } if *id == queued => Some(()),
         _ => None,
     })
@@ -224,12 +207,12 @@ async fn without_reconnect_a_lost_host_is_final() {
         reconnect: false,
         ..options(&host.url, "alice")
     });
-    next_matching(&mut events, |e| {
+    common::next_event(&mut events, |e| {
         matches!(e, ClientEvent::Joined { .. }).then_some(())
     })
     .await;
     host.stop().await;
-    let reason = next_matching(&mut events, |e| match e {
+    let reason = common::next_event(&mut events, |e| match e {
         ClientEvent::Closed { reason } => Some(reason.clone()),
         _ => None,
     })
@@ -280,7 +263,7 @@ async fn after_a_dropped_connection_the_client_resumes_without_gaps_or_duplicate
     let host = TestHost::start(Limits::default()).await;
     let proxy = CuttableProxy::start(host.addr).await;
     let (alice, mut alice_events) = Client::connect(options(&proxy.url, "alice"));
-    next_matching(&mut alice_events, |e| {
+    common::next_event(&mut alice_events, |e| {
         matches!(e, ClientEvent::Joined { .. }).then_some(())
     })
     .await;
@@ -293,7 +276,7 @@ async fn after_a_dropped_connection_the_client_resumes_without_gaps_or_duplicate
     );
 
     proxy.cut();
-    next_matching(&mut alice_events, |e| {
+    common::next_event(&mut alice_events, |e| {
         matches!(e, ClientEvent::Disconnected { .. }).then_some(())
     })
     .await;
@@ -308,7 +291,7 @@ async fn after_a_dropped_connection_the_client_resumes_without_gaps_or_duplicate
 
     // She comes back by herself and sees exactly what she missed: her own leave and bob's
     // three messages; not her own message again.
-    let welcome = next_matching(&mut alice_events, |e| match e {
+    let welcome = common::next_event(&mut alice_events, |e| match e {
         ClientEvent::Joined {
             welcome,
             resumed: true,

@@ -69,24 +69,8 @@ fn options(url: &str, room: &str, nick: &str) -> ClientOptions {
     }
 }
 
-async fn until<T>(
-    events: &mut Receiver<ClientEvent>,
-    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + PATIENCE * 2;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .expect("the expected event in time")
-            .expect("client still running");
-        if let Some(found) = pick(&event) {
-            return found;
-        }
-    }
-}
-
 async fn joined(events: &mut Receiver<ClientEvent>) {
-    until(events, |e| match e {
+    common::next_event(events, |e| match e {
         ClientEvent::Joined { .. } => Some(()),
         ClientEvent::Closed { reason } => panic!("closed: {reason:?}"),
         _ => None,
@@ -95,7 +79,7 @@ async fn joined(events: &mut Receiver<ClientEvent>) {
 }
 
 async fn closed(events: &mut Receiver<ClientEvent>) -> CloseReason {
-    until(events, |e| match e {
+    common::next_event(events, |e| match e {
         ClientEvent::Closed { reason } => Some(reason.clone()),
         ClientEvent::Joined { .. } => panic!("joined, but should have been stopped"),
         _ => None,
@@ -143,7 +127,7 @@ async fn a_recording_of_a_locked_rooms_traffic_holds_nothing_that_was_said() {
     alice.send(secrets[0]).await.unwrap();
     alice.send_private(secrets[3], secrets[1]).await.unwrap();
     for text in [secrets[0], secrets[1]] {
-        until(&mut bob_events, |e| match e {
+        common::next_event(&mut bob_events, |e| match e {
             ClientEvent::Event(ev) => match &ev.body {
                 EventBody::Message { text: t, .. } | EventBody::Private { text: t, .. }
                     if t == text =>
@@ -552,7 +536,7 @@ async fn a_relay_between_two_tls_connections_cannot_complete_a_locked_join() {
         passphrase: Some(PASSPHRASE.into()),
         ..options(&host.url, "Vault", "member")
     });
-    let users = until(&mut events, |e| match e {
+    let users = common::next_event(&mut events, |e| match e {
         ClientEvent::Joined { welcome, .. } => Some(welcome.users.clone()),
         _ => None,
     })
@@ -651,7 +635,7 @@ async fn join_as(
         identity: identity.cloned(),
         ..options(url, "Lobby", nick)
     });
-    until(&mut events, |e| match e {
+    common::next_event(&mut events, |e| match e {
         ClientEvent::Joined { welcome, .. } => Some(Ok(welcome.clone())),
         ClientEvent::Closed { reason } => Some(Err(reason.message().to_owned())),
         _ => None,
@@ -680,7 +664,7 @@ async fn a_nickname_belongs_to_its_installation_across_reconnects_and_restarts()
     b.send_private("ceo", "pssst, for the ceo only")
         .await
         .unwrap();
-    until(&mut ceo_events, |e| match e {
+    common::next_event(&mut ceo_events, |e| match e {
         ClientEvent::Event(ev) if matches!(ev.body, EventBody::Private { .. }) => Some(()),
         _ => None,
     })

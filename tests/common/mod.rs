@@ -135,6 +135,23 @@ impl TestHost {
     }
 }
 
+/// The next client event that `pick` accepts, skipping others; fails after twice PATIENCE.
+pub async fn next_event<T>(
+    events: &mut tokio::sync::mpsc::Receiver<lanchat::client::ClientEvent>,
+    mut pick: impl FnMut(&lanchat::client::ClientEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the expected event in time")
+            .expect("client still running");
+        if let Some(found) = pick(&event) {
+            return found;
+        }
+    }
+}
+
 /// A test client that speaks the protocol frame by frame.
 pub struct Raw {
     pub ws: WebSocketStream<TlsStream<TcpStream>>,
