@@ -25,8 +25,9 @@ impl Room {
         let mut st = self.lock();
 
         // The member this join takes over: the same session with the same key (a reconnect),
-        // or the same key with a new session (the app restarted). A session secret alone,
-        // under another key, takes over nothing.
+        // or the same key and nickname with a new session (the app restarted). A session
+        // secret alone, under another key, takes over nothing; the same installation under
+        // another nickname (a second terminal) is another member.
         let previous = st
             .by_session
             .get(&session)
@@ -36,7 +37,7 @@ impl Room {
                 req.identity?;
                 st.members
                     .iter()
-                    .find(|(_, m)| m.tag == tag)
+                    .find(|(_, m)| m.tag == tag && protocol::name_key(&m.nick) == key)
                     .map(|(id, _)| *id)
             });
         st.owners.check(&key, tag, nick, &self.name)?;
