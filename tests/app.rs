@@ -624,8 +624,19 @@ fn the_app_shows_reconnecting_and_carries_on_when_the_host_comes_back() {
     dana.wait_text("#messages", "Cannot share a location");
 
     host.stop();
-    dana.wait_text("#status-banner", "The host closed the room");
-    dana.wait_text("#status-banner", "Reconnecting");
+    // A room its host closed says so, once, in words, and offers to go home meanwhile; who
+    // is online is unknown while away (not shown as online).
+    dana.wait_text(
+        "#status-banner",
+        "The host closed the room. Waiting for it to come back",
+    );
+    dana.wait_text("#user-count", "?");
+    dana.wait_text("#room-meta", "who is online is unknown");
+    dana.wait_until(
+        "a way home and the details",
+        "return document.getElementById('banner-home') !== null \
+         && document.querySelector('#status-banner details').textContent.includes('host')",
+    );
     // Typed while the host is away: shown at once, pending.
     dana.type_keys("#message-input", "typed while away\u{E007}");
     dana.wait_until(
@@ -636,6 +647,17 @@ fn the_app_shows_reconnecting_and_carries_on_when_the_host_comes_back() {
 
     let host = InProcessHost::start(47000);
     dana.wait_text("#messages", "Reconnected.");
+    dana.wait_text("#user-count", "1");
+    let said: usize = serde_json::from_value(dana.js(
+        "return [...document.querySelectorAll('#messages li')] \
+         .filter(e => e.textContent.includes('The host closed the room.')).length",
+        vec![],
+    ))
+    .unwrap();
+    assert_eq!(
+        said, 1,
+        "the host's closing is said once, however many attempts"
+    );
     dana.wait_until(
         "the banner to go",
         "return document.getElementById('status-banner').hidden",
@@ -916,6 +938,16 @@ fn a_browser_and_the_app_show_every_message_once_across_a_host_crash() {
     println!("seen: app {in_app:?}");
     shown_once("the browser", &in_browser, &all);
     shown_once("the app", &in_app, &all);
+    // The browser never left as far as the app could tell: its rejoin after the host's
+    // restart is not announced again.
+    let joins: usize = serde_json::from_value(dana.js(
+        "return [...document.querySelectorAll('#messages li')] \
+         .filter(e => e.textContent.includes('webby joined')).length",
+        vec![],
+    ))
+    .unwrap();
+    println!("seen: \"webby joined\" shown {joins} time(s) across the host's restart");
+    assert_eq!(joins, 1, "no phantom join after the restart");
     drop(web);
     drop(dana);
     drop(host);

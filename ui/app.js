@@ -178,17 +178,37 @@ function onRoomEvent(e) {
       if (e.id) view.failed(e.id, e.message);
       else view.system(`Not sent: ${e.message}`);
       return;
-    case 'disconnected':
+    case 'disconnected': {
       clearTyping();
-      chat.lostBecause = capitalize(e.reason);
-      view.status(`${chat.lostBecause}. Reconnecting…`, 'warn');
+      const why = plainReason(e.reason);
+      chat.lostBecause = why;
+      chat.lostDetail = e.reason;
+      // Who is online is not known while we are away: say so rather than show a stale list.
+      // Who was here stays known: when they come back after the outage (a restarted host
+      // sees everyone join again), that is not news.
+      chat.away ??= new Set(chat.users.map((u) => u.toLowerCase()));
+      view.presenceUnknown(chat.you);
+      if (why === HOST_CLOSED) {
+        // Said once in the conversation; the banner offers to go home meanwhile.
+        if (!chat.closedByHost) view.system('The host closed the room.');
+        chat.closedByHost = true;
+        view.status(`${HOST_CLOSED}. Waiting for it to come back…`, 'warn', e.reason, leaveRoom);
+      } else {
+        view.status(`${why}. Reconnecting…`, 'warn', e.reason);
+      }
       return;
+    }
     case 'reconnecting':
-      // Keep saying why (e.g. "the host closed the room") while retrying.
-      view.status(
-        `${chat.lostBecause || 'Connection lost'}. Reconnecting (attempt ${e.attempt})…`,
-        'warn',
-      );
+      // Keep saying why while retrying, in words; the details are one click away.
+      if (chat.closedByHost) {
+        view.status(`${HOST_CLOSED}. Waiting for it to come back…`, 'warn', chat.lostDetail, leaveRoom);
+      } else {
+        view.status(
+          `${chat.lostBecause || 'The connection was lost'}. Reconnecting (attempt ${e.attempt})…`,
+          'warn',
+          chat.lostDetail,
+        );
+      }
       return;
     case 'closed':
       clearTyping();
@@ -268,8 +288,23 @@ async function askAgain(chat, error) {
   enterRoom(chat.target, chat.room, { hosting: chat.hosting, passphrase });
 }
 
+const HOST_CLOSED = 'The host closed the room';
+
+/** What went wrong, in words a person understands (the details stay available). */
+function plainReason(reason) {
+  const r = String(reason || '');
+  if (/closed the room|host closing/i.test(r)) return HOST_CLOSED;
+  if (/refused|no answer|not answered|did not answer|timed out|not announced|unreachable|cannot connect|cannot resolve/i.test(r)) {
+    return 'The host is not answering';
+  }
+  if (/too slow|fell behind/i.test(r)) return 'The connection was too slow to keep up';
+  return 'The connection was lost';
+}
+
 function welcome(w, resumed) {
   const chat = state.chat;
+  chat.closedByHost = false;
+  if (!resumed) chat.away = null;
   chat.room = w.room;
   chat.you = w.you;
   chat.users = w.users.slice();
@@ -284,6 +319,9 @@ function welcome(w, resumed) {
     view.system('Reconnected.');
   }
   for (const event of w.history) roomEvent(event, false);
+  // Those back already (their return was in the history, or not recorded at all) are
+  // settled; the others may still come back quietly.
+  for (const nick of w.users) chat.away?.delete(nick.toLowerCase());
   if (w.complete === false) view.system('Some earlier messages are no longer available.');
   if (w.history_saved === false) {
     view.system('The host cannot save this room\'s history right now; the chat goes on.', null, 'warn');
@@ -328,7 +366,8 @@ function roomEvent(ev, live) {
     case 'joined': {
       // In a rush of joins the host announces several at once (`also`).
       const nicks = [ev.nick, ...(ev.also || [])];
-      const others = nicks.filter((n) => !sameNick(n, chat.you));
+      // Someone who was here before we lost the host and is back: a quiet return.
+      const others = nicks.filter((n) => !sameNick(n, chat.you) && !chat.away?.delete(n.toLowerCase()));
       if (others.length === 1) view.system(`${others[0]} joined`, ev.ts);
       else if (others.length > 1 && others.length <= 4) {
         view.system(`${others.slice(0, -1).join(', ')} and ${others.at(-1)} joined`, ev.ts);
@@ -346,6 +385,7 @@ function roomEvent(ev, live) {
       // When many leave at once the host announces them together (`also`).
       const nicks = [ev.nick, ...(ev.also || [])];
       nicks.forEach(stopTyping);
+      for (const nick of nicks) chat.away?.delete(nick.toLowerCase());
       const how = { left: 'left', disconnected: 'disconnected', dropped: 'was disconnected by the host' };
       if (nicks.length === 1) view.system(`${ev.nick} ${how[ev.reason] || 'left'}`, ev.ts);
       else if (nicks.length <= 4) view.system(`${nicks.slice(0, -1).join(', ')} and ${nicks.at(-1)} left`, ev.ts);

@@ -207,6 +207,7 @@ export class View {
   }
 
   users(list, me, onPick) {
+    this.userList.classList.remove('unknown');
     this.userCount.textContent = String(list.length);
     this.roomMeta.textContent = `${list.length} online · you are ${me}`;
     this.userList.replaceChildren();
@@ -336,10 +337,33 @@ export class View {
     else this.typing.textContent = 'Several people are typing…';
   }
 
-  status(text, tone = 'warn') {
+  /**
+   * The banner under the room header. `detail`: the technical reason, shown on demand;
+   * `onGoHome`: offers a button to leave (a room its host closed may not come back).
+   */
+  status(text, tone = 'warn', detail = null, onGoHome = null) {
     this.banner.hidden = !text;
-    this.banner.textContent = text || '';
     this.banner.dataset.tone = tone;
+    this.banner.replaceChildren(el('span', 'banner-text', text || ''));
+    if (onGoHome) {
+      const home = el('button', 'ghost small', 'Go home');
+      home.type = 'button';
+      home.id = 'banner-home';
+      home.addEventListener('click', onGoHome);
+      this.banner.append(' ', home);
+    }
+    if (detail) {
+      const more = el('details', 'banner-detail');
+      more.append(el('summary', null, 'Details'), el('span', 'muted', detail));
+      this.banner.append(more);
+    }
+  }
+
+  /** While disconnected: who is online is not known, so the list says so. */
+  presenceUnknown(me) {
+    this.userCount.textContent = '?';
+    this.roomMeta.textContent = `not connected: who is online is unknown · you are ${me}`;
+    this.userList.classList.add('unknown');
   }
 
   /** addresses: [{interface, join, link}] or null when not hosting. */
