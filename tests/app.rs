@@ -208,6 +208,18 @@ impl Driver {
         }
     }
 
+    /// Shift+Enter on the focused element, as real key presses (WebDriver actions).
+    fn shift_enter(&self) {
+        let keys = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": "\u{E008}"},
+            {"type": "keyDown", "value": "\u{E007}"},
+            {"type": "keyUp", "value": "\u{E007}"},
+            {"type": "keyUp", "value": "\u{E008}"}
+        ]}]});
+        let v = self.call("POST", "/actions", Some(keys));
+        assert!(v["value"].get("error").is_none(), "shift+enter: {v}");
+    }
+
     /// Types as a user would (key events, so "is typing" fires); "\u{E007}" is Enter.
     fn type_keys(&self, css: &str, text: &str) {
         let id = self.element(css);
@@ -389,6 +401,36 @@ fn two_apps_find_each_other_host_join_chat_and_a_browser_joins_too() {
             vec![]
         ),
         json!("")
+    );
+
+    // A multi-line message: Shift+Enter is a new line, Enter sends; the lines arrive as typed.
+    bob.type_keys("#message-input", "first line");
+    bob.shift_enter();
+    bob.type_keys("#message-input", "second line\u{E007}");
+    alice.wait_until(
+        "a two-line message",
+        "return [...document.querySelectorAll('#messages .message .text')] \
+         .some(e => e.textContent === 'first line\\nsecond line')",
+    );
+    // Too long is refused with the count, never cut: the text stays in the box.
+    bob.js(
+        "const box = document.getElementById('message-input'); \
+         box.value = 'x'.repeat(5000); box.dispatchEvent(new Event('input'));",
+        vec![],
+    );
+    bob.type_keys("#message-input", "\u{E007}");
+    bob.wait_text("#message-error", "5,000 characters");
+    assert_eq!(
+        bob.js(
+            "return document.getElementById('message-input').value.length",
+            vec![]
+        ),
+        json!(5000)
+    );
+    bob.js(
+        "const box = document.getElementById('message-input'); box.value = ''; \
+         box.dispatchEvent(new Event('input'));",
+        vec![],
     );
 
     // Peer text is never HTML.

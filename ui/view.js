@@ -3,6 +3,9 @@
 
 const $ = (id) => document.getElementById(id);
 
+/** The longest message the host takes, in characters (PROTOCOL.md, "Rules"). */
+const MAX_TEXT_CHARS = 4000;
+
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -67,6 +70,16 @@ export class View {
     this.typing = $('typing');
     this.composer = $('composer');
     this.messageInput = $('message-input');
+    this.messageError = $('message-error');
+    // Enter sends, Shift+Enter starts a new line (as does a paste with line breaks); the
+    // box grows with its text up to a few lines, then scrolls.
+    this.messageInput.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.composer.requestSubmit();
+      }
+    });
+    this.messageInput.addEventListener('input', () => this.fitMessageInput());
     this.locationButton = $('location-button');
     this.privateTo = $('private-to');
     this.privateLabel = $('private-label');
@@ -442,6 +455,18 @@ export class View {
     this.privateCancel.addEventListener('click', handler);
   }
 
+  fitMessageInput() {
+    const box = this.messageInput;
+    box.style.height = 'auto';
+    box.style.height = `${Math.min(box.scrollHeight + 2, 160)}px`;
+  }
+
+  /** Says why the message was not sent (or clears it). */
+  messageProblem(text) {
+    this.messageError.hidden = !text;
+    this.messageError.textContent = text || '';
+  }
+
   onSend(handler) {
     this.composer.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -450,7 +475,21 @@ export class View {
         this.messageInput.focus();
         return;
       }
-      if (handler(text) !== false) this.messageInput.value = '';
+      // Never cut silently: an over-long message stays in the box with the count.
+      const length = [...text].length;
+      if (length > MAX_TEXT_CHARS) {
+        this.messageProblem(
+          `This message has ${length.toLocaleString('en')} characters; at most ` +
+            `${MAX_TEXT_CHARS.toLocaleString('en')} can be sent. Shorten it or send it in parts.`,
+        );
+        this.messageInput.focus();
+        return;
+      }
+      this.messageProblem(null);
+      if (handler(text) !== false) {
+        this.messageInput.value = '';
+        this.fitMessageInput();
+      }
       this.messageInput.focus();
     });
   }
