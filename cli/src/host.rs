@@ -30,6 +30,9 @@ pub struct HostArgs {
     pub memory_budget: Option<usize>,
     /// In days.
     pub forget_rooms_after: u64,
+    /// In MiB.
+    pub max_file_size: u64,
+    pub file_quota: u64,
 }
 
 /// The machine's name, for `hello` and listings.
@@ -86,6 +89,8 @@ pub async fn run_host(args: HostArgs) -> Result<(), String> {
             forget_rooms_after: std::time::Duration::from_secs(
                 args.forget_rooms_after.saturating_mul(24 * 3600),
             ),
+            max_file_bytes: args.max_file_size.saturating_mul(1 << 20),
+            file_quota: args.file_quota.saturating_mul(1 << 20),
             ..Limits::default()
         }
         .with_message_rate(args.message_rate),

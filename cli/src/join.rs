@@ -163,8 +163,9 @@ async fn chat(
     // Once stdin has ended: when to give up waiting for confirmations.
     let mut give_up: Option<Instant> = None;
     let mut exit: Result<(), String> = Ok(());
+    let mut transfers = crate::files::Transfers::new();
     loop {
-        if give_up.is_some() && client.pending() == 0 {
+        if give_up.is_some() && client.pending() == 0 && transfers.active == 0 {
             client.leave().await;
             give_up = None;
         }
@@ -172,7 +173,7 @@ async fn chat(
         tokio::select! {
             line = stdin.next_line(), if ready_for_input => match line {
                 Ok(Some(line)) => {
-                    if let Err(message) = input(client, &line, &mut out).await {
+                    if let Err(message) = input(client, &line, &mut out, &mut transfers).await {
                         out.local_error(&message).await;
                         refused += 1;
                     }
@@ -182,6 +183,19 @@ async fn chat(
                     give_up = Some(Instant::now() + STALLED);
                 }
             },
+            Some(note) = transfers.received.recv() => {
+                use crate::files::Note;
+                if matches!(note, Note::Done { .. } | Note::Failed { .. }) {
+                    transfers.ended();
+                    if let Some(at) = give_up.as_mut() {
+                        *at = Instant::now() + STALLED;
+                    }
+                }
+                if matches!(note, Note::Failed { .. }) {
+                    refused += 1;
+                }
+                out.transfer(&note).await;
+            }
             // Wakes the loop when a confirmation makes room for the next line.
             () = client.pending_below(IN_FLIGHT), if stdin_open && !ready_for_input => {}
             () = sleep_until_opt(give_up) => {
@@ -222,7 +236,7 @@ async fn chat(
                     ClientEvent::Closed { reason } => Some(reason.clone()),
                     _ => None,
                 };
-                out.event(&event).await;
+                out.event(&event, &mut transfers).await;
                 if let Some(reason) = closed {
                     if !matches!(reason, CloseReason::Left) {
                         exit = Err(match reason {
@@ -274,7 +288,12 @@ async fn room_change(discovered: &mut Discovered) -> Option<lanchat::discovery::
 }
 
 /// Acts on one line of input; returns the id of a request that awaits confirmation.
-async fn input(client: &Client, line: &str, out: &mut Output) -> Result<Option<String>, String> {
+async fn input(
+    client: &Client,
+    line: &str,
+    out: &mut Output,
+    transfers: &mut crate::files::Transfers,
+) -> Result<Option<String>, String> {
     let text = line.trim_end_matches(['\r', '\n']);
     if text.trim().is_empty() {
         return Ok(None);
@@ -298,6 +317,14 @@ async fn input(client: &Client, line: &str, out: &mut Output) -> Result<Option<S
                     _ => return Err("usage: /location LAT LON".into()),
                 }
             }
+            "file" | "send" => {
+                transfers.share(client, rest)?;
+                return Ok(None);
+            }
+            "save" | "get" => {
+                transfers.save(client, rest)?;
+                return Ok(None);
+            }
             "typing" => {
                 client.typing(true).await.map_err(|e| e.to_string())?;
                 return Ok(None);
@@ -311,7 +338,7 @@ async fn input(client: &Client, line: &str, out: &mut Output) -> Result<Option<S
                 return Ok(None);
             }
             "help" => {
-                out.local_note("commands: /msg NICK TEXT, /nick NEW, /location LAT LON, /typing, /users, /leave; // sends a literal /").await;
+                out.local_note("commands: /msg NICK TEXT, /nick NEW, /location LAT LON, /file PATH [NICK], /save N [DIR], /typing, /users, /leave; // sends a literal /").await;
                 return Ok(None);
             }
             other => return Err(format!("unknown command /{other} (try /help)")),

@@ -15,6 +15,7 @@
 //!   address, the room is found on the LAN by name.
 //! - `lanchat nick [NAME]` shows or saves the default nickname.
 
+mod files;
 mod host;
 mod join;
 mod lan;
@@ -93,6 +94,13 @@ enum Command {
         /// Delete saved rooms (other than this one) nobody has used for this many days.
         #[arg(long, value_name = "DAYS", default_value_t = 30)]
         forget_rooms_after: u64,
+        /// The largest file a member may share, in MiB.
+        #[arg(long, value_name = "MB", default_value_t = Limits::default().max_file_bytes >> 20)]
+        max_file_size: u64,
+        /// Space all shared files together may take, in MiB; the oldest files go first
+        /// to make room.
+        #[arg(long, value_name = "MB", default_value_t = Limits::default().file_quota >> 20)]
+        file_quota: u64,
     },
     /// List the rooms on the LAN.
     Rooms {
@@ -112,7 +120,8 @@ enum Command {
     /// Join a room: each stdin line is sent; each room event is printed as one line.
     ///
     /// Lines starting with / are commands: /msg NICK TEXT (private), /nick NEW,
-    /// /location LAT LON, /typing, /users, /leave. Start a line with // to send a
+    /// /location LAT LON, /file PATH [NICK] (share a file), /save N [DIR] (save file N,
+    /// to Downloads by default), /typing, /users, /leave. Start a line with // to send a
     /// literal slash.
     Join {
         /// The host: HOST:PORT, ws://HOST:PORT/ws or lanchat://HOST:PORT[/ROOM]. Without
@@ -182,6 +191,8 @@ fn main() -> ExitCode {
             message_rate,
             memory_budget,
             forget_rooms_after,
+            max_file_size,
+            file_quota,
         } => runtime.block_on(host::run_host(host::HostArgs {
             room,
             bind,
@@ -199,6 +210,8 @@ fn main() -> ExitCode {
             message_rate,
             memory_budget,
             forget_rooms_after,
+            max_file_size,
+            file_quota,
         })),
         Command::Rooms {
             watch,

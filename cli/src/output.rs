@@ -86,7 +86,13 @@ impl Output {
         }
     }
 
-    pub async fn event(&mut self, event: &ClientEvent) {
+    /// A transfer's progress or end.
+    pub async fn transfer(&mut self, note: &crate::files::Note) {
+        let line = if self.json { note.json() } else { note.text() };
+        self.line(line).await;
+    }
+
+    pub async fn event(&mut self, event: &ClientEvent, transfers: &mut crate::files::Transfers) {
         match event {
             ClientEvent::Joined { welcome, .. } => {
                 self.users = welcome.users.clone();
@@ -120,11 +126,13 @@ impl Output {
                 // History first shown with a marker so scripts can tell it from live traffic.
                 for e in &welcome.history {
                     let line = format!("(history) {}", render::event_line(e, None));
+                    let line = with_save_hint(line, e, transfers);
                     self.line(line).await;
                 }
             }
             ClientEvent::Event(e) => {
                 let line = render::event_line(e, Some(self.users.len()));
+                let line = with_save_hint(line, e, transfers);
                 self.line(line).await;
             }
             ClientEvent::Acked { request, ts, .. } => {
@@ -144,6 +152,24 @@ impl Output {
                 }
             }
         }
+    }
+}
+
+/// A file card's line ends with how to save it: `[/save 3]`.
+fn with_save_hint(
+    line: String,
+    event: &protocol::ChatEvent,
+    transfers: &mut crate::files::Transfers,
+) -> String {
+    match &event.body {
+        EventBody::File { id, file, .. } => {
+            let n = transfers.card(lanchat::client::Incoming {
+                id: id.clone(),
+                card: file.clone(),
+            });
+            format!("{line}  [/save {n}]")
+        }
+        _ => line,
     }
 }
 

@@ -82,6 +82,27 @@ pub fn event_line(event: &ChatEvent, users: Option<usize>) -> String {
             format!("[{t}] * {} is now known as {}", clean(from), clean(to))
         }
         EventBody::Notice { text, .. } => format!("[{t}] ! {}", clean(text)),
+        EventBody::File { from, to, file, .. } => {
+            let what = file_summary(file);
+            match to {
+                None => format!("[{t}] * {} shared {what}", clean(from)),
+                Some(to) => format!("[{t}] [private] {} -> {}: {what}", clean(from), clean(to)),
+            }
+        }
+    }
+}
+
+/// `"photo.png" (1.2 MB, image 2000x1000)`.
+pub fn file_summary(file: &lanchat::protocol::FileCard) -> String {
+    let size = lanchat::protocol::human_size(file.size);
+    match file.image {
+        Some(image) => format!(
+            "\"{}\" ({size}, image {}x{})",
+            clean(&file.name),
+            image.width,
+            image.height
+        ),
+        None => format!("\"{}\" ({size}, {})", clean(&file.name), clean(&file.mime)),
     }
 }
 

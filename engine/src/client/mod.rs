@@ -19,6 +19,7 @@ mod dial;
 pub mod event;
 pub mod session;
 mod task;
+pub mod transfer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::ids::random_hex;
 use crate::protocol;
 use crate::trust::KnownHosts;
 pub use event::{ClientEvent, CloseReason, Request, VerifiedHost};
+pub use transfer::{FileAccess, Incoming, Outgoing, TransferError};
 
 /// Finds where a host is right now (a room discovered over mDNS moves when its host
 /// restarts on another port or address).
@@ -142,6 +144,60 @@ impl ClientOptions {
     }
 }
 
+/// Interrupted transfers resumed before giving up.
+pub const TRANSFER_ATTEMPTS: u32 = 50;
+/// How long a transfer waits for the client to be back in the room.
+pub const TRANSFER_PATIENCE: Duration = Duration::from_secs(120);
+
+fn backoff_for(tries: u32) -> Duration {
+    Duration::from_millis(250 * u64::from(tries.min(20)))
+}
+
+/// A transfer's attempts: after a failure that a reconnect may cure, it waits for the
+/// client to be in the room again (a new ticket) and resumes. It gives up after
+/// [`TRANSFER_ATTEMPTS`] attempts, or when the client has been away for
+/// [`TRANSFER_PATIENCE`].
+struct Retry {
+    files: watch::Receiver<Option<FileAccess>>,
+    tries: u32,
+}
+
+impl Retry {
+    fn new(files: watch::Receiver<Option<FileAccess>>) -> Self {
+        Self { files, tries: 0 }
+    }
+
+    async fn access(&mut self) -> Result<FileAccess, TransferError> {
+        let access = tokio::time::timeout(TRANSFER_PATIENCE, self.files.wait_for(Option::is_some))
+            .await
+            .map_err(|_| TransferError::Unreachable("not connected to the host".into()))?
+            .map_err(|_| TransferError::Unreachable("the client has stopped".into()))?
+            .clone();
+        access.ok_or_else(|| TransferError::Unreachable("not connected to the host".into()))
+    }
+
+    /// Waits before the next attempt, or gives `failure` back if there is none.
+    async fn after(
+        &mut self,
+        failure: TransferError,
+        used: &FileAccess,
+    ) -> Result<(), TransferError> {
+        if !failure.is_retryable() || self.tries >= TRANSFER_ATTEMPTS {
+            return Err(failure);
+        }
+        self.tries += 1;
+        tracing::debug!("transfer interrupted ({failure}); resuming");
+        // A new ticket comes with the next welcome; until then, wait a little.
+        let _ = tokio::time::timeout(
+            backoff_for(self.tries),
+            self.files
+                .wait_for(|a| a.as_ref().is_some_and(|a| a.ticket != used.ticket)),
+        )
+        .await;
+        Ok(())
+    }
+}
+
 /// Why a request could not even be queued.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -168,6 +224,8 @@ pub struct Client {
     outbox_limit: usize,
     /// Set once the host has proved its key, before the first `Joined`.
     host: Arc<std::sync::OnceLock<VerifiedHost>>,
+    /// How this membership reaches the host's files; None while disconnected.
+    files: watch::Receiver<Option<FileAccess>>,
 }
 
 impl Client {
@@ -178,18 +236,21 @@ impl Client {
         let pending = Arc::new(watch::channel(0).0);
         let outbox_limit = options.outbox_limit;
         let host = Arc::new(std::sync::OnceLock::new());
+        let (files_tx, files) = watch::channel(None);
         tokio::spawn(task::run(
             options,
             command_rx,
             events,
             pending.clone(),
             host.clone(),
+            files_tx,
         ));
         let client = Client {
             commands,
             pending,
             outbox_limit,
             host,
+            files,
         };
         (client, event_rx)
     }
@@ -245,6 +306,48 @@ impl Client {
     /// The host's verified key: set before the first `Joined` is reported.
     pub fn host(&self) -> Option<VerifiedHost> {
         self.host.get().cloned()
+    }
+
+    /// Where and as whom to reach the host's files, while connected.
+    pub fn file_access(&self) -> Option<FileAccess> {
+        self.files.borrow().clone()
+    }
+
+    /// Shares a file (see [`Outgoing::prepare`]) with the room, or privately: uploads it,
+    /// resuming after lost connections and host restarts (waiting for the client to be back
+    /// in the room), until the host has it whole and checked; the room then sees a `File`
+    /// event. `progress` gets the bytes the host has.
+    pub async fn share_file(
+        &self,
+        file: &Outgoing,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<(), TransferError> {
+        let mut retry = Retry::new(self.files.clone());
+        loop {
+            let access = retry.access().await?;
+            match transfer::upload(&access, file, progress).await {
+                Ok(()) => return Ok(()),
+                Err(e) => retry.after(e, &access).await?,
+            }
+        }
+    }
+
+    /// Downloads a shared file into `dir` (see [`transfer::download`]), resuming the same
+    /// way. The path it was saved as.
+    pub async fn download_file(
+        &self,
+        file: &Incoming,
+        dir: &std::path::Path,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<std::path::PathBuf, TransferError> {
+        let mut retry = Retry::new(self.files.clone());
+        loop {
+            let access = retry.access().await?;
+            match transfer::download(&access, file, dir, progress).await {
+                Ok(path) => return Ok(path),
+                Err(e) => retry.after(e, &access).await?,
+            }
+        }
     }
 
     /// Requests made and not yet acknowledged or refused.

@@ -13,6 +13,9 @@ use crate::lock::AttemptLimiter;
 
 /// What every connection of a host shares: its identity, limits, rooms and counters.
 pub(super) struct Shared {
+    /// Shared files, and the tickets members fetch them with.
+    pub(super) files: super::files::Files,
+    pub(super) grants: super::files::Grants,
     pub(super) name: String,
     /// The hosting installation's stable id, sent in `hello`.
     pub(super) id: String,

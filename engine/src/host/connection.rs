@@ -93,6 +93,14 @@ impl Connection {
                 Box::pin(web::serve(&link, Some(&head), assets, patience)).await;
                 return;
             }
+            Some(web::Route::Files(head)) if link.is_tls() => {
+                Box::pin(super::files::serve(&link, head, &self.shared)).await;
+                return;
+            }
+            Some(web::Route::Files(head)) => {
+                Box::pin(web::serve(&link, Some(&head), assets, patience)).await;
+                return;
+            }
             Some(web::Route::TooLarge) => {
                 Box::pin(web::serve(&link, None, assets, patience)).await;
                 return;
@@ -248,7 +256,7 @@ pub(super) async fn turn_away(stream: TcpStream, peer: SocketAddr, shared: &Shar
     let link = Arc::new(link);
     let head = match web::route(&link, patience).await {
         Some(web::Route::WebSocket(head)) => head,
-        Some(web::Route::Page(head)) => {
+        Some(web::Route::Page(head) | web::Route::Files(head)) => {
             // Over the cap, a browser still gets the page; it will join when there is room.
             web::serve(&link, Some(&head), web::UI, patience).await;
             return;

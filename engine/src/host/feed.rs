@@ -25,13 +25,18 @@ pub(crate) struct Delivery {
     pub origin: MemberId,
     /// For private messages, the only member who receives it.
     pub only: Option<MemberId>,
+    /// The origin receives it too: an event made by an upload, which has no `ack`.
+    pub echo: bool,
     pub frame: bytes::Bytes,
 }
 
 impl Delivery {
     /// Whether `member` should be sent this frame.
     pub fn is_for(&self, member: MemberId) -> bool {
-        self.origin != member && self.only.is_none_or(|only| only == member)
+        if member == self.origin {
+            return self.echo;
+        }
+        self.only.is_none_or(|only| only == member)
     }
 }
 
@@ -181,6 +186,7 @@ mod tests {
         Delivery {
             origin,
             only,
+            echo: false,
             frame: Bytes::from_static(text.as_bytes()),
         }
     }
@@ -253,6 +259,7 @@ mod tests {
             feed.publish(Delivery {
                 origin: 1,
                 only: None,
+                echo: false,
                 frame: Bytes::from_static(big),
             });
         }

@@ -87,6 +87,16 @@ pub struct Limits {
     pub typing_ttl: Duration,
     /// How long shutdown waits for connections to say goodbye.
     pub shutdown_grace: Duration,
+    /// Largest file one member may share (`--max-file-size`).
+    pub max_file_bytes: u64,
+    /// Space all shared files together may take (`--file-quota`); to make room for a new
+    /// one, the oldest go first (their cards then say the host no longer has them).
+    pub file_quota: u64,
+    /// An upload nobody has continued for this long is given up and its partial file
+    /// deleted.
+    pub upload_patience: Duration,
+    /// A transfer that moves no byte for this long is closed (the client may resume it).
+    pub transfer_idle: Duration,
 }
 
 impl Default for Limits {
@@ -126,6 +136,10 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(20),
             typing_ttl: Duration::from_secs(6),
             shutdown_grace: Duration::from_secs(3),
+            max_file_bytes: 2 << 30,
+            file_quota: 10 << 30,
+            upload_patience: Duration::from_secs(24 * 3600),
+            transfer_idle: Duration::from_secs(60),
         }
     }
 }

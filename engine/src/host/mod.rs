@@ -11,6 +11,7 @@
 mod admission;
 mod connection;
 mod feed;
+mod files;
 mod frames;
 mod limits;
 mod outbox;
@@ -172,6 +173,7 @@ impl Host {
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         let limits = Arc::new(config.limits);
         let tls = crate::tls::server_config(&config.identity)?;
+        let files = files::Files::open(config.data_dir.as_deref(), &limits);
         let data = config.data_dir.map(|root| {
             Arc::new(DataDir::new(
                 root,
@@ -226,6 +228,8 @@ impl Host {
             .map(|rate| crate::limiter::KeyedBuckets::new(rate, 4096));
         Ok(Self {
             shared: Arc::new(Shared {
+                files,
+                grants: files::Grants::new(limits.max_connections),
                 name: config.name,
                 id: config.id,
                 page: config.page,
@@ -378,6 +382,10 @@ async fn run_syncer(shared: Arc<Shared>, stop: CancellationToken) {
                 let now = std::time::Instant::now();
                 for room in shared.rooms.all() {
                     room.release_frames_if_empty(now, Duration::from_secs(5));
+                }
+                let given_up = shared.files.sweep(now);
+                if given_up > 0 {
+                    tracing::info!(given_up, "unfinished uploads given up");
                 }
                 let unloaded = shared.rooms.unload_idle(now);
                 if unloaded > 0 {

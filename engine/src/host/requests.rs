@@ -190,6 +190,11 @@ impl Reader<'_> {
                 .to_string(),
         };
         let session = session.as_str();
+        let member = self.conn.shared.next_id();
+        let files = self.conn.shared.grants.issue(super::files::Grant {
+            room: room.clone(),
+            member,
+        });
         let request = JoinRequest {
             id,
             nick,
@@ -199,8 +204,9 @@ impl Reader<'_> {
             kick: self.done.clone(),
             unlock: host_tag.as_deref(),
             identity: self.identity.as_deref().copied(),
+            files: Some(&files),
         };
-        match room.join(request, self.conn.shared.next_id()) {
+        match room.join(request, member) {
             Ok(joined) => {
                 tracing::debug!(
                     conn = self.conn.id,

@@ -28,8 +28,9 @@ pub(super) struct Link {
 /// with a letter.
 const TLS_HANDSHAKE: u8 = 0x16;
 
-/// Bytes read from the socket at a time (on the stack, never kept).
-const READ_CHUNK: usize = 4096;
+/// Bytes read from the socket at a time (on the stack, never kept): a whole TLS record
+/// (16 KiB of data) in one read when that much is waiting, as in a file upload.
+const READ_CHUNK: usize = 17 * 1024;
 
 impl Link {
     /// Waits for the client's first byte: TLS is handshaken, anything else stays plain.
@@ -200,14 +201,30 @@ impl Link {
 
     /// Writes all of `data` (an HTTP answer), then says goodbye (TLS `close_notify`).
     pub(super) async fn write_all_and_close(&self, data: &[u8]) -> io::Result<()> {
-        let mut at = 0;
-        while at < data.len() {
-            at += std::future::poll_fn(|cx| self.poll_write(cx, &data[at..])).await?;
-        }
+        self.write_all(data).await?;
         if let Some(mut session) = self.session() {
             session.close();
         }
         self.drain().await
+    }
+
+    /// Writes all of `data` and waits until the socket has taken it.
+    pub(super) async fn write_all(&self, data: &[u8]) -> io::Result<()> {
+        let mut at = 0;
+        while at < data.len() {
+            at += std::future::poll_fn(|cx| self.poll_write(cx, &data[at..])).await?;
+        }
+        self.drain().await
+    }
+
+    /// Reads what has arrived into `buf`, waiting for something; 0 at the end.
+    pub(super) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            let mut read = ReadBuf::new(buf);
+            self.poll_read(cx, &mut read)
+                .map_ok(|()| read.filled().len())
+        })
+        .await
     }
 }
 

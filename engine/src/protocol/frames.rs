@@ -192,6 +192,10 @@ pub struct Welcome {
     /// room key can make (the client stops if it is wrong or missing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unlock: Option<String>,
+    /// This membership's ticket for files (`/files/...` on the host's port, see PROTOCOL.md,
+    /// "Files"): valid while the member is in the room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -270,6 +274,40 @@ pub enum EventBody {
     },
     /// A message from the host itself, about the room (history no longer saved, and so on).
     Notice { code: NoticeCode, text: String },
+    /// A file `from` shared, uploaded completely and checked against its SHA-256; with `to`,
+    /// privately (only the two of them see it, or may download it). `id` is the file's id
+    /// on the host (`/files/ID`), chosen by the uploader.
+    File {
+        id: String,
+        from: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        #[serde(flatten)]
+        file: FileCard,
+    },
+}
+
+/// What a file event shows about the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCard {
+    /// The file's name, made safe (see `protocol::safe_file_name`).
+    pub name: String,
+    pub size: u64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// Media type, from the name (images: from the content).
+    pub mime: String,
+    /// For an image the host could decode: its size in pixels; it has a thumbnail
+    /// (`/files/ID/thumb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSize>,
+}
+
+/// An image's size in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSize {
+    pub width: u32,
+    pub height: u32,
 }
 
 impl EventBody {
@@ -279,7 +317,8 @@ impl EventBody {
         match self {
             EventBody::Message { id, .. }
             | EventBody::Private { id, .. }
-            | EventBody::Location { id, .. } => Some(id),
+            | EventBody::Location { id, .. }
+            | EventBody::File { id, .. } => Some(id),
             EventBody::Renamed { id, .. } => id.as_deref(),
             EventBody::Joined { .. } | EventBody::Left { .. } | EventBody::Notice { .. } => None,
         }

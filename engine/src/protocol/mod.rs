@@ -9,10 +9,12 @@
 //! - [`rules`]: validation of names, texts, locations, ids and sessions; how names compare.
 //! - [`link`]: `lanchat://HOST:PORT/ROOM` links and the addresses people type.
 
+mod files;
 mod frames;
 mod link;
 mod rules;
 
+pub use files::*;
 pub use frames::*;
 pub use link::{ws_url, AddressError, RoomLink};
 pub use rules::*;
@@ -233,12 +235,14 @@ mod tests {
                     history_saved: false,
                     more: false,
                     unlock: Some("3e".repeat(32)),
+                    files: Some("7f".repeat(16)),
                 })),
                 json!({"type":"welcome","id":"j1","room":"Tokyo","epoch":"e1","seq":7,"you":"bob",
                        "users":["alice","bob"],
                        "history":[{"seq":6,"ts":1_700_000_000_000u64,"type":"message","id":"m",
                                    "from":"alice","text":"hi"}],
-                       "complete":true,"history_saved":false,"unlock":"3e".repeat(32)}),
+                       "complete":true,"history_saved":false,"unlock":"3e".repeat(32),
+                       "files":"7f".repeat(16)}),
             ),
             (
                 HostFrame::Challenge {
@@ -346,6 +350,30 @@ mod tests {
                 )),
                 json!({"seq":11,"ts":1_700_000_000_000u64,"type":"location","id":"m3",
                        "from":"alice","lat":-33.5,"lon":151.25}),
+            ),
+            (
+                HostFrame::Event(event(
+                    11,
+                    EventBody::File {
+                        id: "0f".repeat(16),
+                        from: "alice".into(),
+                        to: Some("bob".into()),
+                        file: FileCard {
+                            name: "photo.png".into(),
+                            size: 1234,
+                            sha256: "ab".repeat(32),
+                            mime: "image/png".into(),
+                            image: Some(ImageSize {
+                                width: 640,
+                                height: 480,
+                            }),
+                        },
+                    },
+                )),
+                json!({"seq":11,"ts":1_700_000_000_000u64,"type":"file","id":"0f".repeat(16),
+                       "from":"alice","to":"bob","name":"photo.png","size":1234,
+                       "sha256":"ab".repeat(32),"mime":"image/png",
+                       "image":{"width":640,"height":480}}),
             ),
             (
                 HostFrame::Event(event(

@@ -36,6 +36,8 @@ struct Driver {
     host_key: Option<Fingerprint>,
     /// Where the handle reads it.
     verified: Arc<std::sync::OnceLock<VerifiedHost>>,
+    /// The membership's way to the host's files, from each welcome.
+    files: watch::Sender<Option<super::FileAccess>>,
 }
 
 impl Driver {
@@ -57,6 +59,7 @@ pub(super) async fn run(
     events: mpsc::Sender<ClientEvent>,
     pending: Arc<watch::Sender<usize>>,
     verified: Arc<std::sync::OnceLock<VerifiedHost>>,
+    files: watch::Sender<Option<super::FileAccess>>,
 ) {
     let passphrase = options.passphrase.take();
     if let Some(Err(e)) = passphrase.as_deref().map(crate::lock::check_passphrase) {
@@ -88,10 +91,12 @@ pub(super) async fn run(
         key: None,
         host_key: None,
         verified,
+        files,
     };
     let mut attempt: u32 = 0;
     loop {
         let ended = driver.connection(&mut session).await;
+        driver.files.send_replace(None);
         if session.is_live() {
             attempt = 0; // it worked: a later loss starts the backoff afresh
         }
@@ -272,6 +277,17 @@ impl Driver {
                                 if let HostFrame::Hello { id, .. } = &frame {
                                     if let Err(ended) = self.check_host(id, presented) {
                                         return ended;
+                                    }
+                                }
+                                if let HostFrame::Welcome(welcome) = &frame {
+                                    let addr = ws.get_ref().get_ref().0.peer_addr();
+                                    if let (Some(ticket), Ok(addr)) = (&welcome.files, addr) {
+                                        self.files.send_replace(Some(super::FileAccess {
+                                            addr,
+                                            key: presented,
+                                            ticket: ticket.clone(),
+                                            identity: self.options.identity.clone(),
+                                        }));
                                     }
                                 }
                                 session.frame(frame, std::time::Instant::now())

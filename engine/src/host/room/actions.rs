@@ -144,6 +144,7 @@ impl Room {
         self.events.publish(Delivery {
             origin: member,
             only: None,
+            echo: false,
             frame: frames::text(frames::json(&typing).as_bytes()),
         });
     }

@@ -127,6 +127,7 @@ impl Room {
             history_saved: !matches!(st.disk, Disk::Failing { .. }),
             more: !backlog.is_empty(),
             unlock: req.unlock,
+            files: req.files,
         };
         let welcome = Welcome::new(&st.users, frames::json(&rest));
         Ok(Joined {

@@ -14,6 +14,7 @@
 
 mod actions;
 mod disk;
+mod files;
 mod history;
 mod idle;
 mod join;
@@ -43,6 +44,7 @@ use crate::protocol::{
 use actions::nick_taken;
 pub(crate) use actions::Say;
 use disk::{not_saved_text, Disk};
+pub(crate) use files::{MemberInfo, SharedFile};
 use history::{History, Wanted};
 pub(crate) use welcome::Welcome;
 use welcome::WelcomeRest;
@@ -139,6 +141,8 @@ pub(crate) struct JoinRequest<'a> {
     pub unlock: Option<&'a str>,
     /// The key the member proved, if any: who they are, whatever their session or nickname.
     pub identity: Option<crate::identity::Fingerprint>,
+    /// The membership's ticket for files, for the welcome.
+    pub files: Option<&'a str>,
 }
 
 /// How a room comes to be.
@@ -156,6 +160,15 @@ enum Audience {
     /// A private message: delivered to `member` only, visible in history to the `pair`.
     Only {
         member: MemberId,
+        pair: (SessionTag, SessionTag),
+    },
+    /// A file: everyone, its uploader included (an upload has no `ack` to stand in for
+    /// the event).
+    AllAndOrigin,
+    /// A private file: the uploader and `member` (None when they are not here right now),
+    /// visible in history to the `pair`.
+    PairAndOrigin {
+        member: Option<MemberId>,
         pair: (SessionTag, SessionTag),
     },
 }
@@ -308,9 +321,13 @@ impl Room {
             seq: st.seq,
             ts: now_ms(),
         };
-        let (only, pair) = match audience {
-            Audience::All => (None, None),
-            Audience::Only { member, pair } => (Some(member), Some(pair)),
+        let (only, pair, echo) = match audience {
+            Audience::All => (None, None, false),
+            Audience::Only { member, pair } => (Some(member), Some(pair), false),
+            Audience::AllAndOrigin => (None, None, true),
+            Audience::PairAndOrigin { member, pair } => {
+                (Some(member.unwrap_or(HOST_ORIGIN)), Some(pair), true)
+            }
         };
         let record = Record {
             event: ChatEvent {
@@ -328,6 +345,7 @@ impl Room {
         self.events.publish(Delivery {
             origin,
             only,
+            echo,
             frame,
         });
         if let Some((code, text)) = disk_news {

@@ -28,6 +28,7 @@ fn join(room: &Arc<Room>, nick: &str, session: &str, member: MemberId) -> Result
             kick: CancellationToken::new(),
             unlock: None,
             identity: None,
+            files: None,
         },
         member,
     )
@@ -151,6 +152,7 @@ fn since_replays_only_missed_events_and_hides_others_private_messages() {
                 kick: CancellationToken::new(),
                 unlock: None,
                 identity: None,
+                files: None,
             },
             9,
         )
@@ -187,6 +189,7 @@ fn since_replays_only_missed_events_and_hides_others_private_messages() {
                 kick: CancellationToken::new(),
                 unlock: None,
                 identity: None,
+                files: None,
             },
             11,
         )

@@ -26,6 +26,8 @@ pub(super) struct WelcomeRest<'a> {
     pub more: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unlock: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<&'a str>,
 }
 
 /// A ready `welcome` frame as the pieces to write in order, frame header first. The user
