@@ -642,3 +642,61 @@ async fn a_host_whose_key_changed_is_refused_with_both_codes_until_trusted() {
     host.signal("TERM");
     host.finish().await;
 }
+
+#[tokio::test]
+async fn a_terminal_shares_a_file_and_another_saves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_host, addr) = start_host("Files", dir.path()).await;
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("report final.pdf");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&source, &bytes).unwrap();
+
+    let mut alice = Proc::spawn(
+        &["join", &addr, "--room", "Files", "--nick", "alice"],
+        dir.path(),
+    );
+    alice.expect("Welcome to Files, alice").await;
+    let mut bob = Proc::spawn(
+        &["join", &addr, "--room", "Files", "--nick", "bob", "--json"],
+        dir.path(),
+    );
+    bob.expect("\"type\":\"welcome\"").await;
+    alice
+        .say(&format!("/file \"{}\" bob", source.display()))
+        .await;
+    let sent = alice.expect("sent \"report final.pdf\"").await;
+    println!("measured: alice saw: {sent}");
+    let card = alice.expect("report final.pdf").await;
+    println!("measured: alice saw: {card}");
+    assert!(
+        card.contains("[private] alice -> bob") && card.contains("[/save 1]"),
+        "{card}"
+    );
+    let event = bob.expect("\"type\":\"file\"").await;
+    println!("measured: bob --json printed: {event}");
+    let event: serde_json::Value = serde_json::from_str(&event).unwrap();
+    assert_eq!(event["name"], "report final.pdf");
+    assert_eq!(event["size"], 300_000);
+    assert_eq!(event["to"], "bob");
+
+    let downloads = tempfile::tempdir().unwrap();
+    bob.say(&format!("/save 1 {}", downloads.path().display()))
+        .await;
+    let done = bob.expect("\"state\":\"done\"").await;
+    println!("measured: bob --json printed: {done}");
+    let saved = downloads.path().join("report final.pdf");
+    assert!(std::fs::read(&saved).unwrap() == bytes);
+    // A second save of the same card never overwrites the first.
+    bob.say(&format!("/save 1 {}", downloads.path().display()))
+        .await;
+    bob.expect("\"state\":\"done\"").await;
+    assert!(downloads.path().join("report final (1).pdf").exists());
+    // A card that does not exist, a file that does not exist: told, nothing sent.
+    alice.say("/save 9").await;
+    alice.say("/file /no/such/file").await;
+    alice.say("/leave").await;
+    let (_, stderr) = alice.finish().await;
+    assert!(stderr.contains("usage: /save N [DIR]"), "{stderr}");
+    assert!(stderr.contains("/no/such/file"), "{stderr}");
+}

@@ -473,3 +473,152 @@ async fn full_disk() {
     );
     host.stop().await;
 }
+
+/// Brings a killed host back on the same port and data (and key).
+async fn restart(host: Proc, port: u16, dir: &Path) -> Proc {
+    let _ = host.finish().await;
+    let mut host = spawn_host(port, dir);
+    host.expect("listening on").await;
+    host
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_transfer_resumes_after_the_host_is_killed_mid_upload_and_mid_download() {
+    use lanchat::client::{Incoming, Outgoing};
+    const SIZE: usize = 48 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut host = spawn_host(port, dir.path());
+    host.expect("listening on").await;
+    let url = format!("wss://127.0.0.1:{port}/ws");
+    let connect = |nick: &str| {
+        let mut options = ClientOptions::new(url.as_str(), "Crash", nick);
+        options.backoff_initial = Duration::from_millis(50);
+        options.backoff_max = Duration::from_millis(300);
+        options.connect_timeout = Duration::from_secs(2);
+        Client::connect(options)
+    };
+    let (alice, _alice_events) = connect("alice");
+    let (bob, mut bob_events) = connect("bob");
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("dataset.bin");
+    // Pseudo-random bytes (xorshift): no two pieces alike, so a misplaced piece shows.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let bytes: Vec<u8> = (0..SIZE / 8)
+        .flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(&source, &bytes).unwrap();
+    let outgoing = Outgoing::prepare(&source, None).await.unwrap();
+    while alice.file_access().is_none() || bob.file_access().is_none() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Upload, slowed down so the kill lands in the middle; the host is killed when a
+    // third is across.
+    let (third_tx, third) = tokio::sync::oneshot::channel::<()>();
+    let uploading = {
+        let alice = alice.clone();
+        let outgoing = outgoing.clone();
+        tokio::spawn(async move {
+            let mut third_tx = Some(third_tx);
+            let mut reports = Vec::new();
+            alice
+                .share_file(&outgoing, &mut |done| {
+                    reports.push(done);
+                    if done > SIZE as u64 / 3 {
+                        if let Some(tx) = third_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(4));
+                })
+                .await
+                .map(|()| reports)
+        })
+    };
+    third.await.unwrap();
+    host.signal("KILL");
+    host = restart(host, port, dir.path()).await;
+    let reports = tokio::time::timeout(Duration::from_secs(60), uploading)
+        .await
+        .expect("the upload finishes after the restart")
+        .unwrap()
+        .expect("the upload resumes and completes");
+    // Where it went on after the restart: the first report that is not more than before.
+    let resumed = reports
+        .windows(2)
+        .find(|w| w[1] <= w[0])
+        .map(|w| w[1])
+        .expect("a resume after the kill");
+    println!(
+        "measured: upload of {SIZE} bytes: host killed (SIGKILL) past a third, resumed at \
+         byte {resumed}"
+    );
+    assert!(resumed > 0, "the upload started over instead of resuming");
+
+    let (id, card) = loop {
+        let event = tokio::time::timeout(Duration::from_secs(20), bob_events.recv())
+            .await
+            .expect("the file event")
+            .expect("bob is running");
+        if let ClientEvent::Event(e) = event {
+            if let EventBody::File { id, file, .. } = e.body {
+                break (id, file);
+            }
+        }
+    };
+    assert_eq!(card.size, SIZE as u64);
+
+    // Download, killed the same way.
+    let saved_dir = tempfile::tempdir().unwrap();
+    let (third_tx, third) = tokio::sync::oneshot::channel::<()>();
+    let downloading = {
+        let bob = bob.clone();
+        let target = saved_dir.path().to_owned();
+        tokio::spawn(async move {
+            let mut third_tx = Some(third_tx);
+            let mut reports = Vec::new();
+            bob.download_file(&Incoming { id, card }, &target, &mut |done| {
+                reports.push(done);
+                if done > SIZE as u64 / 3 {
+                    if let Some(tx) = third_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            })
+            .await
+            .map(|path| (path, reports))
+        })
+    };
+    third.await.unwrap();
+    host.signal("KILL");
+    host = restart(host, port, dir.path()).await;
+    let (path, reports) = tokio::time::timeout(Duration::from_secs(60), downloading)
+        .await
+        .expect("the download finishes after the restart")
+        .unwrap()
+        .expect("the download resumes and completes");
+    let resumed = reports
+        .windows(2)
+        .find(|w| w[1] <= w[0])
+        .map(|w| w[1])
+        .expect("a resume after the kill");
+    println!("measured: download: host killed past a third, resumed at byte {resumed}");
+    assert!(resumed > 0);
+    assert!(
+        std::fs::read(&path).unwrap() == bytes,
+        "the saved file differs"
+    );
+    assert_eq!(path.file_name().unwrap(), "dataset.bin");
+    drop(host);
+}

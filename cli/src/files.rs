@@ -246,7 +246,7 @@ impl Transfers {
             let progress_name = name.clone();
             let progress: Progress = Box::new(move |done: u64| {
                 let from = *first.get_or_insert(done);
-                if last.elapsed() < Duration::from_secs(1) || done >= total {
+                if last.elapsed() < Duration::from_secs(1) || done >= total || done == from {
                     return;
                 }
                 last = Instant::now();

@@ -98,8 +98,14 @@ impl Output {
                 self.users = welcome.users.clone();
                 self.users_seq = welcome.seq;
                 self.me = welcome.you.clone();
+                for e in &welcome.history {
+                    with_save_hint(String::new(), e, transfers);
+                }
             }
-            ClientEvent::Event(e) => self.track(e),
+            ClientEvent::Event(e) => {
+                self.track(e);
+                with_save_hint(String::new(), e, transfers);
+            }
             ClientEvent::Acked {
                 request: lanchat::client::Request::Nick(nick),
                 ..
@@ -179,9 +185,11 @@ fn json_line(event: &ClientEvent) -> String {
     use serde_json::json;
     let value = match event {
         ClientEvent::Joined { welcome, resumed } => {
-            let mut v =
-                serde_json::to_value(protocol::HostFrame::Welcome(Box::new(welcome.clone())))
-                    .unwrap_or_default();
+            let mut welcome = welcome.clone();
+            // The ticket is this client's to use, not something to print.
+            welcome.files = None;
+            let mut v = serde_json::to_value(protocol::HostFrame::Welcome(Box::new(welcome)))
+                .unwrap_or_default();
             v["resumed"] = json!(resumed);
             v
         }

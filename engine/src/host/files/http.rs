@@ -210,7 +210,7 @@ fn declare(
                 .room
                 .member_named(&nick)
                 .ok_or_else(|| FileError::NoSuchUser(nick.trim().to_owned()))?;
-            if other.tag == me.tag {
+            if protocol::name_key(&other.nick) == protocol::name_key(&me.nick) {
                 return Err(FileError::BadRequest(
                     "a private file goes to someone else".into(),
                 ));
