@@ -363,6 +363,17 @@ function roomEvent(ev, live) {
       if (live && !own) attention(ev);
       break;
     }
+    case 'file': {
+      const own = sameNick(ev.from, chat.you);
+      view.fileCard({
+        ev,
+        own,
+        thumb: () => transport.thumbnailUrl(ev.id),
+        onSave: (say) => saveFile(ev, say),
+      });
+      if (live && !own) attention({ ...ev, text: `shared ${ev.name}` });
+      break;
+    }
     case 'joined': {
       // In a rush of joins the host announces several at once (`also`).
       const nicks = [ev.nick, ...(ev.also || [])];
@@ -498,6 +509,52 @@ view.onLocation(async () => {
   } catch (e) {
     view.system(`Cannot share a location: ${message(e)}`);
   }
+});
+
+// ---- files ----
+
+async function shareFiles(files) {
+  if (!state.chat || !files.length) return;
+  for (const file of files) {
+    const size = file.size ?? 0;
+    const row = view.transfer(file.name, size);
+    try {
+      await transport.shareFile(file, state.privateTo, (done) => row.progress(done));
+      row.end();
+    } catch (e) {
+      row.fail(`Cannot share ${file.name}: ${message(e)}`);
+    }
+  }
+}
+
+async function saveFile(ev, say) {
+  say('Saving…');
+  try {
+    const where = await transport.saveFile(ev, (done) => {
+      say(`${Math.floor((done * 100) / Math.max(1, ev.size))}%`);
+    });
+    say(`Saved in ${where}`, true);
+  } catch (e) {
+    say(`Cannot save: ${message(e)}`, true);
+  }
+}
+
+view.onShareFile(async () => {
+  if (!state.chat) return;
+  shareFiles(await transport.pickFiles());
+});
+view.onPasteFiles((files) => {
+  if (window.__TAURI__) {
+    view.system('To share a file from the app, drop it on the window or use File.');
+    return;
+  }
+  shareFiles(files);
+});
+transport.onFilesDropped((files) => shareFiles(files));
+window.addEventListener('dragover', (e) => e.preventDefault());
+window.addEventListener('drop', (e) => {
+  e.preventDefault();
+  if (!window.__TAURI__) shareFiles([...(e.dataTransfer?.files || [])]);
 });
 
 // ---- leaving ----

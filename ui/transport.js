@@ -9,6 +9,7 @@
 import { Session } from './session.js';
 import * as cpace from './cpace.js';
 import { identify } from './identity.js';
+import { hashBlob } from './sha256.js';
 
 export function createTransport() {
   return window.__TAURI__ ? new AppTransport(window.__TAURI__) : new BrowserTransport();
@@ -100,6 +101,50 @@ class AppTransport {
   async setTitle(title) {
     document.title = title;
     await this.tauri.window?.getCurrentWindow().setTitle(title);
+  }
+
+  /** Whether files can be shared by picking them (the app: its file dialog). */
+  get canPickFiles() {
+    return Boolean(this.tauri.dialog);
+  }
+
+  /** Asks for files to share: their paths (the engine reads them, not the page). */
+  async pickFiles() {
+    const picked = await this.tauri.dialog.open({ multiple: true, directory: false });
+    if (!picked) return [];
+    return (Array.isArray(picked) ? picked : [picked]).map((path) => ({
+      path,
+      name: String(path).split(/[\\/]/).pop(),
+    }));
+  }
+
+  /** Files dropped on the window arrive as paths: `handler([{path, name}])`. */
+  onFilesDropped(handler) {
+    this.tauri.event?.listen('tauri://drag-drop', (e) => {
+      const paths = e.payload?.paths || [];
+      if (paths.length) handler(paths.map((path) => ({ path, name: String(path).split(/[\\/]/).pop() })));
+    });
+  }
+
+  /** Shares a picked or dropped file; `onProgress(bytesOnHost)`. */
+  shareFile(file, to, onProgress) {
+    const channel = new this.tauri.core.Channel();
+    channel.onmessage = onProgress;
+    return this.invoke('share_file', { path: file.path, to: to || null, onProgress: channel });
+  }
+
+  /** Saves a shared file in Downloads; resolves with where. */
+  saveFile(ev, onProgress) {
+    const channel = new this.tauri.core.Channel();
+    channel.onmessage = onProgress;
+    const card = { name: ev.name, size: ev.size, sha256: ev.sha256, mime: ev.mime, image: ev.image || null };
+    return this.invoke('save_file', { id: ev.id, card, onProgress: channel });
+  }
+
+  /** A URL for an image's thumbnail. */
+  async thumbnailUrl(id) {
+    const bytes = await this.invoke('file_thumbnail', { id });
+    return URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
   }
 
   async notify(title, body) {
@@ -247,6 +292,73 @@ class BrowserTransport {
     this.session.start();
   }
 
+  get canPickFiles() {
+    return true;
+  }
+
+  /** Asks for files to share with the browser's picker. */
+  pickFiles() {
+    return new Promise((resolve) => {
+      const input = document.createElement('input');
+      input.type = 'file';
+      input.multiple = true;
+      input.addEventListener('change', () => resolve([...input.files]));
+      input.addEventListener('cancel', () => resolve([]));
+      input.click();
+    });
+  }
+
+  /** Dropped files come through the page's own drop event (see app.js). */
+  onFilesDropped() {}
+
+  /**
+   * Shares a File: hashed piece by piece, then uploaded with its progress (the browser
+   * streams it from disk). Resolves when the host has it whole and checked.
+   */
+  async shareFile(file, to, onProgress) {
+    const ticket = this.session?.ticket;
+    if (!ticket) throw new Error('not connected to the host');
+    const sha256 = await hashBlob(file);
+    const id = randomId(16);
+    const headers = {
+      Authorization: `Bearer ${ticket}`,
+      'Upload-Offset': '0',
+      'Upload-Length': String(file.size),
+      'Upload-Name': encodeURIComponent(file.name || 'pasted image.png'),
+      'Upload-Sha256': sha256,
+    };
+    if (to) headers['Upload-To'] = encodeURIComponent(to);
+    await new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('PUT', `/files/${id}`);
+      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+      xhr.upload.onprogress = (e) => onProgress(e.loaded);
+      xhr.onload = () => (xhr.status < 300 ? resolve() : reject(new Error(xhr.responseText.trim() || `the host answered ${xhr.status}`)));
+      xhr.onerror = () => reject(new Error('the upload was interrupted'));
+      xhr.send(file);
+    });
+  }
+
+  /** Saves a shared file: the browser's own download (streamed to disk, with its progress). */
+  async saveFile(ev) {
+    const ticket = this.session?.ticket;
+    if (!ticket) throw new Error('not connected to the host');
+    const link = document.createElement('a');
+    link.href = `/files/${ev.id}?t=${ticket}`;
+    link.download = ev.name;
+    link.rel = 'noopener';
+    document.body.append(link);
+    link.click();
+    link.remove();
+    return 'your Downloads';
+  }
+
+  async thumbnailUrl(id) {
+    const ticket = this.session?.ticket;
+    if (!ticket) throw new Error('not connected to the host');
+    return `/files/${id}/thumb?t=${ticket}`;
+  }
+
   async send(text) {
     return this.session.request({ type: 'send', text });
   }
@@ -362,6 +474,7 @@ class ProtocolSession {
         return; // not ours to understand
       }
       if (frame.type === 'hello' && typeof frame.key === 'string') this.hostKey = frame.key;
+      if (frame.type === 'welcome' && typeof frame.files === 'string') this.ticket = frame.files;
       this.perform(ws, this.state.frame(frame, Date.now()));
     };
     ws.onclose = (e) => {

@@ -17,6 +17,19 @@ function clock(ts) {
   return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
+/** "1.4 MB": a size for people. */
+export function humanSize(bytes) {
+  if (bytes < 1000) return `${Math.round(bytes)} bytes`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = -1;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
 export function mapLink(lat, lon) {
   return `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`;
 }
@@ -81,6 +94,7 @@ export class View {
     });
     this.messageInput.addEventListener('input', () => this.fitMessageInput());
     this.locationButton = $('location-button');
+    this.fileButton = $('file-button');
     this.privateTo = $('private-to');
     this.privateLabel = $('private-label');
     this.privateCancel = $('private-cancel');
@@ -500,6 +514,99 @@ export class View {
 
   onLocation(handler) {
     this.locationButton.addEventListener('click', handler);
+  }
+
+  onShareFile(handler) {
+    this.fileButton.addEventListener('click', handler);
+  }
+
+  /** Images pasted into the message box: `handler([File])`. */
+  onPasteFiles(handler) {
+    this.messageInput.addEventListener('paste', (e) => {
+      const files = [...(e.clipboardData?.files || [])];
+      if (files.length) {
+        e.preventDefault();
+        handler(files);
+      }
+    });
+  }
+
+  /**
+   * A shared file's card: name, size and type (an image: its thumbnail, which `thumb()`
+   * resolves to a URL), and a Save button that calls `onSave(setState)`.
+   */
+  fileCard({ ev, own, thumb, onSave }) {
+    const item = el('li', `message file ${own ? 'own' : 'other'}${ev.to ? ' private' : ''}`);
+    item.dataset.file = ev.id;
+    const meta = el('p', 'meta');
+    meta.append(el('span', 'from', own ? 'You' : ev.from));
+    if (ev.to) meta.append(el('span', 'badge', own ? `private to ${ev.to}` : 'private'));
+    const time = el('time', 'time', clock(ev.ts));
+    time.dateTime = new Date(ev.ts).toISOString();
+    meta.append(time);
+    const card = el('div', 'file-card');
+    if (ev.image) {
+      const img = el('img', 'thumb');
+      img.alt = ev.name;
+      img.width = Math.min(240, ev.image.width);
+      img.height = Math.round((img.width * ev.image.height) / Math.max(1, ev.image.width));
+      thumb().then(
+        (url) => { img.src = url; },
+        () => img.replaceWith(el('p', 'hint', 'No preview: the host no longer has this image')),
+      );
+      img.addEventListener('click', () => onSave(() => {}));
+      card.append(img);
+    }
+    const line = el('p', 'file-line');
+    line.append(el('span', 'file-name', ev.name));
+    line.append(el('span', 'file-size', `${humanSize(ev.size)} · ${ev.mime}`));
+    const save = el('button', 'ghost small', 'Save');
+    save.type = 'button';
+    const status = el('span', 'file-status');
+    save.addEventListener('click', () => {
+      save.disabled = true;
+      onSave((text, done) => {
+        status.textContent = text;
+        if (done) save.disabled = false;
+      });
+    });
+    line.append(save, status);
+    card.append(line);
+    item.append(meta, card);
+    this.append(item, { own });
+    return item;
+  }
+
+  /** A transfer of ours in progress: a bar with speed and time left. */
+  transfer(name, total) {
+    const item = el('li', 'system transfer');
+    const label = el('span', null, `Sending ${name}…`);
+    const bar = el('progress');
+    bar.max = Math.max(1, total);
+    bar.value = 0;
+    const detail = el('span', 'hint');
+    item.append(label, bar, detail);
+    this.append(item, { own: true });
+    const started = performance.now();
+    return {
+      progress(done) {
+        bar.value = done;
+        const seconds = (performance.now() - started) / 1000;
+        const rate = seconds > 0 ? done / seconds : 0;
+        const left = rate > 0 ? Math.ceil((total - done) / rate) : null;
+        detail.textContent = `${Math.floor((done * 100) / Math.max(1, total))}% · ${humanSize(rate)}/s${left !== null ? ` · ${left} s left` : ''}`;
+      },
+      end(text) {
+        item.remove();
+        if (text) label.textContent = text;
+      },
+      fail(text) {
+        label.textContent = text;
+        bar.remove();
+        detail.textContent = '';
+        item.classList.add('failed');
+      },
+    };
   }
 
   onLeave(handler) {

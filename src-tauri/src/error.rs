@@ -27,6 +27,8 @@ pub enum CommandError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Client(#[from] ClientError),
+    #[error("{0}")]
+    Transfer(#[from] lanchat::client::TransferError),
 }
 
 impl CommandError {
@@ -40,6 +42,7 @@ impl CommandError {
             CommandError::NotInRoom => "not_in_room".into(),
             CommandError::AlreadyHosting(_) => "already_hosting".into(),
             CommandError::RoomGone => "room_gone".into(),
+            CommandError::Transfer(_) => "transfer_failed".into(),
             CommandError::Discovery(_) => "discovery_unavailable".into(),
             CommandError::Host(_) => "cannot_host".into(),
             CommandError::Address(_) => "bad_address".into(),

@@ -14,6 +14,7 @@
 mod commands;
 mod error;
 mod events;
+mod files;
 mod state;
 
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub fn run() {
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .manage(Shell::new(config))
         .invoke_handler(tauri::generate_handler![
             commands::profile,
@@ -59,6 +61,9 @@ pub fn run() {
             commands::set_typing,
             commands::leave_room,
             commands::quit,
+            files::share_file,
+            files::save_file,
+            files::file_thumbnail,
         ])
         .on_window_event(|window, event| {
             // Closing the window while hosting would close the room for everyone: the page

@@ -50,6 +50,7 @@ pub static UI: &[Asset] = &[
         "text/javascript; charset=utf-8"
     ),
     ui_file!("/cpace.js", "cpace.js", "text/javascript; charset=utf-8"),
+    ui_file!("/sha256.js", "sha256.js", "text/javascript; charset=utf-8"),
     ui_file!(
         "/identity.js",
         "identity.js",
