@@ -99,6 +99,8 @@ impl Driver {
             .env("LANCHAT_CONFIG_DIR", config_dir)
             // Hosted rooms keep their history here, never in the real data directory.
             .env("LANCHAT_DATA_DIR", config_dir.join("data"))
+            // Saved files go here, never to the real Downloads folder.
+            .env("LANCHAT_DOWNLOAD_DIR", config_dir.join("downloads"))
             .env("LANCHAT_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -580,12 +582,13 @@ fn host_identity() -> std::sync::Arc<lanchat::identity::Identity> {
 
 impl InProcessHost {
     fn start(port: u16) -> InProcessHost {
-        Self::start_with(port, host_identity())
+        Self::start_with(port, host_identity(), None)
     }
 
     fn start_with(
         port: u16,
         identity: std::sync::Arc<lanchat::identity::Identity>,
+        data_dir: Option<PathBuf>,
     ) -> InProcessHost {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, is_ready) = std::sync::mpsc::channel();
@@ -603,7 +606,7 @@ impl InProcessHost {
                     rooms: vec!["Lobby".into()],
                     limits: lanchat::host::Limits::default(),
                     page: true,
-                    data_dir: None,
+                    data_dir,
                     id: "app-test-host".into(),
                     // By default the same key every start, as a real host keeps it in its
                     // config directory: the app accepts no other once it has met the host.
@@ -716,7 +719,7 @@ fn the_app_shows_reconnecting_and_carries_on_when_the_host_comes_back() {
     // with both codes; nothing goes on until dana trusts the new key.
     host.stop();
     let other = std::sync::Arc::new(lanchat::identity::Identity::generate().unwrap());
-    let host = InProcessHost::start_with(47000, other.clone());
+    let host = InProcessHost::start_with(47000, other.clone(), None);
     dana.wait_until(
         "the key warning",
         "return document.getElementById('key-dialog').open",
@@ -993,4 +996,167 @@ fn a_browser_and_the_app_show_every_message_once_across_a_host_crash() {
     drop(web);
     drop(dana);
     drop(host);
+}
+
+/// A client of the test's own, on a runtime of its own thread: joins, then does `work`.
+fn with_client<T: Send + 'static>(
+    url: String,
+    nick: &'static str,
+    work: impl FnOnce(
+            lanchat::client::Client,
+            tokio::sync::mpsc::Receiver<lanchat::client::ClientEvent>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>
+        + Send
+        + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (client, mut events) = lanchat::client::Client::connect(
+                lanchat::client::ClientOptions::new(url.as_str(), "Lobby", nick),
+            );
+            loop {
+                match tokio::time::timeout(PATIENCE, events.recv()).await {
+                    Ok(Some(lanchat::client::ClientEvent::Joined { .. })) => break,
+                    Ok(Some(_)) => continue,
+                    other => panic!("{nick} did not join: {other:?}"),
+                }
+            }
+            work(client, events).await
+        })
+    })
+}
+
+#[test]
+fn the_app_shares_a_file_shows_an_image_s_thumbnail_and_saves_it() {
+    const NAME: &str = "the_app_shares_a_file_shows_an_image_s_thumbnail_and_saves_it";
+    if !sandbox::sandboxed(NAME) {
+        return;
+    }
+    let (_x, display) = xvfb();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"nickname":"erin"}"#).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let host = InProcessHost::start_with(47100, host_identity(), Some(data.path().to_owned()));
+    let (mut erin, _) = Driver::launch(4454, &display, dir.path());
+    erin.wait_text("#greeting", "Hello, erin!");
+    erin.type_keys("#address-input", "127.0.0.1:47100");
+    erin.type_keys("#address-room", "Lobby\u{E007}");
+    erin.wait_text("#messages", "Welcome to Lobby, erin!");
+
+    // Frank shares a photo: the app shows its card with the host's thumbnail.
+    let work = tempfile::tempdir().unwrap();
+    let photo = work.path().join("harbour at dusk.png");
+    lanchat_test_image(&photo);
+    let photo_bytes = std::fs::read(&photo).unwrap();
+    let big = work.path().join("site survey.bin");
+    let survey: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&big, &survey).unwrap();
+    let frank = with_client("wss://127.0.0.1:47100/ws".into(), "frank", {
+        let photo = photo.clone();
+        move |frank, mut events| {
+            Box::pin(async move {
+                let outgoing = lanchat::client::Outgoing::prepare(&photo, None)
+                    .await
+                    .unwrap();
+                frank.share_file(&outgoing, &mut |_| {}).await.unwrap();
+                // Then waits for erin's file and fetches it.
+                loop {
+                    let event = tokio::time::timeout(Duration::from_secs(60), events.recv())
+                        .await
+                        .expect("erin's file")
+                        .expect("frank is running");
+                    if let lanchat::client::ClientEvent::Event(e) = event {
+                        if let lanchat::protocol::EventBody::File { id, from, file, .. } = e.body {
+                            if from == "erin" {
+                                let into = tempfile::tempdir().unwrap();
+                                let path = frank
+                                    .download_file(
+                                        &lanchat::client::Incoming { id, card: file },
+                                        into.path(),
+                                        &mut |_| {},
+                                    )
+                                    .await
+                                    .unwrap();
+                                return std::fs::read(path).unwrap();
+                            }
+                        }
+                    }
+                }
+            })
+        }
+    });
+    erin.wait_until(
+        "the thumbnail",
+        "const img = document.querySelector('.message.file.other img.thumb'); \
+         return img !== null && img.complete && img.naturalWidth > 0",
+    );
+    erin.wait_text(".message.file.other", "harbour at dusk.png");
+
+    // Erin drops a file on the window (the drop event Tauri gives the page): the engine
+    // streams it from its path, with a progress bar meanwhile.
+    erin.js(
+        "window.__TAURI__.event.emit('tauri://drag-drop', {paths: [arguments[0]], position: {x: 10, y: 10}}); return true",
+        vec![json!(big.display().to_string())],
+    );
+    erin.wait_until(
+        "the transfer's progress (or its end)",
+        "const bar = document.querySelector('.transfer progress'); \
+         return (bar !== null && bar.value > bar.max / 5) \
+           || document.querySelector('.message.file.own') !== null",
+    );
+    erin.screenshot(&docs_dir().join("files.png"));
+    erin.wait_text(".message.file.own", "site survey.bin");
+    let fetched = frank.join().unwrap();
+    println!(
+        "measured: frank fetched erin's {} bytes, identical: {}",
+        fetched.len(),
+        fetched == survey
+    );
+    assert!(fetched == survey);
+
+    // The thumbnail opens the picture at full size.
+    erin.click(".message.file.other img.thumb");
+    erin.wait_until(
+        "the full-size picture",
+        "const img = document.querySelector('.image-dialog[open] img'); \
+         return img !== null && img.complete && img.naturalWidth === 1600",
+    );
+    erin.click(".image-dialog");
+
+    // Save: into the Downloads folder, checked, under its own name, with a way to its folder.
+    erin.click(".message.file.other .file-line button");
+    erin.wait_text(".message.file.other .file-status", "Saved as");
+    erin.wait_text(".message.file.other .file-status", "Show in folder");
+    let saved = dir.path().join("downloads").join("harbour at dusk.png");
+    assert!(std::fs::read(&saved).unwrap() == photo_bytes);
+    drop(erin);
+    host.stop();
+}
+
+/// A picture with something to see in its thumbnail: a sky over a harbour.
+fn lanchat_test_image(path: &Path) {
+    let (w, h) = (1600u32, 900u32);
+    image::RgbImage::from_fn(w, h, |x, y| {
+        if y < h * 3 / 5 {
+            image::Rgb([
+                250 - (y * 120 / h) as u8,
+                140 + (x * 60 / w) as u8,
+                90 + (y * 100 / h) as u8,
+            ])
+        } else {
+            image::Rgb([
+                20 + (x * 40 / w) as u8,
+                50 + ((x + y) % 40) as u8,
+                90 + (y * 60 / h) as u8,
+            ])
+        }
+    })
+    .save(path)
+    .unwrap();
 }

@@ -425,3 +425,65 @@ async fn an_upload_nobody_continues_is_cleaned_up() {
         .exists());
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_browser_shares_a_file_sees_a_thumbnail_and_saves_an_image() {
+    let data = tempfile::tempdir().unwrap();
+    let host = host_with_files(Limits::default(), data.path()).await;
+    let (rusty, mut rusty_events) = join(&host.url, "rusty").await;
+    let work = tempfile::tempdir().unwrap();
+    let upload = random_file(work.path(), "from the browser.bin", 5 * 1024 * 1024 + 3);
+    let page = format!("https://{}/", host.addr);
+    let browser = tokio::spawn({
+        let upload = upload.display().to_string();
+        async move { common::node("files.mjs", &[&page, "Lobby", "webby", &upload]).await }
+    });
+
+    // The browser's file arrives whole.
+    let (from, _, id, card) = file_event(&mut rusty_events).await;
+    assert_eq!(
+        (from.as_str(), card.name.as_str()),
+        ("webby", "from the browser.bin")
+    );
+    let got = tempfile::tempdir().unwrap();
+    let saved = rusty
+        .download_file(&Incoming { id, card }, got.path(), &mut |_| {})
+        .await
+        .unwrap();
+    assert!(std::fs::read(saved).unwrap() == std::fs::read(&upload).unwrap());
+
+    // An image for the browser to show and save.
+    let photo = work.path().join("sunset.png");
+    image::RgbImage::from_fn(800, 600, |x, y| {
+        image::Rgb([(x / 4) as u8, (y / 3) as u8, 200])
+    })
+    .save(&photo)
+    .unwrap();
+    let outgoing = Outgoing::prepare(&photo, None).await.unwrap();
+    rusty.share_file(&outgoing, &mut |_| {}).await.unwrap();
+
+    let (ok, said) = browser.await.unwrap();
+    println!("seen: {}", said.trim().replace('\n', " | "));
+    assert!(ok, "{said}");
+    assert!(said.contains("joined"), "{said}");
+    let uploaded = said
+        .lines()
+        .find_map(|l| l.strip_prefix("uploaded "))
+        .expect("the upload's progress");
+    let events: usize = uploaded.split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        events >= 1 && uploaded.ends_with(&format!("last {}", 5 * 1024 * 1024 + 3)),
+        "{uploaded}"
+    );
+    assert!(said.contains("thumbnail 480x360"), "{said}");
+    let photo_bytes = std::fs::read(&photo).unwrap();
+    assert!(
+        said.contains(&format!(
+            "downloaded {} {}",
+            photo_bytes.len(),
+            sha(&photo_bytes)
+        )),
+        "{said}"
+    );
+    host.stop().await;
+}

@@ -588,37 +588,22 @@ fn a_captured_exchange_cannot_rank_candidate_passphrases() {
     assert!(matched.is_empty(), "{matched:?}");
 }
 
-async fn node(script: &str, args: &[&str]) -> (bool, String) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/browser")
-        .join(script);
-    let output = tokio::process::Command::new("node")
-        .arg(&path)
-        .args(args)
-        .output()
-        .await
-        .expect("node must be installed");
-    let said = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), said)
-}
-
 #[tokio::test]
 async fn a_browser_joins_a_locked_room_over_https_and_other_origins_are_refused() {
     let host = TestHost::start_with("127.0.0.1:0".parse().unwrap(), locked_vault(PASSPHRASE)).await;
     let page = format!("https://{}/", host.addr);
-    let (ok, said) = node("join-locked.mjs", &[&page, "Vault", "webby", PASSPHRASE]).await;
+    let (ok, said) = common::node("join-locked.mjs", &[&page, "Vault", "webby", PASSPHRASE]).await;
     println!("seen: {}", said.trim().replace('\n', " | "));
     assert!(ok, "{said}");
     for step in ["asked", "refused", "joined", "delivered"] {
         assert!(said.contains(step), "{step} in {said}");
     }
-    let (ok, said) = node("origins.mjs", &[&host.addr.port().to_string()]).await;
+    let (ok, said) = common::node("origins.mjs", &[&host.addr.port().to_string()]).await;
     println!("seen: {}", said.trim().replace('\n', " | "));
     assert!(ok, "{said}");
     // The page's key exchange, in the browser as served, against the published vectors
     // (the engine's own test checks them in Rust).
-    let (ok, said) = node("cpace-vectors.mjs", &[&page]).await;
+    let (ok, said) = common::node("cpace-vectors.mjs", &[&page]).await;
     println!("seen: {}", said.trim());
     assert!(ok && said.contains("every value reproduced"), "{said}");
     host.stop().await;
@@ -704,7 +689,7 @@ async fn a_nickname_belongs_to_its_installation_across_reconnects_and_restarts()
     assert!(texts.contains(&"pssst, for the ceo only"));
     // A browser's key works the same way (its key is kept in the page's storage).
     let page = format!("https://{}/", host.addr);
-    let (ok, said) = node("identity.mjs", &[&page, "Lobby", "webby"]).await;
+    let (ok, said) = common::node("identity.mjs", &[&page, "Lobby", "webby"]).await;
     println!("seen: {}", said.trim().replace('\n', " | "));
     assert!(ok, "{said}");
     host.stop().await;

@@ -16,6 +16,8 @@ const state = {
   chat: null,
   rooms: [],
   unread: 0,
+  /** Transfers started, for their ids. */
+  transfers: 0,
   focused: document.hasFocus(),
   typingSentAt: 0,
   typingIdle: null,
@@ -369,7 +371,11 @@ function roomEvent(ev, live) {
         ev,
         own,
         thumb: () => transport.thumbnailUrl(ev.id),
+        full: () => transport.imageUrl(ev.id, ev.mime),
         onSave: (say) => saveFile(ev, say),
+        onShow: transport.canShowInFolder
+          ? (path) => transport.showInFolder(path).catch((e) => view.system(`Cannot show the folder: ${message(e)}`))
+          : null,
       });
       if (live && !own) attention({ ...ev, text: `shared ${ev.name}` });
       break;
@@ -516,11 +522,17 @@ view.onLocation(async () => {
 async function shareFiles(files) {
   if (!state.chat || !files.length) return;
   for (const file of files) {
-    const size = file.size ?? 0;
-    const row = view.transfer(file.name, size);
+    const transfer = `t${++state.transfers}`;
+    const row = view.transfer(file.name, 'Sending', () => transport.cancelTransfer(transfer));
     try {
-      await transport.shareFile(file, state.privateTo, (done) => row.progress(done));
-      row.end();
+      const sent = await transport.shareFile(
+        file,
+        state.privateTo,
+        (done, total) => row.progress(done, total),
+        transfer,
+      );
+      if (sent) row.end();
+      else row.fail(`Cancelled: ${file.name} was not shared`);
     } catch (e) {
       row.fail(`Cannot share ${file.name}: ${message(e)}`);
     }
@@ -528,14 +540,23 @@ async function shareFiles(files) {
 }
 
 async function saveFile(ev, say) {
+  if (!transport.canShowInFolder) {
+    // The browser downloads it itself, with its own progress.
+    await transport.saveFile(ev).catch((e) => say(`Cannot save: ${message(e)}`, true));
+    say('Saving in your browser’s downloads', true);
+    return;
+  }
+  const transfer = `t${++state.transfers}`;
+  const row = view.transfer(ev.name, 'Saving', () => transport.cancelTransfer(transfer));
   say('Saving…');
   try {
-    const where = await transport.saveFile(ev, (done) => {
-      say(`${Math.floor((done * 100) / Math.max(1, ev.size))}%`);
-    });
-    say(`Saved in ${where}`, true);
+    const where = await transport.saveFile(ev, (done, total) => row.progress(done, total), transfer);
+    row.end();
+    if (where) say(`Saved as ${where}`, true, where);
+    else say('Cancelled', true);
   } catch (e) {
-    say(`Cannot save: ${message(e)}`, true);
+    row.fail(`Cannot save ${ev.name}: ${message(e)}`);
+    say('Not saved', true);
   }
 }
 

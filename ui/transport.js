@@ -126,25 +126,47 @@ class AppTransport {
     });
   }
 
-  /** Shares a picked or dropped file; `onProgress(bytesOnHost)`. */
-  shareFile(file, to, onProgress) {
+  /**
+   * Shares a picked or dropped file; `onProgress(bytesOnHost, total)`. Resolves `true` when
+   * the host has it, `false` when cancelled (`cancelTransfer(transfer)`).
+   */
+  shareFile(file, to, onProgress, transfer) {
     const channel = new this.tauri.core.Channel();
-    channel.onmessage = onProgress;
-    return this.invoke('share_file', { path: file.path, to: to || null, onProgress: channel });
+    channel.onmessage = ([done, total]) => onProgress(done, total);
+    return this.invoke('share_file', { path: file.path, to: to || null, transfer, onProgress: channel });
   }
 
-  /** Saves a shared file in Downloads; resolves with where. */
-  saveFile(ev, onProgress) {
+  cancelTransfer(transfer) {
+    return this.invoke('cancel_transfer', { transfer });
+  }
+
+  /** Whether a saved file can be shown in its folder. */
+  get canShowInFolder() {
+    return true;
+  }
+
+  showInFolder(path) {
+    return this.invoke('show_in_folder', { path });
+  }
+
+  /** Saves a shared file in Downloads; resolves with where (null: cancelled). */
+  saveFile(ev, onProgress, transfer) {
     const channel = new this.tauri.core.Channel();
-    channel.onmessage = onProgress;
+    channel.onmessage = ([done, total]) => onProgress(done, total);
     const card = { name: ev.name, size: ev.size, sha256: ev.sha256, mime: ev.mime, image: ev.image || null };
-    return this.invoke('save_file', { id: ev.id, card, onProgress: channel });
+    return this.invoke('save_file', { id: ev.id, card, transfer, onProgress: channel });
   }
 
   /** A URL for an image's thumbnail. */
   async thumbnailUrl(id) {
     const bytes = await this.invoke('file_thumbnail', { id });
     return URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
+  }
+
+  /** A URL for an image at full size. */
+  async imageUrl(id, mime) {
+    const bytes = await this.invoke('file_image', { id });
+    return URL.createObjectURL(new Blob([bytes], { type: mime }));
   }
 
   async notify(title, body) {
@@ -315,7 +337,7 @@ class BrowserTransport {
    * Shares a File: hashed piece by piece, then uploaded with its progress (the browser
    * streams it from disk). Resolves when the host has it whole and checked.
    */
-  async shareFile(file, to, onProgress) {
+  async shareFile(file, to, onProgress, transfer) {
     const ticket = this.session?.ticket;
     if (!ticket) throw new Error('not connected to the host');
     const sha256 = await hashBlob(file);
@@ -328,15 +350,40 @@ class BrowserTransport {
       'Upload-Sha256': sha256,
     };
     if (to) headers['Upload-To'] = encodeURIComponent(to);
-    await new Promise((resolve, reject) => {
+    this.uploads ??= new Map();
+    return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
+      this.uploads.set(transfer, { xhr, id, ticket });
+      xhr.onloadend = () => this.uploads.delete(transfer);
+      xhr.onabort = () => resolve(false);
       xhr.open('PUT', `/files/${id}`);
       for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-      xhr.upload.onprogress = (e) => onProgress(e.loaded);
-      xhr.onload = () => (xhr.status < 300 ? resolve() : reject(new Error(xhr.responseText.trim() || `the host answered ${xhr.status}`)));
+      xhr.upload.onprogress = (e) => onProgress(e.loaded, file.size);
+      xhr.onload = () => (xhr.status < 300 ? resolve(true) : reject(new Error(xhr.responseText.trim() || `the host answered ${xhr.status}`)));
       xhr.onerror = () => reject(new Error('the upload was interrupted'));
       xhr.send(file);
     });
+  }
+
+  /** Stops an upload; the host deletes what it had of it. */
+  async cancelTransfer(transfer) {
+    const upload = this.uploads?.get(transfer);
+    if (!upload) return;
+    upload.xhr.abort();
+    await fetch(`/files/${upload.id}`, {
+      method: 'DELETE',
+      headers: { Authorization: `Bearer ${upload.ticket}` },
+    }).catch(() => {});
+  }
+
+  get canShowInFolder() {
+    return false;
+  }
+
+  async imageUrl(id) {
+    const ticket = this.session?.ticket;
+    if (!ticket) throw new Error('not connected to the host');
+    return `/files/${id}/image?t=${ticket}`;
   }
 
   /** Saves a shared file: the browser's own download (streamed to disk, with its progress). */

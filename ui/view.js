@@ -535,7 +535,7 @@ export class View {
    * A shared file's card: name, size and type (an image: its thumbnail, which `thumb()`
    * resolves to a URL), and a Save button that calls `onSave(setState)`.
    */
-  fileCard({ ev, own, thumb, onSave }) {
+  fileCard({ ev, own, thumb, full, onSave, onShow }) {
     const item = el('li', `message file ${own ? 'own' : 'other'}${ev.to ? ' private' : ''}`);
     item.dataset.file = ev.id;
     const meta = el('p', 'meta');
@@ -554,7 +554,8 @@ export class View {
         (url) => { img.src = url; },
         () => img.replaceWith(el('p', 'hint', 'No preview: the host no longer has this image')),
       );
-      img.addEventListener('click', () => onSave(() => {}));
+      img.title = 'Show full size';
+      img.addEventListener('click', () => this.showImage(ev.name, full));
       card.append(img);
     }
     const line = el('p', 'file-line');
@@ -565,9 +566,15 @@ export class View {
     const status = el('span', 'file-status');
     save.addEventListener('click', () => {
       save.disabled = true;
-      onSave((text, done) => {
+      onSave((text, done, path) => {
         status.textContent = text;
         if (done) save.disabled = false;
+        if (path && onShow) {
+          const show = el('button', 'ghost small', 'Show in folder');
+          show.type = 'button';
+          show.addEventListener('click', () => onShow(path));
+          status.append(' ', show);
+        }
       });
     });
     line.append(save, status);
@@ -577,24 +584,59 @@ export class View {
     return item;
   }
 
-  /** A transfer of ours in progress: a bar with speed and time left. */
-  transfer(name, total) {
+  /** An image at full size, over the conversation; `url()` resolves to its address. */
+  showImage(name, url) {
+    if (!this.imageDialog) {
+      this.imageDialog = el('dialog', 'image-dialog');
+      this.imageDialog.addEventListener('click', () => this.imageDialog.close());
+      document.body.append(this.imageDialog);
+    }
+    const dialog = this.imageDialog;
+    dialog.replaceChildren(el('p', 'hint', `Loading ${name}…`));
+    dialog.showModal();
+    url().then(
+      (src) => {
+        const img = el('img');
+        img.alt = name;
+        img.src = src;
+        dialog.replaceChildren(img, el('p', 'hint', `${name} · click to close`));
+      },
+      (e) => dialog.replaceChildren(el('p', 'error', `Cannot show ${name}: ${e?.message || e}`)),
+    );
+  }
+
+  /**
+   * A transfer of ours in progress: a bar with speed and time left, and Cancel.
+   * `verb`: "Sending" or "Saving".
+   */
+  transfer(name, verb, onCancel) {
     const item = el('li', 'system transfer');
-    const label = el('span', null, `Sending ${name}…`);
+    const label = el('span', null, `${verb} ${name}…`);
+    // Indeterminate (while the file is read to hash it) until the first report.
     const bar = el('progress');
-    bar.max = Math.max(1, total);
-    bar.value = 0;
     const detail = el('span', 'hint');
-    item.append(label, bar, detail);
+    const cancel = el('button', 'ghost small', 'Cancel');
+    cancel.type = 'button';
+    cancel.addEventListener('click', () => {
+      cancel.disabled = true;
+      onCancel();
+    });
+    item.append(label, bar, detail, cancel);
     this.append(item, { own: true });
-    const started = performance.now();
+    // Speed counts from the first report (reading the file to hash it comes before).
+    let first = null;
     return {
-      progress(done) {
+      progress(done, total) {
+        bar.max = Math.max(1, total);
         bar.value = done;
-        const seconds = (performance.now() - started) / 1000;
-        const rate = seconds > 0 ? done / seconds : 0;
+        const now = performance.now();
+        first ??= { at: now, done };
+        const seconds = (now - first.at) / 1000;
+        const rate = seconds > 0.1 ? (done - first.done) / seconds : 0;
         const left = rate > 0 ? Math.ceil((total - done) / rate) : null;
-        detail.textContent = `${Math.floor((done * 100) / Math.max(1, total))}% · ${humanSize(rate)}/s${left !== null ? ` · ${left} s left` : ''}`;
+        const percent = Math.floor((done * 100) / Math.max(1, total));
+        const speed = rate > 0 ? ` · ${humanSize(rate)}/s` : '';
+        detail.textContent = `${percent}%${speed}${left !== null ? ` · ${left} s left` : ''}`;
       },
       end(text) {
         item.remove();
@@ -603,6 +645,7 @@ export class View {
       fail(text) {
         label.textContent = text;
         bar.remove();
+        cancel.remove();
         detail.textContent = '';
         item.classList.add('failed');
       },

@@ -29,6 +29,12 @@ pub enum CommandError {
     Client(#[from] ClientError),
     #[error("{0}")]
     Transfer(#[from] lanchat::client::TransferError),
+    #[error("there is no Downloads folder to save into")]
+    NoDownloads,
+    #[error("only files this app saved can be shown in their folder")]
+    NotSaved,
+    #[error("cannot open the folder: {0}")]
+    Open(String),
 }
 
 impl CommandError {
@@ -43,6 +49,9 @@ impl CommandError {
             CommandError::AlreadyHosting(_) => "already_hosting".into(),
             CommandError::RoomGone => "room_gone".into(),
             CommandError::Transfer(_) => "transfer_failed".into(),
+            CommandError::NoDownloads => "no_downloads".into(),
+            CommandError::NotSaved => "not_saved".into(),
+            CommandError::Open(_) => "cannot_open".into(),
             CommandError::Discovery(_) => "discovery_unavailable".into(),
             CommandError::Host(_) => "cannot_host".into(),
             CommandError::Address(_) => "bad_address".into(),

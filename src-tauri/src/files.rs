@@ -1,22 +1,28 @@
 //! Files in the app, on the Rust side: the page names a file by its path (from the drop or
 //! the file picker) and the engine streams it; downloads are written by the engine too.
-//! Nothing of a file's content passes through the page except thumbnails (small PNGs the
-//! host made).
+//! Nothing of a file's content passes through the page except images being shown
+//! (thumbnails the host made, and a full-size image on request, bounded).
 
-use lanchat::client::{Incoming, Outgoing};
+use std::future::Future;
+use std::path::PathBuf;
+
+use lanchat::client::{Incoming, Outgoing, TransferError};
 use lanchat::protocol::FileCard;
 use tauri::ipc::{Channel, Response};
 use tauri::State;
 
 use crate::error::CommandError;
-use crate::state::Shell;
+use crate::state::{lock, Shell};
 
 /// At most this many progress reports a second go to the page.
 const REPORTS_PER_SECOND: u32 = 10;
 
-/// Calls `report` with the bytes done, at most [`REPORTS_PER_SECOND`] times a second (and
-/// always for the last byte).
-fn throttled(total: u64, report: Channel<u64>) -> impl FnMut(u64) + Send {
+/// The largest image shown full size in the window; larger ones are saved instead.
+const MAX_SHOWN_IMAGE: u64 = 64 << 20;
+
+/// Calls `report` with the bytes done and the total, at most [`REPORTS_PER_SECOND`] times
+/// a second (and always for the last byte).
+fn throttled(total: u64, report: Channel<(u64, u64)>) -> impl FnMut(u64) + Send {
     let every = std::time::Duration::from_secs(1) / REPORTS_PER_SECOND;
     let mut last: Option<std::time::Instant> = None;
     move |done| {
@@ -24,44 +30,107 @@ fn throttled(total: u64, report: Channel<u64>) -> impl FnMut(u64) + Send {
             return;
         }
         last = Some(std::time::Instant::now());
-        let _ = report.send(done);
+        let _ = report.send((done, total));
     }
 }
 
+/// Runs `work` until it ends or the page cancels transfer `id` (`None` then).
+async fn cancellable<T>(
+    shell: &Shell,
+    id: &str,
+    work: impl Future<Output = Result<T, TransferError>>,
+) -> Result<Option<T>, CommandError> {
+    let (cancel, cancelled) = tokio::sync::oneshot::channel();
+    lock(&shell.transfers).insert(id.to_owned(), cancel);
+    let result = tokio::select! {
+        result = work => result.map(Some).map_err(CommandError::from),
+        _ = cancelled => Ok(None),
+    };
+    lock(&shell.transfers).remove(id);
+    result
+}
+
 /// Shares the file at `path` with the room, or privately with `to`. Resolves when the host
-/// has it whole and checked (the `file` event follows on the room's channel).
+/// has it whole and checked (the `file` event follows on the room's channel); `false` if
+/// the page cancelled it (the host then deletes what it had).
 #[tauri::command]
 pub async fn share_file(
     shell: State<'_, Shell>,
     path: String,
     to: Option<String>,
-    on_progress: Channel<u64>,
-) -> Result<(), CommandError> {
+    transfer: String,
+    on_progress: Channel<(u64, u64)>,
+) -> Result<bool, CommandError> {
     let client = shell.client().ok_or(CommandError::NotInRoom)?;
-    let file = Outgoing::prepare(std::path::Path::new(&path), to.filter(|t| !t.is_empty())).await?;
+    let to = to.filter(|t| !t.is_empty());
+    let prepared = cancellable(&shell, &transfer, Outgoing::prepare(path.as_ref(), to)).await?;
+    let Some(file) = prepared else {
+        return Ok(false);
+    };
     let mut progress = throttled(file.size, on_progress);
-    client.share_file(&file, &mut progress).await?;
-    Ok(())
+    let sent = cancellable(&shell, &transfer, client.share_file(&file, &mut progress)).await?;
+    if sent.is_none() {
+        client.cancel_upload(&file.id).await;
+    }
+    Ok(sent.is_some())
 }
 
-/// Downloads a shared file into the Downloads folder; the path it was saved as.
+/// Where saved files go: `LANCHAT_DOWNLOAD_DIR`, else the Downloads folder.
+fn download_dir() -> Result<PathBuf, CommandError> {
+    std::env::var_os("LANCHAT_DOWNLOAD_DIR")
+        .map(PathBuf::from)
+        .or_else(lanchat::client::transfer::downloads_dir)
+        .ok_or(CommandError::NoDownloads)
+}
+
+/// Downloads a shared file into the Downloads folder; the path it was saved as (`None` if
+/// the page cancelled it).
 #[tauri::command]
 pub async fn save_file(
     shell: State<'_, Shell>,
     id: String,
     card: FileCard,
-    on_progress: Channel<u64>,
-) -> Result<String, CommandError> {
+    transfer: String,
+    on_progress: Channel<(u64, u64)>,
+) -> Result<Option<String>, CommandError> {
     let client = shell.client().ok_or(CommandError::NotInRoom)?;
-    let dir = std::env::var_os("LANCHAT_DOWNLOAD_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(lanchat::client::transfer::downloads_dir)
-        .ok_or(CommandError::NotInRoom)?;
+    let dir = download_dir()?;
     let mut progress = throttled(card.size, on_progress);
-    let saved = client
-        .download_file(&Incoming { id, card }, &dir, &mut progress)
-        .await?;
-    Ok(saved.display().to_string())
+    let file = Incoming {
+        id: id.clone(),
+        card,
+    };
+    let saved = cancellable(
+        &shell,
+        &transfer,
+        client.download_file(&file, &dir, &mut progress),
+    )
+    .await?;
+    let Some(saved) = saved else {
+        lanchat::client::transfer::forget_download(&dir, &id).await;
+        return Ok(None);
+    };
+    let shown = saved.display().to_string();
+    lock(&shell.saved).insert(saved);
+    Ok(Some(shown))
+}
+
+/// Cancels a transfer the page started (nothing if it has ended).
+#[tauri::command]
+pub fn cancel_transfer(shell: State<'_, Shell>, transfer: String) {
+    if let Some(cancel) = lock(&shell.transfers).remove(&transfer) {
+        let _ = cancel.send(());
+    }
+}
+
+/// Shows a file this app saved in the system's file manager (on the user's click).
+#[tauri::command]
+pub fn show_in_folder(shell: State<'_, Shell>, path: String) -> Result<(), CommandError> {
+    let path = PathBuf::from(path);
+    if !lock(&shell.saved).contains(&path) {
+        return Err(CommandError::NotSaved);
+    }
+    tauri_plugin_opener::reveal_item_in_dir(&path).map_err(|e| CommandError::Open(e.to_string()))
 }
 
 /// An image's thumbnail (PNG bytes, as the host made it).
@@ -71,4 +140,13 @@ pub async fn file_thumbnail(shell: State<'_, Shell>, id: String) -> Result<Respo
     let access = client.file_access().ok_or(CommandError::NotInRoom)?;
     let png = lanchat::client::transfer::thumbnail(&access, &id).await?;
     Ok(Response::new(png))
+}
+
+/// An image at full size, for showing it (bounded; larger ones are saved instead).
+#[tauri::command]
+pub async fn file_image(shell: State<'_, Shell>, id: String) -> Result<Response, CommandError> {
+    let client = shell.client().ok_or(CommandError::NotInRoom)?;
+    let access = client.file_access().ok_or(CommandError::NotInRoom)?;
+    let bytes = lanchat::client::transfer::image(&access, &id, MAX_SHOWN_IMAGE).await?;
+    Ok(Response::new(bytes))
 }

@@ -47,6 +47,7 @@ pub fn run() {
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
         .manage(Shell::new(config))
         .invoke_handler(tauri::generate_handler![
             commands::profile,
@@ -64,6 +65,9 @@ pub fn run() {
             files::share_file,
             files::save_file,
             files::file_thumbnail,
+            files::file_image,
+            files::cancel_transfer,
+            files::show_in_folder,
         ])
         .on_window_event(|window, event| {
             // Closing the window while hosting would close the room for everyone: the page

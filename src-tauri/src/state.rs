@@ -33,6 +33,10 @@ pub struct Shell {
     pub session: Mutex<Option<Session>>,
     /// The room the user hosts, if any.
     pub hosting: Mutex<Option<HostedRoom>>,
+    /// Transfers in progress, by the page's id for them: sending on it cancels one.
+    pub transfers: Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>,
+    /// Files this app saved: the only ones it shows in their folder.
+    pub saved: Mutex<std::collections::HashSet<std::path::PathBuf>>,
 }
 
 /// Membership of one room.
@@ -42,7 +46,7 @@ pub struct Session {
     pub pump: JoinHandle<()>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -62,6 +66,8 @@ impl Shell {
             rooms_channel: Default::default(),
             session: Mutex::new(None),
             hosting: Mutex::new(None),
+            transfers: Mutex::default(),
+            saved: Mutex::default(),
         }
     }
 

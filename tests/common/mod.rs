@@ -293,3 +293,20 @@ impl Raw {
         }
     }
 }
+
+/// Runs `node tests/browser/SCRIPT ARGS` (a real chromium through playwright-core): whether
+/// it succeeded, and everything it printed.
+pub async fn node(script: &str, args: &[&str]) -> (bool, String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/browser")
+        .join(script);
+    let output = tokio::process::Command::new("node")
+        .arg(&path)
+        .args(args)
+        .output()
+        .await
+        .expect("node must be installed");
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), said)
+}

@@ -332,6 +332,16 @@ impl Client {
         }
     }
 
+    /// Gives up an upload (after its `share_file` was dropped): the host deletes what it
+    /// has of it. Best effort: a host that is away deletes it after `upload_patience`.
+    pub async fn cancel_upload(&self, id: &str) {
+        if let Some(access) = self.file_access() {
+            if let Err(e) = transfer::cancel_upload(&access, id).await {
+                tracing::debug!("cannot cancel upload {id}: {e}");
+            }
+        }
+    }
+
     /// Downloads a shared file into `dir` (see [`transfer::download`]), resuming the same
     /// way. The path it was saved as.
     pub async fn download_file(

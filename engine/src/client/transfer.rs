@@ -334,6 +334,30 @@ pub async fn upload(
     }
 }
 
+/// Gives up an upload the host has not finished: its partial file goes at once. Nothing
+/// happens if the host never heard of it.
+pub async fn cancel_upload(access: &FileAccess, id: &str) -> Result<(), TransferError> {
+    let mut stream = connect(access).await?;
+    let head = request_head("DELETE", access, &format!("/files/{id}"), &[]);
+    stream.write_all(&head).await.map_err(unreachable)?;
+    let answer = read_answer(&mut stream).await?;
+    match answer.status {
+        204 | 404 => Ok(()),
+        _ => Err(answer.refusal(&mut stream).await),
+    }
+}
+
+/// Deletes what a cancelled download left in `dir`.
+pub async fn forget_download(dir: &Path, id: &str) {
+    let _ = tokio::fs::remove_file(partial_path(dir, id)).await;
+}
+
+/// An image's full content, for showing it (the host serves it only for files it decoded
+/// as images); refused past `max` bytes.
+pub async fn image(access: &FileAccess, id: &str, max: u64) -> Result<Vec<u8>, TransferError> {
+    get_small(access, &format!("/files/{id}/image"), max).await
+}
+
 /// A file someone shared, as its event describes it.
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -471,14 +495,29 @@ pub fn downloads_dir() -> Option<PathBuf> {
 
 /// A thumbnail's bytes (PNG), small enough to hold in memory (the host bounds it).
 pub async fn thumbnail(access: &FileAccess, id: &str) -> Result<Vec<u8>, TransferError> {
+    get_small(access, &format!("/files/{id}/thumb"), 8 << 20).await
+}
+
+/// A small body, whole; refused past `max` bytes.
+async fn get_small(access: &FileAccess, path: &str, max: u64) -> Result<Vec<u8>, TransferError> {
     let mut stream = connect(access).await?;
-    let head = request_head("GET", access, &format!("/files/{id}/thumb"), &[]);
+    let head = request_head("GET", access, path, &[]);
     stream.write_all(&head).await.map_err(unreachable)?;
     let answer = read_answer(&mut stream).await?;
     if answer.status != 200 {
         return Err(answer.refusal(&mut stream).await);
     }
-    let length = answer.number("content-length").unwrap_or(0).min(8 << 20) as usize;
+    let length = answer.number("content-length").unwrap_or(0);
+    if length > max {
+        return Err(TransferError::Refused {
+            status: 413,
+            message: format!(
+                "{} is too large to show here; save it instead",
+                protocol::human_size(length)
+            ),
+        });
+    }
+    let length = length as usize;
     let mut body = answer.rest;
     let mut buf = vec![0u8; 64 * 1024];
     while body.len() < length {

@@ -7,7 +7,9 @@
 //!   has it checked and announced.
 //! - `HEAD /files/ID?t=TICKET` says how far an upload got (`Upload-Offset`).
 //! - `GET /files/ID?t=TICKET` downloads, with `Range: bytes=N-` to resume;
-//!   `GET /files/ID/thumb?t=TICKET` is an image's thumbnail.
+//!   `GET /files/ID/thumb?t=TICKET` is an image's thumbnail, `GET /files/ID/image` the
+//!   image itself, shown inline (only for files the host decoded as a raster image).
+//! - `DELETE /files/ID?t=TICKET`: the uploader gives up an upload in progress.
 //!
 //! The ticket may also come as `Authorization: Bearer TICKET`. Downloads are always
 //! `application/octet-stream` attachments in a sandbox: a page never renders a shared file.
@@ -28,10 +30,21 @@ use crate::protocol::{self, FileCard};
 const CHUNK: usize = 256 * 1024;
 
 /// A parsed request head.
+/// Which representation of a file a request is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The file, as an attachment.
+    File,
+    /// The thumbnail (PNG the host made).
+    Thumb,
+    /// An image, inline, with its decoded type.
+    Image,
+}
+
 struct Request {
     method: String,
     id: String,
-    thumb: bool,
+    part: Part,
     ticket: Option<String>,
     headers: Vec<(String, String)>,
     /// Body bytes that arrived with the head.
@@ -83,9 +96,10 @@ fn parse(head: Vec<u8>) -> Result<Request, FileError> {
     let target = parsed.path.unwrap_or("/");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let rest = path.strip_prefix("/files/").ok_or(FileError::NotFound)?;
-    let (id, thumb) = match rest.split_once('/') {
-        None => (rest, false),
-        Some((id, "thumb")) => (id, true),
+    let (id, part) = match rest.split_once('/') {
+        None => (rest, Part::File),
+        Some((id, "thumb")) => (id, Part::Thumb),
+        Some((id, "image")) => (id, Part::Image),
         Some(_) => return Err(FileError::NotFound),
     };
     if !protocol::is_file_id(id) {
@@ -115,7 +129,7 @@ fn parse(head: Vec<u8>) -> Result<Request, FileError> {
     Ok(Request {
         method: parsed.method.unwrap_or("").to_owned(),
         id: id.to_owned(),
-        thumb,
+        part,
         ticket,
         headers,
         body_start: head[end..].to_vec(),
@@ -129,12 +143,20 @@ async fn handle(
 ) -> Result<Option<Vec<u8>>, FileError> {
     let ticket = request.ticket.as_deref().ok_or(FileError::BadTicket)?;
     let (grant, me) = shared.grants.check(ticket).ok_or(FileError::BadTicket)?;
-    match (request.method.as_str(), request.thumb) {
-        ("PUT", false) => upload(link, request, shared, &grant, &me).await,
-        ("HEAD", false) => progress(request, shared, &grant, &me),
+    match (request.method.as_str(), request.part) {
+        ("PUT", Part::File) => upload(link, request, shared, &grant, &me).await,
+        ("HEAD", Part::File) => progress(request, shared, &grant, &me),
+        ("DELETE", Part::File) => {
+            shared
+                .files
+                .give_up(&request.id, &room_key(&grant), me.tag)?;
+            Ok(Some(response(204, "No Content", &[])))
+        }
         ("GET" | "HEAD", _) => download(link, request, shared, &grant, &me).await,
         _ => Err(FileError::BadRequest(
-            "use PUT to upload, GET to download, HEAD to ask how far an upload got".into(),
+            "use PUT to upload, GET to download, HEAD to ask how far an upload got, DELETE \
+             to give it up"
+                .into(),
         )),
     }
 }
@@ -466,10 +488,18 @@ async fn download(
     grant: &Grant,
     me: &MemberInfo,
 ) -> Result<Option<Vec<u8>>, FileError> {
-    let suffix = if request.thumb { ".thumb.png" } else { "" };
+    let suffix = if request.part == Part::Thumb {
+        ".thumb.png"
+    } else {
+        ""
+    };
     let (meta, path) = shared
         .files
         .for_download(&request.id, &room_key(grant), me.tag, suffix)?;
+    // Inline only what the host decoded as a raster image itself (never SVG or HTML).
+    if request.part == Part::Image && meta.card.image.is_none() {
+        return Err(FileError::NotFound);
+    }
     let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             FileError::NotFound
@@ -503,11 +533,13 @@ async fn download(
         ("ETag", format!("\"{}\"", meta.card.sha256)),
         ("Cache-Control", "private, max-age=3600".to_owned()),
     ];
-    if request.thumb {
-        headers.push(("Content-Type", "image/png".to_owned()));
-    } else {
-        headers.push(("Content-Type", "application/octet-stream".to_owned()));
-        headers.push(("Content-Disposition", disposition));
+    match request.part {
+        Part::Thumb => headers.push(("Content-Type", "image/png".to_owned())),
+        Part::Image => headers.push(("Content-Type", meta.card.mime.clone())),
+        Part::File => {
+            headers.push(("Content-Type", "application/octet-stream".to_owned()));
+            headers.push(("Content-Disposition", disposition));
+        }
     }
     if partial {
         headers.push(("Content-Range", format!("bytes {first}-{last}/{size}")));

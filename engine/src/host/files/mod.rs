@@ -387,6 +387,24 @@ impl Files {
         Ok(entry.meta.clone())
     }
 
+    /// The uploader gives up an upload in progress.
+    pub(crate) fn give_up(&self, id: &str, room: &str, by: SessionTag) -> Result<(), FileError> {
+        {
+            let st = self.lock();
+            let entry = st.files.get(id).ok_or(FileError::NotFound)?;
+            if entry.meta.room != room || entry.meta.by != by {
+                return Err(FileError::NotYours);
+            }
+            if entry.meta.state != FileState::Uploading {
+                return Err(FileError::BadRequest(
+                    "the upload is complete; it cannot be given up".into(),
+                ));
+            }
+        }
+        self.discard(id);
+        Ok(())
+    }
+
     /// Forgets an upload (failed its hash, or given up): its part and record go.
     pub(crate) fn discard(&self, id: &str) {
         let Some(dir) = self.dir.as_deref() else {
