@@ -1129,6 +1129,26 @@ fn the_app_shares_a_file_shows_an_image_s_thumbnail_and_saves_it() {
     );
     erin.click(".image-dialog");
 
+    // An image pasted into the message box (a screenshot from the clipboard) is shared too:
+    // its bytes go to the app, which shares it like a dropped file.
+    erin.js(
+        "const canvas = document.createElement('canvas'); canvas.width = 320; canvas.height = 200; \
+         const g = canvas.getContext('2d'); g.fillStyle = '#2a6'; g.fillRect(0, 0, 320, 200); \
+         canvas.toBlob((blob) => { \
+           const data = new DataTransfer(); \
+           data.items.add(new File([blob], 'screenshot.png', { type: 'image/png' })); \
+           document.getElementById('message-input').dispatchEvent( \
+             new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true })); \
+         }, 'image/png'); return true",
+        vec![],
+    );
+    erin.wait_until(
+        "the pasted image's thumbnail",
+        "return [...document.querySelectorAll('.message.file.own')] \
+           .some(m => m.textContent.includes('screenshot.png') \
+             && m.querySelector('img.thumb')?.naturalWidth === 320)",
+    );
+
     // Save: into the Downloads folder, checked, under its own name, with a way to its folder.
     erin.click(".message.file.other .file-line button");
     erin.wait_text(".message.file.other .file-status", "Saved as");

@@ -622,3 +622,76 @@ async fn a_file_transfer_resumes_after_the_host_is_killed_mid_upload_and_mid_dow
     assert_eq!(path.file_name().unwrap(), "dataset.bin");
     drop(host);
 }
+
+#[test]
+fn a_full_disk_refuses_a_file_with_its_reason_and_the_room_goes_on() {
+    if !sandboxed("a_full_disk_refuses_a_file_with_its_reason_and_the_room_goes_on") {
+        return;
+    }
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(full_disk_files());
+}
+
+async fn full_disk_files() {
+    use lanchat::client::Outgoing;
+    // A real filesystem of 2 MiB, private to this mount namespace, for the host's data.
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs");
+    let data = dir.path().join("data");
+    let host = TestHost::start_with(any_port(), durable(&data, Limits::default())).await;
+    let connect = |nick: &str| {
+        let mut options = ClientOptions::new(host.url.as_str(), "Lobby", nick);
+        options.reconnect = false;
+        Client::connect(options)
+    };
+    let (alice, _alice_events) = connect("alice");
+    let (_bob, mut bob_events) = connect("bob");
+    while alice.file_access().is_none() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let big = work.path().join("too big for the disk.bin");
+    std::fs::write(&big, vec![7u8; 3 << 20]).unwrap();
+    let outgoing = Outgoing::prepare(&big, None).await.unwrap();
+    let refused = alice.share_file(&outgoing, &mut |_| {}).await.unwrap_err();
+    println!("measured: a 3 MiB file to a host with a 2 MiB disk: {refused}");
+    assert!(
+        refused.to_string().contains("cannot store the file")
+            && refused.to_string().contains("No space left"),
+        "{refused}"
+    );
+    // Nothing of it stays to crowd out the room's history; the room goes on.
+    let leftovers: Vec<_> = std::fs::read_dir(data.join("files"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    alice.send("still here").await.unwrap();
+    let mut saw_file = false;
+    let heard = loop {
+        match tokio::time::timeout(PATIENCE, bob_events.recv()).await {
+            Ok(Some(ClientEvent::Event(e))) => match e.body {
+                EventBody::Message { text, .. } => break text,
+                EventBody::File { .. } => saw_file = true,
+                _ => {}
+            },
+            Ok(Some(_)) => {}
+            other => panic!("bob heard nothing: {other:?}"),
+        }
+    };
+    assert_eq!(heard, "still here");
+    assert!(!saw_file, "a refused file was announced");
+    // A file that fits goes through.
+    let small = work.path().join("fits.txt");
+    std::fs::write(&small, vec![b'x'; 100_000]).unwrap();
+    let outgoing = Outgoing::prepare(&small, None).await.unwrap();
+    alice.share_file(&outgoing, &mut |_| {}).await.unwrap();
+    host.stop().await;
+}

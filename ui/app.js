@@ -564,12 +564,12 @@ view.onShareFile(async () => {
   if (!state.chat) return;
   shareFiles(await transport.pickFiles());
 });
-view.onPasteFiles((files) => {
-  if (window.__TAURI__) {
-    view.system('To share a file from the app, drop it on the window or use File.');
-    return;
+view.onPasteFiles(async (files) => {
+  try {
+    shareFiles(await Promise.all(files.map((f) => transport.stashPasted(f))));
+  } catch (e) {
+    view.system(`Cannot share what was pasted: ${message(e)}`);
   }
-  shareFiles(files);
 });
 transport.onFilesDropped((files) => shareFiles(files));
 window.addEventListener('dragover', (e) => e.preventDefault());

@@ -140,6 +140,19 @@ class AppTransport {
     return this.invoke('cancel_transfer', { transfer });
   }
 
+  /**
+   * A file pasted into the page (it has no path): its bytes go to the app, which keeps
+   * them where it can share them from. Resolves to {path, name}.
+   */
+  async stashPasted(file) {
+    const name = file.name || 'pasted image.png';
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const path = await this.tauri.core.invoke('stash_pasted', bytes, {
+      headers: { 'x-name': encodeURIComponent(name) },
+    });
+    return { path, name };
+  }
+
   /** Whether a saved file can be shown in its folder. */
   get canShowInFolder() {
     return true;
@@ -332,6 +345,11 @@ class BrowserTransport {
 
   /** Dropped files come through the page's own drop event (see app.js). */
   onFilesDropped() {}
+
+  /** A pasted file is already a File the page can send. */
+  async stashPasted(file) {
+    return file;
+  }
 
   /**
    * Shares a File: hashed piece by piece, then uploaded with its progress (the browser

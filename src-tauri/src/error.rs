@@ -35,6 +35,8 @@ pub enum CommandError {
     NotSaved,
     #[error("cannot open the folder: {0}")]
     Open(String),
+    #[error("cannot take the pasted file: {0}")]
+    Pasted(String),
 }
 
 impl CommandError {
@@ -52,6 +54,7 @@ impl CommandError {
             CommandError::NoDownloads => "no_downloads".into(),
             CommandError::NotSaved => "not_saved".into(),
             CommandError::Open(_) => "cannot_open".into(),
+            CommandError::Pasted(_) => "cannot_paste".into(),
             CommandError::Discovery(_) => "discovery_unavailable".into(),
             CommandError::Host(_) => "cannot_host".into(),
             CommandError::Address(_) => "bad_address".into(),

@@ -61,14 +61,26 @@ pub async fn share_file(
     transfer: String,
     on_progress: Channel<(u64, u64)>,
 ) -> Result<bool, CommandError> {
+    let result = share(&shell, &path, to, &transfer, on_progress).await;
+    forget_pasted(path.as_ref());
+    result
+}
+
+async fn share(
+    shell: &Shell,
+    path: &str,
+    to: Option<String>,
+    transfer: &str,
+    on_progress: Channel<(u64, u64)>,
+) -> Result<bool, CommandError> {
     let client = shell.client().ok_or(CommandError::NotInRoom)?;
     let to = to.filter(|t| !t.is_empty());
-    let prepared = cancellable(&shell, &transfer, Outgoing::prepare(path.as_ref(), to)).await?;
+    let prepared = cancellable(shell, transfer, Outgoing::prepare(path.as_ref(), to)).await?;
     let Some(file) = prepared else {
         return Ok(false);
     };
     let mut progress = throttled(file.size, on_progress);
-    let sent = cancellable(&shell, &transfer, client.share_file(&file, &mut progress)).await?;
+    let sent = cancellable(shell, transfer, client.share_file(&file, &mut progress)).await?;
     if sent.is_none() {
         client.cancel_upload(&file.id).await;
     }
@@ -149,4 +161,50 @@ pub async fn file_image(shell: State<'_, Shell>, id: String) -> Result<Response,
     let access = client.file_access().ok_or(CommandError::NotInRoom)?;
     let bytes = lanchat::client::transfer::image(&access, &id, MAX_SHOWN_IMAGE).await?;
     Ok(Response::new(bytes))
+}
+
+/// The largest pasted file taken (it comes through the page's memory, unlike picked ones).
+const MAX_PASTED: usize = 64 << 20;
+
+/// Where pasted files wait while they are shared: a folder only this user can read.
+fn pasted_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("lanchat-pasted-{}", std::process::id()))
+}
+
+/// Takes a file pasted into the page (an image from the clipboard has no path): the raw
+/// bytes, named by the `x-name` header. Writes it where `share_file` can read it and
+/// returns that path; `share_file` deletes it when done.
+#[tauri::command]
+pub fn stash_pasted(request: tauri::ipc::Request<'_>) -> Result<String, CommandError> {
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err(CommandError::Pasted("expected the file's bytes".into()));
+    };
+    if bytes.len() > MAX_PASTED {
+        return Err(CommandError::Pasted(format!(
+            "pasted files are limited to {}; use File or drop it on the window",
+            lanchat::protocol::human_size(MAX_PASTED as u64)
+        )));
+    }
+    let name = request
+        .headers()
+        .get("x-name")
+        .and_then(|v| v.to_str().ok())
+        .and_then(lanchat::protocol::decode_header_value)
+        .unwrap_or_else(|| "pasted image.png".into());
+    let dir = pasted_dir().join(lanchat::ids::random_hex(8));
+    lanchat::private::ensure_dir(&dir).map_err(|e| CommandError::Pasted(e.to_string()))?;
+    let path = dir.join(lanchat::protocol::safe_file_name(&name));
+    lanchat::private::write_atomic(&path, bytes)
+        .map_err(|e| CommandError::Pasted(e.to_string()))?;
+    Ok(path.display().to_string())
+}
+
+/// Deletes a pasted file once it has been shared (or not).
+fn forget_pasted(path: &std::path::Path) {
+    if path.starts_with(pasted_dir()) {
+        let _ = std::fs::remove_file(path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }

@@ -68,6 +68,7 @@ pub fn run() {
             files::file_image,
             files::cancel_transfer,
             files::show_in_folder,
+            files::stash_pasted,
         ])
         .on_window_event(|window, event| {
             // Closing the window while hosting would close the room for everyone: the page

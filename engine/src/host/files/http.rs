@@ -317,6 +317,12 @@ async fn upload(
     .await;
     let at = offset + received.as_ref().copied().unwrap_or_else(|(n, _)| *n);
     let complete = matches!(received, Ok(n) if n == length) && at == claim.size;
+    if let Err((_, FileError::Disk(_))) = &received {
+        // A full (or failing) disk: resuming would fail the same way, and the part would
+        // keep taking space the room's history needs. The sender is told why.
+        shared.files.discard(&request.id);
+        return received.map(|_| None).map_err(|(_, e)| e);
+    }
     if !complete {
         shared.files.release(&request.id, Some((at, hasher)));
         return match received {

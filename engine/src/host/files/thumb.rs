@@ -50,8 +50,12 @@ pub(crate) fn make(source: &Path, thumb: &Path) -> Option<(ImageSize, &'static s
         width: decoded.width(),
         height: decoded.height(),
     };
-    let small = decoded.thumbnail(THUMB_SIDE, THUMB_SIDE);
-    drop(decoded);
+    // Smaller pictures keep their size (re-encoded all the same); larger ones shrink.
+    let small = if size.width <= THUMB_SIDE && size.height <= THUMB_SIDE {
+        decoded
+    } else {
+        decoded.thumbnail(THUMB_SIDE, THUMB_SIDE)
+    };
     let mut png = Vec::new();
     small
         .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
@@ -78,6 +82,14 @@ mod tests {
         assert_eq!((size.width, size.height, mime), (1200, 800, "image/png"));
         let small = image::open(&thumb).unwrap();
         assert_eq!((small.width(), small.height()), (480, 320));
+
+        // A small picture is not blown up.
+        let icon = dir.path().join("icon.png");
+        image::RgbImage::new(64, 40).save(&icon).unwrap();
+        let icon_thumb = dir.path().join("icon.thumb.png");
+        make(&icon, &icon_thumb).expect("a thumbnail");
+        let kept = image::open(&icon_thumb).unwrap();
+        assert_eq!((kept.width(), kept.height()), (64, 40));
 
         // Not an image at all, whatever its name says.
         let fake = dir.path().join("fake.png");
