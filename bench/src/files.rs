@@ -31,6 +31,11 @@ struct Args {
     /// Seconds of chat measured before the transfers, with nothing else going on.
     #[arg(long, default_value_t = 3.0)]
     idle: f64,
+    /// A command that moves the same file some other way (nginx and curl), run before the
+    /// LAN Chat transfers while the chat goes on: how much any transfer on this machine
+    /// delays the chat, the floor for LAN Chat's own.
+    #[arg(long)]
+    external: Option<String>,
     /// Longest the whole run may take, in seconds.
     #[arg(long, default_value_t = 600.0)]
     deadline: f64,
@@ -48,6 +53,8 @@ struct Report {
     /// All downloads together, first start to last end.
     downloads_s: f64,
     chat_p99_ms_idle: f64,
+    /// While `--external` ran (0 without it).
+    chat_p99_ms_external: f64,
     chat_p99_ms_upload: f64,
     chat_p99_ms_download: f64,
     chat_messages: usize,
@@ -79,9 +86,53 @@ async fn joined(url: &str, nick: &str) -> (Client, tokio::sync::mpsc::Receiver<C
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Idle,
+    External,
     Upload,
     Download,
     Done,
+}
+
+/// The chat beside the transfers: the talker sends its clock 20 times a second, the
+/// listener records each message's latency under the phase it arrived in.
+async fn chat(
+    url: String,
+    epoch: Instant,
+    phase: Arc<Mutex<Phase>>,
+    latencies: Arc<Mutex<Vec<(Phase, f64)>>>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let (talker, _talker_events) = joined(&url, "talker").await;
+    let (_listener, mut listener_events) = joined(&url, "listener").await;
+    let listening = {
+        let phase = phase.clone();
+        tokio::spawn(async move {
+            while let Some(event) = listener_events.recv().await {
+                let ClientEvent::Event(e) = event else {
+                    continue;
+                };
+                let EventBody::Message { text, from, .. } = &e.body else {
+                    continue;
+                };
+                if from != "talker" {
+                    continue;
+                }
+                if let Ok(sent_us) = text.parse::<u64>() {
+                    let now = epoch.elapsed().as_micros() as u64;
+                    let ms = now.saturating_sub(sent_us) as f64 / 1000.0;
+                    let at = *phase.lock().unwrap();
+                    latencies.lock().unwrap().push((at, ms));
+                }
+            }
+        })
+    };
+    let _ = ready.send(());
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    while *phase.lock().unwrap() != Phase::Done {
+        tick.tick().await;
+        let _ = talker.send(epoch.elapsed().as_micros().to_string()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    listening.abort();
 }
 
 fn p99(samples: &mut [f64]) -> f64 {
@@ -111,39 +162,23 @@ async fn bench(args: Args) -> Report {
     let phase = Arc::new(Mutex::new(Phase::Idle));
     let latencies: Arc<Mutex<Vec<(Phase, f64)>>> = Arc::default();
 
-    // The chat beside the transfers: one talker, one listener.
-    let (talker, _talker_events) = joined(&args.url, "talker").await;
-    let (_listener, mut listener_events) = joined(&args.url, "listener").await;
-    let listening = {
+    // The chat beside the transfers: one talker, one listener, on a thread and runtime of
+    // their own, so the transfers' work in this process does not delay them here (what
+    // is measured is the host's delay).
+    let chat = {
         let latencies = latencies.clone();
         let phase = phase.clone();
-        tokio::spawn(async move {
-            while let Some(event) = listener_events.recv().await {
-                if let ClientEvent::Event(e) = event {
-                    if let EventBody::Message { text, from, .. } = &e.body {
-                        if from != "talker" {
-                            continue;
-                        }
-                        if let Ok(sent_us) = text.parse::<u64>() {
-                            let now = epoch.elapsed().as_micros() as u64;
-                            let ms = now.saturating_sub(sent_us) as f64 / 1000.0;
-                            let at = *phase.lock().unwrap();
-                            latencies.lock().unwrap().push((at, ms));
-                        }
-                    }
-                }
-            }
-        })
-    };
-    let talking = {
-        let phase = phase.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(50));
-            while *phase.lock().unwrap() != Phase::Done {
-                tick.tick().await;
-                let _ = talker.send(epoch.elapsed().as_micros().to_string()).await;
-            }
-        })
+        let url = args.url.clone();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(chat(url, epoch, phase, latencies, ready_tx))
+        });
+        ready.await.expect("the chat started");
+        thread
     };
     tokio::time::sleep(Duration::from_secs_f64(args.idle)).await;
 
@@ -152,6 +187,16 @@ async fn bench(args: Args) -> Report {
     let mut downloaders = Vec::new();
     for n in 0..args.downloaders {
         downloaders.push(joined(&args.url, &format!("downloader{n}")).await);
+    }
+    if let Some(command) = &args.external {
+        *phase.lock().unwrap() = Phase::External;
+        let status = tokio::process::Command::new("sh")
+            .args(["-c", command])
+            .status()
+            .await
+            .expect("the external command runs");
+        assert!(status.success(), "{command} failed");
+        *phase.lock().unwrap() = Phase::Idle;
     }
     let hashing = Instant::now();
     let outgoing = Outgoing::prepare(&args.file, None).await.expect("the file");
@@ -208,9 +253,7 @@ async fn bench(args: Args) -> Report {
     }
     let downloads_s = started.elapsed().as_secs_f64();
     *phase.lock().unwrap() = Phase::Done;
-    let _ = talking.await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    listening.abort();
+    chat.join().expect("the chat ended");
 
     let all = latencies.lock().unwrap().clone();
     let pick = |wanted: Phase| {
@@ -229,6 +272,7 @@ async fn bench(args: Args) -> Report {
         download_mb_s,
         downloads_s,
         chat_p99_ms_idle: pick(Phase::Idle),
+        chat_p99_ms_external: pick(Phase::External),
         chat_p99_ms_upload: pick(Phase::Upload),
         chat_p99_ms_download: pick(Phase::Download),
         chat_messages: all.len(),

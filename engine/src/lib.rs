@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`protocol`]: the JSON frames a client and a host exchange (`frames`), the rules for
-//!   names, texts, locations, ids and sessions (`rules`), and `lanchat://` links (`link`).
+//!   names, texts, locations, ids and sessions (`rules`), files (`files`: ids, safe names,
+//!   transfer headers), and `lanchat://` links (`link`).
 //!   A pure codec; PROTOCOL.md documents it.
 //! - [`host`]: the room host. `Host::run` takes a listener and a shutdown future, serves many
 //!   rooms, sequences and timestamps every event, and enforces every limit in `Limits`.
@@ -13,12 +14,14 @@
 //!   `room` (membership, publishing, `history`, `actions`, `welcome`, `rush`, `disk`,
 //!   `owners`: which key a nickname belongs to),
 //!   `rooms` (the registry), `feed` (events on their way to members), `store` (history on
-//!   disk), `admission` (who may connect), `web` (the page for browsers).
+//!   disk), `admission` (who may connect), `web` (the page for browsers), `files` (shared
+//!   files: the store, the tickets, the https endpoints, thumbnails).
 //! - [`hosting`]: hosting a room the way the CLI and the app both do: key, listener, host,
 //!   announcement, links; `HostedRoom::start(options)` and `close().await`.
 //! - [`client`]: the client library: `session` is the membership as a state machine without
 //!   I/O (shared scenarios with ui/session.js), `task` drives it over a WebSocket with
-//!   reconnects, `dial` finds and opens the host, `event` is what it reports.
+//!   reconnects, `dial` finds and opens the host, `event` is what it reports, `transfer`
+//!   sends and fetches files (resumable, checked end to end).
 //! - [`discovery`]: rooms that appear by themselves: mDNS/DNS-SD announce and browse, and
 //!   the choice of network interfaces.
 //! - [`config`]: the user's saved settings (nickname, host id, pinned interfaces) in the

@@ -394,6 +394,17 @@ pub async fn download(
         have = 0;
     }
     progress(have);
+    // What is on disk already is hashed once; the rest as it arrives.
+    let mut hasher = if have > 0 {
+        let check = part.clone();
+        tokio::task::spawn_blocking(move || hash_file(&check, have))
+            .await
+            .map_err(|e| local(&part)(std::io::Error::other(e)))?
+            .map_err(local(&part))?
+            .1
+    } else {
+        Sha256::new()
+    };
     if have < file.card.size {
         let mut stream = connect(access).await?;
         let head = request_head(
@@ -410,44 +421,42 @@ pub async fn download(
                 // The whole file after all: start over.
                 sink.set_len(0).await.map_err(local(&part))?;
                 have = 0;
+                hasher = Sha256::new();
             }
             _ => return Err(answer.refusal(&mut stream).await),
         }
-        let mut buf = vec![0u8; CHUNK];
-        let first = answer.rest;
-        let mut pending = first;
+        // Gathered into pieces of about CHUNK bytes: one write (a trip to the blocking
+        // pool) per piece, not per TLS record.
+        let mut piece = answer.rest;
+        piece.reserve(CHUNK);
+        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            if !pending.is_empty() {
-                let take = pending.len().min((file.card.size - have) as usize);
-                sink.write_all(&pending[..take])
-                    .await
-                    .map_err(local(&part))?;
-                have += take as u64;
+            let left = file.card.size - have;
+            let ended = piece.len() as u64 >= left;
+            if ended || piece.len() >= CHUNK {
+                piece.truncate(piece.len().min(left as usize));
+                sink.write_all(&piece).await.map_err(local(&part))?;
+                hasher.update(&piece);
+                have += piece.len() as u64;
                 progress(have);
-                pending.clear();
-            }
-            if have >= file.card.size {
-                break;
+                piece.clear();
+                if have >= file.card.size {
+                    break;
+                }
             }
             let n = stream.read(&mut buf).await.map_err(unreachable)?;
             if n == 0 {
+                if !piece.is_empty() {
+                    sink.write_all(&piece).await.map_err(local(&part))?;
+                }
                 sink.flush().await.map_err(local(&part))?;
                 return Err(unreachable("the host stopped sending"));
             }
-            pending.extend_from_slice(&buf[..n]);
+            piece.extend_from_slice(&buf[..n]);
         }
         sink.flush().await.map_err(local(&part))?;
     }
-    sink.sync_all().await.map_err(local(&part))?;
     drop(sink);
-    let check = part.clone();
-    let (_, hasher) = tokio::task::spawn_blocking(move || hash_file(&check, u64::MAX))
-        .await
-        .map_err(|e| TransferError::Local {
-            path: part.clone(),
-            source: std::io::Error::other(e),
-        })?
-        .map_err(local(&part))?;
     if hex::encode(hasher.finalize()) != file.card.sha256 {
         let _ = tokio::fs::remove_file(&part).await;
         return Err(TransferError::HashMismatch);

@@ -93,6 +93,13 @@ impl Link {
         }
     }
 
+    /// This connection carries a file: keep its TLS buffers between writes.
+    pub(super) fn set_bulk(&self) {
+        if let Some(mut session) = self.session() {
+            session.set_bulk();
+        }
+    }
+
     pub(super) fn is_tls(&self) -> bool {
         self.tls.is_some()
     }

@@ -73,6 +73,7 @@ impl Request {
 /// Answers one request for `/files/...` whose head (and perhaps the start of its body) is in
 /// `head`, then closes.
 pub(crate) async fn serve(link: &Link, head: Vec<u8>, shared: &Arc<Shared>) {
+    link.set_bulk();
     let response = match parse(head) {
         Err(e) => error(&e),
         Ok(request) => match handle(link, &request, shared).await {
@@ -382,6 +383,8 @@ async fn receive(
         }
         hasher.update(&buffer);
         written += buffer.len() as u64;
+        // Chat first: a transfer never holds a worker thread for more than a piece.
+        tokio::task::yield_now().await;
         let stalled = buffer.len() < CHUNK - chunk.len() && read < length;
         buffer.clear();
         if read >= length || stalled {
@@ -575,6 +578,8 @@ async fn download(
                 .await
                 .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
             left -= n as u64;
+            // Chat first: a transfer never holds a worker thread for more than a piece.
+            tokio::task::yield_now().await;
         }
         Ok::<_, std::io::Error>(())
     };
