@@ -487,3 +487,78 @@ async fn a_browser_shares_a_file_sees_a_thumbnail_and_saves_an_image() {
     );
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_browser_upload_goes_on_after_its_host_restarts_midway() {
+    let data = tempfile::tempdir().unwrap();
+    let host = host_with_files(Limits::default(), data.path()).await;
+    let addr = host.addr;
+    let work = tempfile::tempdir().unwrap();
+    let upload = random_file(work.path(), "survey.bin", 160 * 1024 * 1024);
+    let page = format!("https://{addr}/");
+    let browser = tokio::spawn({
+        let upload = upload.display().to_string();
+        async move { common::node("files-resume.mjs", &[&page, "Lobby", "webby", &upload]).await }
+    });
+    // Midway (a sixth of it on the host's disk), the host stops; it comes back on the same
+    // port and data.
+    let files = data.path().join("files");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let midway = loop {
+        let part = std::fs::read_dir(&files).ok().and_then(|entries| {
+            entries
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().ends_with(".part"))
+                .and_then(|e| e.metadata().ok())
+                .map(|m| m.len())
+        });
+        if let Some(len) = part.filter(|&len| len > 160 * 1024 * 1024 / 6) {
+            break len;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upload never started"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    host.stop().await;
+    let host = TestHost::start_with(
+        addr,
+        HostConfig {
+            data_dir: Some(data.path().to_owned()),
+            ..TestHost::config(Limits::default())
+        },
+    )
+    .await;
+    let (rusty, mut events) = join(&host.url, "rusty").await;
+    let (ok, said) = browser.await.unwrap();
+    println!("seen: {}", said.trim().replace('\n', " | "));
+    assert!(ok, "{said}");
+    let offsets: Vec<u64> = said
+        .lines()
+        .find_map(|l| l.strip_prefix("offsets "))
+        .expect("the PUTs' offsets")
+        .split(' ')
+        .map(|o| o.parse().unwrap())
+        .collect();
+    println!("measured: host stopped with {midway} bytes on disk; the page's PUTs started at {offsets:?}");
+    assert!(offsets.len() >= 2 && offsets[0] == 0, "{offsets:?}");
+    assert!(
+        *offsets.last().unwrap() > 0,
+        "the page resumed instead of starting over"
+    );
+    // The file rusty gets is the file the page had.
+    let welcome_file = loop {
+        let (from, _, id, card) = file_event(&mut events).await;
+        if from == "webby" {
+            break Incoming { id, card };
+        }
+    };
+    let got = tempfile::tempdir().unwrap();
+    let saved = rusty
+        .download_file(&welcome_file, got.path(), &mut |_| {})
+        .await
+        .unwrap();
+    assert!(std::fs::read(saved).unwrap() == std::fs::read(&upload).unwrap());
+    host.stop().await;
+}

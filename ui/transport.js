@@ -356,37 +356,72 @@ class BrowserTransport {
    * streams it from disk). Resolves when the host has it whole and checked.
    */
   async shareFile(file, to, onProgress, transfer) {
-    const ticket = this.session?.ticket;
-    if (!ticket) throw new Error('not connected to the host');
+    if (!this.session?.ticket) throw new Error('not connected to the host');
     const sha256 = await hashBlob(file);
     const id = randomId(16);
-    const headers = {
-      Authorization: `Bearer ${ticket}`,
-      'Upload-Offset': '0',
+    const declare = {
       'Upload-Length': String(file.size),
       'Upload-Name': encodeURIComponent(file.name || 'pasted image.png'),
       'Upload-Sha256': sha256,
     };
-    if (to) headers['Upload-To'] = encodeURIComponent(to);
+    if (to) declare['Upload-To'] = encodeURIComponent(to);
     this.uploads ??= new Map();
+    // After a lost connection (or a host restart), ask how far the host got and send the
+    // rest, with the ticket of the membership as it is now.
+    for (let attempt = 0; ; attempt += 1) {
+      const ticket = this.session?.ticket;
+      let offset = 0;
+      if (attempt > 0 && ticket) {
+        const head = await fetch(`/files/${id}`, {
+          method: 'HEAD',
+          headers: { Authorization: `Bearer ${ticket}` },
+        }).catch(() => null);
+        if (head?.ok) offset = Number(head.headers.get('Upload-Offset') || 0);
+      }
+      if (this.cancelled?.delete(transfer)) return false;
+      const sent = await this.put(file, id, offset, offset === 0 ? declare : {}, ticket, onProgress, transfer);
+      if (sent !== 'retry') return sent;
+      if (attempt >= 30) throw new Error('the upload was interrupted and the host did not come back');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  /** One PUT of the file from `offset`: true (done), false (cancelled), or 'retry'. */
+  put(file, id, offset, declare, ticket, onProgress, transfer) {
     return new Promise((resolve, reject) => {
+      if (!ticket) {
+        resolve('retry');
+        return;
+      }
       const xhr = new XMLHttpRequest();
       this.uploads.set(transfer, { xhr, id, ticket });
       xhr.onloadend = () => this.uploads.delete(transfer);
       xhr.onabort = () => resolve(false);
       xhr.open('PUT', `/files/${id}`);
-      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-      xhr.upload.onprogress = (e) => onProgress(e.loaded, file.size);
-      xhr.onload = () => (xhr.status < 300 ? resolve(true) : reject(new Error(xhr.responseText.trim() || `the host answered ${xhr.status}`)));
-      xhr.onerror = () => reject(new Error('the upload was interrupted'));
-      xhr.send(file);
+      xhr.setRequestHeader('Authorization', `Bearer ${ticket}`);
+      xhr.setRequestHeader('Upload-Offset', String(offset));
+      for (const [name, value] of Object.entries(declare)) xhr.setRequestHeader(name, value);
+      xhr.upload.onprogress = (e) => onProgress(offset + e.loaded, file.size);
+      xhr.onload = () => {
+        if (xhr.status < 300) resolve(true);
+        // A ticket from before a reconnect, or an offset the host corrects: try again.
+        else if (xhr.status === 401 || xhr.status === 409) resolve('retry');
+        else reject(new Error(xhr.responseText.trim() || `the host answered ${xhr.status}`));
+      };
+      xhr.onerror = () => resolve('retry');
+      // A slice of a File is read from disk as it is sent, not copied into memory.
+      xhr.send(offset > 0 ? file.slice(offset) : file);
     });
   }
 
   /** Stops an upload; the host deletes what it had of it. */
   async cancelTransfer(transfer) {
     const upload = this.uploads?.get(transfer);
-    if (!upload) return;
+    if (!upload) {
+      // Between two attempts: the next one does not start.
+      (this.cancelled ??= new Set()).add(transfer);
+      return;
+    }
     upload.xhr.abort();
     await fetch(`/files/${upload.id}`, {
       method: 'DELETE',

@@ -94,7 +94,7 @@ impl Connection {
                 return;
             }
             Some(web::Route::Files(head)) if link.is_tls() => {
-                Box::pin(super::files::serve(&link, head, &self.shared)).await;
+                Box::pin(super::files::serve(&link, head, &self.shared, &self.stop)).await;
                 return;
             }
             Some(web::Route::Files(head)) => {
