@@ -298,7 +298,9 @@ async fn bad_uploads_are_refused_with_their_reason_and_the_room_notices_nothing(
     .await;
     println!("measured: too large: {answer}");
     assert!(
-        answer.starts_with("HTTP/1.1 413") && answer.contains("at most 1.0 MB"),
+        answer.starts_with("HTTP/1.1 413")
+            && answer.contains("is 1000001 bytes")
+            && answer.contains("at most 1000000 bytes"),
         "{answer}"
     );
     // More bytes than declared.

@@ -46,7 +46,7 @@ pub(crate) enum FileError {
     NotYours,
     #[error("join the room again: this ticket is not valid (any more)")]
     BadTicket,
-    #[error("the file is {} and this host takes files of at most {}", human_size(*.size), human_size(*.max))]
+    #[error("{}", too_large(*.size, *.max))]
     TooLarge { size: u64, max: u64 },
     #[error("the host's space for files is full ({} in use of {}); try a smaller file or later", human_size(*.used), human_size(*.quota))]
     QuotaFull { used: u64, quota: u64 },
@@ -62,6 +62,16 @@ pub(crate) enum FileError {
     HashMismatch,
     #[error("the host cannot store the file: {0}")]
     Disk(#[source] std::io::Error),
+}
+
+/// "the file is 2.1 GB and this host takes files of at most 2.1 GB" says nothing: sizes
+/// that read the same rounded are given in bytes.
+fn too_large(size: u64, max: u64) -> String {
+    let (size, max) = match (human_size(size), human_size(max)) {
+        (a, b) if a == b => (format!("{size} bytes"), format!("{max} bytes")),
+        pair => pair,
+    };
+    format!("the file is {size} and this host takes files of at most {max}")
 }
 
 impl FileError {
