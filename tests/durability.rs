@@ -154,6 +154,19 @@ impl Seen {
     }
 }
 
+/// A tmpfs of `size` (as `mount -o size=` takes it) in a new temporary folder; inside the
+/// test's mount namespace (see `sandboxed`), so it goes with the test.
+fn small_disk(size: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs");
+    dir
+}
+
 fn spawn_host(port: u16, dir: &Path) -> Proc {
     Proc::spawn(
         &[
@@ -373,13 +386,7 @@ fn a_full_disk_keeps_the_chat_going_and_history_catches_up_when_space_returns() 
 
 async fn full_disk() {
     // A real filesystem of 256 KiB, private to this mount namespace.
-    let dir = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount tmpfs");
+    let dir = small_disk("256k");
     let data = dir.path().join("data");
     let limits = Limits {
         disk_retry: Duration::from_millis(300),
@@ -636,13 +643,7 @@ fn a_full_disk_refuses_a_file_with_its_reason_and_the_room_goes_on() {
 async fn full_disk_files() {
     use lanchat::client::Outgoing;
     // A real filesystem of 2 MiB, private to this mount namespace, for the host's data.
-    let dir = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount tmpfs");
+    let dir = small_disk("2m");
     let data = dir.path().join("data");
     let host = TestHost::start_with(any_port(), durable(&data, Limits::default())).await;
     let connect = |nick: &str| {

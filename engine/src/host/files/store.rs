@@ -23,6 +23,18 @@ struct Entry {
     touched: Instant,
 }
 
+impl Entry {
+    /// A file as the host finds or declares it: idle, touched now.
+    fn new(meta: Meta) -> Self {
+        Self {
+            meta,
+            hashed: None,
+            busy: false,
+            touched: Instant::now(),
+        }
+    }
+}
+
 struct State {
     files: HashMap<String, Entry>,
     /// Bytes counted against the quota.
@@ -82,15 +94,7 @@ impl Files {
                 if meta.state != FileState::Expired {
                     used += meta.card.size;
                 }
-                files.insert(
-                    meta.id.clone(),
-                    Entry {
-                        meta,
-                        hashed: None,
-                        busy: false,
-                        touched: Instant::now(),
-                    },
-                );
+                files.insert(meta.id.clone(), Entry::new(meta));
             }
         }
         Self {
@@ -169,15 +173,7 @@ impl Files {
             return Err(FileError::Disk(e));
         }
         st.used += size;
-        st.files.insert(
-            meta.id.clone(),
-            Entry {
-                meta,
-                hashed: None,
-                busy: false,
-                touched: Instant::now(),
-            },
-        );
+        st.files.insert(meta.id.clone(), Entry::new(meta));
         Ok(())
     }
 
