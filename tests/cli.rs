@@ -665,9 +665,12 @@ async fn a_terminal_shares_a_file_and_another_saves_it() {
     alice
         .say(&format!("/file \"{}\" bob", source.display()))
         .await;
-    let sent = alice.expect("sent \"report final.pdf\"").await;
+    // The host's event and the end of the upload race: either line may come first.
+    let lines = alice
+        .expect_each(&["sent \"report final.pdf\"", "[private] alice -> bob"])
+        .await;
+    let (sent, card) = (&lines[0], &lines[1]);
     println!("measured: alice saw: {sent}");
-    let card = alice.expect("report final.pdf").await;
     println!("measured: alice saw: {card}");
     assert!(
         card.contains("[private] alice -> bob") && card.contains("[/save 1]"),

@@ -81,6 +81,30 @@ impl Proc {
         }
     }
 
+    /// Reads stdout until every needle has been seen on some line, in whatever order the lines
+    /// come (events from the host and local notices race); returns the lines, one per needle.
+    pub async fn expect_each(&mut self, needles: &[&str]) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+        let mut found: Vec<Option<String>> = vec![None; needles.len()];
+        while found.iter().any(Option::is_none) {
+            match tokio::time::timeout_at(deadline, self.stdout.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    self.seen.push(line.clone());
+                    for (needle, slot) in needles.iter().zip(found.iter_mut()) {
+                        if slot.is_none() && line.contains(needle) {
+                            *slot = Some(line.clone());
+                        }
+                    }
+                }
+                other => panic!(
+                    "no lines containing all of {needles:?} ({other:?}); lines so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
     /// Every stdout line from here until the process exits (bounded by the patience window).
     pub async fn rest(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
