@@ -360,6 +360,35 @@ impl Client {
         }
     }
 
+    /// Up to `limit` events of the room's past next to the anchor (see
+    /// [`transfer::past::history`]); refused while not connected.
+    pub async fn history(
+        &self,
+        toward: transfer::past::Toward,
+        limit: usize,
+    ) -> Result<transfer::past::Page, TransferError> {
+        let access = self.connected()?;
+        transfer::past::history(&access, toward, limit).await
+    }
+
+    /// The newest events matching `query` (see [`transfer::past::search`]); refused while
+    /// not connected.
+    pub async fn search(
+        &self,
+        query: &str,
+        from: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<transfer::past::Page, TransferError> {
+        let access = self.connected()?;
+        transfer::past::search(&access, query, from, before, limit).await
+    }
+
+    fn connected(&self) -> Result<FileAccess, TransferError> {
+        self.file_access()
+            .ok_or_else(|| TransferError::Unreachable("not connected to the host".into()))
+    }
+
     /// Requests made and not yet acknowledged or refused.
     pub fn pending(&self) -> usize {
         *self.pending.borrow()

@@ -40,7 +40,7 @@ pub struct Limits {
     /// ...and at most this many bytes of them (long messages make the buffer shorter).
     pub room_buffer_bytes: usize,
     /// Events each room keeps in memory for late joiners and rejoining clients; also how
-    /// many events one history segment on disk holds (a room keeps at most two).
+    /// many events one history segment on disk holds (older ones go once archived).
     pub history_len: usize,
     /// Bytes after which a history segment on disk is closed and a new one started.
     pub history_segment_bytes: u64,
@@ -92,6 +92,9 @@ pub struct Limits {
     /// Space all shared files together may take (`--file-quota`); to make room for a new
     /// one, the oldest go first (their cards then say the host no longer has them).
     pub file_quota: u64,
+    /// Bytes the archive of every room's history (the data directory's `history.sqlite`)
+    /// may use; past it, the oldest events go first.
+    pub history_quota: u64,
     /// An upload nobody has continued for this long is given up and its partial file
     /// deleted.
     pub upload_patience: Duration,
@@ -138,6 +141,7 @@ impl Default for Limits {
             shutdown_grace: Duration::from_secs(3),
             max_file_bytes: 2 << 30,
             file_quota: 10 << 30,
+            history_quota: 4 << 30,
             upload_patience: Duration::from_secs(24 * 3600),
             transfer_idle: Duration::from_secs(60),
         }

@@ -181,6 +181,7 @@ impl Host {
                     records: limits.history_len,
                     bytes: limits.history_segment_bytes,
                 },
+                limits.history_quota,
             ))
         });
         let mut specs = Vec::new();

@@ -76,7 +76,8 @@ pub(crate) const MAX_HEAD: usize = 8 * 1024;
 /// sent after it, which the WebSocket handshake reads first).
 pub(crate) enum Route {
     WebSocket(Vec<u8>),
-    /// A shared file's endpoint (`/files/...`).
+    /// A shared file's endpoint (`/files/...`), or a page of history or a search
+    /// (`/history`, `/search`): the endpoints members reach with their ticket.
     Files(Vec<u8>),
     Page(Vec<u8>),
     /// The head did not end within [`MAX_HEAD`] bytes.
@@ -113,7 +114,7 @@ pub(crate) async fn route(link: &Link, patience: Duration) -> Option<Route> {
                 }
                 return Some(if path == protocol::WS_PATH {
                     Route::WebSocket(head)
-                } else if path.starts_with("/files/") {
+                } else if path.starts_with("/files/") || path == "/history" || path == "/search" {
                     Route::Files(head)
                 } else {
                     Route::Page(head)

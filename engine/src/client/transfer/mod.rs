@@ -5,6 +5,7 @@
 
 mod download;
 mod http;
+pub mod past;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

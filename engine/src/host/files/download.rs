@@ -125,7 +125,7 @@ pub(super) async fn download(
     match request.part {
         Part::Thumb => headers.push(("Content-Type", "image/png".to_owned())),
         Part::Image => headers.push(("Content-Type", meta.card.mime.clone())),
-        Part::File => {
+        Part::File | Part::History | Part::Search => {
             headers.push(("Content-Type", "application/octet-stream".to_owned()));
             headers.push(("Content-Disposition", disposition));
         }

@@ -11,12 +11,16 @@
 //!   image itself, shown inline (only for files the host decoded as a raster image).
 //! - `DELETE /files/ID?t=TICKET`: the uploader gives up an upload in progress.
 //!
+//! - `GET /history?before=SEQ` (or `after=SEQ`) and `GET /search?q=WORDS`: pages of the
+//!   room's past and full-text search (`history.rs`).
+//!
 //! The ticket may also come as `Authorization: Bearer TICKET`. Downloads are always
 //! `application/octet-stream` attachments in a sandbox: a page never renders a shared file.
 
 use std::sync::Arc;
 
 use super::download::{download, progress};
+use super::history;
 use super::upload::upload;
 use super::{FileError, Grant};
 use crate::host::admission::Shared;
@@ -36,12 +40,18 @@ pub(super) enum Part {
     Thumb,
     /// An image, inline, with its decoded type.
     Image,
+    /// `/history`: a page of the room's past.
+    History,
+    /// `/search`: events matching words.
+    Search,
 }
 
 pub(super) struct Request {
     pub(super) method: String,
     pub(super) id: String,
     pub(super) part: Part,
+    /// The query string, still percent-encoded.
+    pub(super) query: String,
     ticket: Option<String>,
     headers: Vec<(String, String)>,
     /// Body bytes that arrived with the head.
@@ -105,16 +115,23 @@ fn parse(head: Vec<u8>) -> Result<Request, FileError> {
     };
     let target = parsed.path.unwrap_or("/");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let rest = path.strip_prefix("/files/").ok_or(FileError::NotFound)?;
-    let (id, part) = match rest.split_once('/') {
-        None => (rest, Part::File),
-        Some((id, "thumb")) => (id, Part::Thumb),
-        Some((id, "image")) => (id, Part::Image),
-        Some(_) => return Err(FileError::NotFound),
+    let (id, part) = match path {
+        "/history" => ("", Part::History),
+        "/search" => ("", Part::Search),
+        _ => {
+            let rest = path.strip_prefix("/files/").ok_or(FileError::NotFound)?;
+            let (id, part) = match rest.split_once('/') {
+                None => (rest, Part::File),
+                Some((id, "thumb")) => (id, Part::Thumb),
+                Some((id, "image")) => (id, Part::Image),
+                Some(_) => return Err(FileError::NotFound),
+            };
+            if !protocol::is_file_id(id) {
+                return Err(FileError::NotFound);
+            }
+            (id, part)
+        }
     };
-    if !protocol::is_file_id(id) {
-        return Err(FileError::NotFound);
-    }
     let mut ticket = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("t="))
@@ -140,6 +157,7 @@ fn parse(head: Vec<u8>) -> Result<Request, FileError> {
         method: parsed.method.unwrap_or("").to_owned(),
         id: id.to_owned(),
         part,
+        query: query.to_owned(),
         ticket,
         headers,
         body_start: head[end..].to_vec(),
@@ -154,6 +172,11 @@ async fn handle(
     let ticket = request.ticket.as_deref().ok_or(FileError::BadTicket)?;
     let (grant, me) = shared.grants.check(ticket).ok_or(FileError::BadTicket)?;
     match (request.method.as_str(), request.part) {
+        ("GET", Part::History) => history::page(request, &grant, &me).await.map(Some),
+        ("GET", Part::Search) => history::search(request, &grant, &me).await.map(Some),
+        (_, Part::History | Part::Search) => Err(FileError::BadRequest(
+            "use GET for history and search".into(),
+        )),
         ("PUT", Part::File) => upload(link, request, shared, &grant, &me).await,
         ("HEAD", Part::File) => progress(request, shared, &grant, &me),
         ("DELETE", Part::File) => {

@@ -13,10 +13,11 @@
 //! - `store`: what exists, the quota, expiry, clean-up;
 //! - `grants`: the tickets members present (one per membership, in its welcome);
 //! - `http`: the endpoints (parsing, routing, answers); `upload` and `download` what they
-//!   do; `thumb`: thumbnails.
+//!   do; `thumb`: thumbnails; `history`: the same tickets' pages of history and search.
 
 mod download;
 mod grants;
+mod history;
 mod http;
 mod store;
 mod thumb;
@@ -38,6 +39,10 @@ pub(crate) enum FileError {
     NoStorage,
     #[error("no such file on this host")]
     NotFound,
+    #[error("this host keeps no history on disk, so there is nothing to search")]
+    NoArchive,
+    #[error("{0}")]
+    Archive(#[from] crate::host::store::ArchiveError),
     #[error("this file is no longer on the host: it made room for newer files")]
     Expired,
     #[error("this file is still being uploaded")]
@@ -78,6 +83,7 @@ impl FileError {
     pub(crate) fn status(&self) -> (u16, &'static str) {
         match self {
             FileError::NoStorage | FileError::Disk(_) => (507, "Insufficient Storage"),
+            FileError::NoArchive | FileError::Archive(_) => (503, "Service Unavailable"),
             FileError::QuotaFull { .. } => (507, "Insufficient Storage"),
             FileError::NotFound | FileError::NoSuchUser(_) => (404, "Not Found"),
             FileError::Expired => (410, "Gone"),

@@ -78,7 +78,7 @@ impl History {
         self.records.back().map(|r| r.event.seq)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Record> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Record> {
         self.records.iter()
     }
 

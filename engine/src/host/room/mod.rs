@@ -10,7 +10,8 @@
 //! - `actions`: what members say (messages, private messages, locations, renames, typing);
 //! - `history`: the recent events in memory, de-duplication, what a (re)joining member sees;
 //! - `welcome`: the welcome frame and the pieces of history after it; `rush`: comings and
-//!   goings gathered in a big room; `idle`: an empty room letting go; `disk`: saving.
+//!   goings gathered in a big room; `idle`: an empty room letting go; `disk`: saving;
+//!   `past`: pages of history and the archive, for members scrolling back or searching.
 
 mod actions;
 mod disk;
@@ -19,6 +20,7 @@ mod history;
 mod idle;
 mod join;
 mod owners;
+mod past;
 mod rush;
 mod welcome;
 

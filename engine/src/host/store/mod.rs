@@ -11,8 +11,8 @@
 //! A segment is append-only, one event per line, each line `CRC32 JSON\n`: a torn or damaged
 //! line (power cut mid-write) fails its checksum and is skipped on restore, never
 //! misread. A segment ends after `Limits::history_len` events or
-//! `Limits::history_segment_bytes`; then a new one starts and all but the previous one are
-//! deleted, so a room never holds more than two segments on disk.
+//! `Limits::history_segment_bytes`; then a new one starts, and the ones before the previous
+//! one are deleted once archived.
 //!
 //! Durability policy: every event is written to its segment (one `write(2)`) *before* it is
 //! broadcast or acknowledged, so anything any client has seen survives a crash of the host
@@ -20,6 +20,11 @@
 //! second by the host's syncer and at shutdown, so a power cut or kernel crash can cost the
 //! last second of events. Restoring rewrites the kept events into a fresh segment, which
 //! also repairs a damaged tail.
+//!
+//! Everything older lives in the archive (`archive`: SQLite with full-text search, bounded by
+//! the history quota), which the archivist (`archivist`) fills from the logs a moment after
+//! they are written. A segment is deleted only once the archive holds all of it; without an
+//! archive (it cannot be opened), only the last two segments are kept, as before.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -28,6 +33,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+mod archive;
+mod archivist;
+
+pub(crate) use archive::{match_expression, Archive, ArchiveError, Rows, Search, Toward, MAX_PAGE};
 
 use crate::lock::{RoomKey, Salt};
 use crate::protocol::{self, ChatEvent};
@@ -97,12 +107,15 @@ pub(crate) struct SegmentLimits {
 pub(crate) struct DataDir {
     root: PathBuf,
     segments: SegmentLimits,
+    /// Every event ever, searchable; None when the database cannot be opened.
+    archive: Option<Arc<Archive>>,
 }
 
 impl DataDir {
     /// The data directory at `root`, made owner-only (0700, files 0600), older ones
     /// tightened: a room's key alone is enough to join it.
-    pub fn new(root: PathBuf, segments: SegmentLimits) -> Self {
+    /// The archive in it holds at most `history_quota` bytes.
+    pub fn new(root: PathBuf, segments: SegmentLimits, history_quota: u64) -> Self {
         let mut dirs = vec![root.clone()];
         if let Ok(entries) = fs::read_dir(root.join("rooms")) {
             dirs.push(root.join("rooms"));
@@ -113,17 +126,34 @@ impl DataDir {
                 tracing::warn!("cannot make {} private: {e}", dir.display());
             }
         }
-        Self { root, segments }
+        let archive = match Archive::open(&root, history_quota) {
+            Ok(archive) => {
+                archivist::start(&archive, root.clone());
+                Some(archive)
+            }
+            Err(e) => {
+                tracing::warn!("cannot open the history archive in {}: {e}", root.display());
+                None
+            }
+        };
+        Self {
+            root,
+            segments,
+            archive,
+        }
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The archive of every room's history, if it could be opened.
+    pub fn archive(&self) -> Option<&Arc<Archive>> {
+        self.archive.as_ref()
+    }
+
     fn room_dir(&self, name: &str) -> PathBuf {
-        let digest = Sha256::digest(protocol::name_key(name).as_bytes());
-        let id: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        self.root.join("rooms").join(id)
+        self.root.join("rooms").join(room_id(name))
     }
 
     /// The room of that name saved in the directory, if there is one. A room that cannot
@@ -162,6 +192,7 @@ impl DataDir {
             let stale = newest.is_some_and(|t| now.duration_since(t).is_ok_and(|age| age > idle));
             if stale && fs::remove_dir_all(&dir).is_ok() {
                 forgotten += 1;
+                self.forget_archived(&dir);
             }
         }
         forgotten
@@ -202,6 +233,14 @@ impl DataDir {
     ) -> io::Result<RoomLog> {
         let dir = self.room_dir(name);
         crate::private::ensure_dir(&dir)?;
+        // What the old log holds goes to the archive before the log is rewritten (a host
+        // that stopped before its archivist's last pass, or a data directory from before
+        // the archive).
+        if let Some(archive) = &self.archive {
+            if let Err(e) = archivist::copy_room(archive, &dir, &mut Default::default()) {
+                tracing::warn!("cannot archive the history of {name}: {e}");
+            }
+        }
         let meta = RoomMeta {
             name: name.to_owned(),
             epoch: epoch.to_owned(),
@@ -220,6 +259,8 @@ impl DataDir {
             limits: self.segments,
             dirty: false,
             to_sync: Vec::new(),
+            archive: self.archive.clone(),
+            epoch: epoch.to_owned(),
         };
         log.rewrite(records)?;
         Ok(log)
@@ -228,16 +269,41 @@ impl DataDir {
     /// Deletes a room's saved history and identity (a room that was locked and is now
     /// hosted unlocked starts afresh, so what was said under the lock stays private).
     pub fn forget_room(&self, name: &str) -> io::Result<()> {
-        match fs::remove_dir_all(self.room_dir(name)) {
+        let dir = self.room_dir(name);
+        self.forget_archived(&dir);
+        match fs::remove_dir_all(dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
     }
+
+    fn forget_archived(&self, dir: &Path) {
+        let (Some(archive), Some(id)) = (&self.archive, dir.file_name().and_then(|n| n.to_str()))
+        else {
+            return;
+        };
+        if let Err(e) = archive.forget(id) {
+            tracing::warn!(
+                "cannot delete the archived history of {}: {e}",
+                dir.display()
+            );
+        }
+    }
+}
+
+/// A room's folder name and archive id: a hash of its name, so any name makes a safe path.
+pub(crate) fn room_id(name: &str) -> String {
+    let digest = Sha256::digest(protocol::name_key(name).as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn read_meta(dir: &Path) -> io::Result<RoomMeta> {
+    serde_json::from_slice(&fs::read(dir.join("room.json"))?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 fn restore_room(dir: &Path) -> io::Result<Restored> {
-    let meta: RoomMeta = serde_json::from_slice(&fs::read(dir.join("room.json"))?)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let meta = read_meta(dir)?;
     let malformed = || io::Error::new(io::ErrorKind::InvalidData, "room.json has a malformed key");
     let key = match (&meta.key, &meta.salt) {
         (Some(hex), Some(salt)) => {
@@ -350,6 +416,9 @@ pub(crate) struct RoomLog {
     dirty: bool,
     /// Finished segments not yet synced.
     to_sync: Vec<Arc<File>>,
+    /// Where old segments must be before they may go.
+    archive: Option<Arc<Archive>>,
+    epoch: String,
 }
 
 impl RoomLog {
@@ -389,8 +458,16 @@ impl RoomLog {
         self.bytes = 0;
         self.dirty = false;
         let keep_from = self.previous.unwrap_or(first_seq);
-        for (first, path) in segments(&self.dir)? {
-            if first < keep_from {
+        let archived = match (&self.archive, self.dir.file_name().and_then(|n| n.to_str())) {
+            (Some(archive), Some(id)) => archive.archived(id, &self.epoch),
+            _ => u64::MAX,
+        };
+        let all = segments(&self.dir)?;
+        for (i, (first, path)) in all.iter().enumerate() {
+            // A segment is all archived when the one after it starts at most one past the
+            // watermark.
+            let next = all.get(i + 1).map_or(u64::MAX, |(n, _)| *n);
+            if *first < keep_from && next <= archived.saturating_add(1) {
                 fs::remove_file(path)?;
             }
         }
@@ -415,8 +492,14 @@ impl RoomLog {
         let path = segment_path(&self.dir, first);
         write_atomically(&path, &content)?;
         let file = OpenOptions::new().append(true).open(&path)?;
+        // The open_room that called this archived the old segments first; any it could not
+        // stay for the archivist (restore skips the events they share with the new one).
+        let archived = match (&self.archive, self.dir.file_name().and_then(|n| n.to_str())) {
+            (Some(archive), Some(id)) => archive.archived(id, &self.epoch),
+            _ => u64::MAX,
+        };
         for (seg, old) in segments(&self.dir)? {
-            if seg != first {
+            if seg != first && (seg > first || archived >= first.saturating_sub(1)) {
                 fs::remove_file(old)?;
             }
         }
@@ -471,6 +554,7 @@ mod tests {
                 records,
                 bytes: 1 << 20,
             },
+            1 << 30,
         )
     }
 
@@ -553,29 +637,51 @@ mod tests {
     }
 
     #[test]
-    fn at_most_two_segments_are_kept() {
+    fn old_segments_go_only_once_archived() {
         let tmp = tempfile::tempdir().unwrap();
         let data = data_dir(tmp.path(), 10);
         let mut log = data
             .open_room("Tokyo", "e", None, std::iter::empty())
             .unwrap();
-        for seq in 1..=95 {
+        let dir = data.room_dir("Tokyo");
+        let archive = data.archive().unwrap().clone();
+        let id = room_id("Tokyo");
+        let archived = |upto: u64| {
+            // What the archivist does, up to `upto`, without waiting for its next pass.
+            let all = data.restore_named("Tokyo").unwrap().records;
+            let part: Vec<Record> = all.into_iter().filter(|r| r.event.seq <= upto).collect();
+            archive.add(&id, "Tokyo", "e", &part).unwrap();
+        };
+        archived(0);
+        for seq in 1..=45 {
             log.append(&record(seq, "x")).unwrap();
         }
-        let dir = data.room_dir("Tokyo");
-        assert_eq!(segments(&dir).unwrap().len(), 2);
-        let restored = &data.restore()[0].records;
-        assert_eq!(restored.first().unwrap().event.seq, 81);
-        assert_eq!(restored.last().unwrap().event.seq, 95);
+        // Nothing archived yet (the archivist's pass is up to 250 ms away): all kept.
+        let kept = segments(&dir).unwrap().len();
+        assert!(kept >= 4, "{kept}");
+        assert_eq!(data.restore_named("Tokyo").unwrap().records.len(), 45);
+        archived(45);
+        for seq in 46..=95 {
+            log.append(&record(seq, "x")).unwrap();
+        }
+        archived(95);
+        log.append(&record(96, "y")).unwrap();
+        for seq in 97..=101 {
+            log.append(&record(seq, "x")).unwrap();
+        }
+        let left: Vec<u64> = segments(&dir).unwrap().into_iter().map(|s| s.0).collect();
+        assert!(left.len() <= 3 && left[0] >= 81, "{left:?}");
         // Rewriting (as on restore) leaves one segment with exactly what was given.
-        log.rewrite(restored[5..].iter()).unwrap();
+        let restored = data.restore_named("Tokyo").unwrap().records;
+        archived(101);
+        log.rewrite(restored[restored.len() - 10..].iter()).unwrap();
         assert_eq!(segments(&dir).unwrap().len(), 1);
-        assert_eq!(data.restore()[0].records.len(), 10);
+        assert_eq!(data.restore_named("Tokyo").unwrap().records.len(), 10);
         assert!(
             log.take_unsynced().is_empty(),
             "a rewrite is synced already"
         );
-        log.append(&record(96, "y")).unwrap();
+        log.append(&record(102, "y")).unwrap();
         assert_eq!(log.take_unsynced().len(), 1);
     }
 }
