@@ -16,18 +16,21 @@ const BIN: &str = env!("CARGO_BIN_EXE_lanchat");
 
 /// Runs `lanchat host` and returns it with the address it printed.
 async fn start_host(room: &str, config_dir: &Path) -> (Proc, String) {
+    start_host_with(room, config_dir, &[]).await
+}
+
+async fn start_host_with(room: &str, config_dir: &Path, extra: &[&str]) -> (Proc, String) {
     // These tests run in the machine's own network namespace: no mDNS here, ever.
-    let mut host = Proc::spawn(
-        &[
-            "host",
-            "--room",
-            room,
-            "--bind",
-            "127.0.0.1",
-            "--no-discovery",
-        ],
-        config_dir,
-    );
+    let mut args = vec![
+        "host",
+        "--room",
+        room,
+        "--bind",
+        "127.0.0.1",
+        "--no-discovery",
+    ];
+    args.extend_from_slice(extra);
+    let mut host = Proc::spawn(&args, config_dir);
     let first = host.expect("listening on").await;
     let addr = first
         .split("listening on ")
@@ -702,4 +705,48 @@ async fn a_terminal_shares_a_file_and_another_saves_it() {
     let (_, stderr) = alice.finish().await;
     assert!(stderr.contains("usage: /save N [DIR]"), "{stderr}");
     assert!(stderr.contains("/no/such/file"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_terminal_pages_back_through_history_and_searches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_host, addr) = start_host_with("Past", dir.path(), &["--message-rate", "0"]).await;
+    let mut alice = Proc::spawn(
+        &["join", &addr, "--room", "Past", "--nick", "alice"],
+        dir.path(),
+    );
+    alice.expect("Welcome to Past, alice").await;
+    alice.say("the zebra came first").await;
+    for i in 1..=130 {
+        alice.say(&format!("line {i}")).await;
+    }
+    alice.expect("<alice> line 130").await;
+    // The archivist copies the log within a quarter of a second.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let mut bob = Proc::spawn(
+        &["join", &addr, "--room", "Past", "--nick", "bob"],
+        dir.path(),
+    );
+    bob.expect("Welcome to Past, bob").await;
+    bob.expect("(history)").await;
+    bob.say("/history 5").await;
+    let heading = bob.expect("earlier events").await;
+    println!("measured: bob saw: {heading}");
+    let mut older = Vec::new();
+    for _ in 0..5 {
+        older.push(bob.expect("(history)").await);
+    }
+    println!("measured: bob saw: {older:?}");
+    assert!(older[4].contains("<alice> line 30") || older[4].contains("<alice> line 31"), "{older:?}");
+    bob.say("/search zeb").await;
+    let heading = bob.expect("result for \"zeb\"").await;
+    let hit = bob.expect("(found)").await;
+    println!("measured: bob saw: {heading} / {hit}");
+    assert!(hit.contains("<alice> the zebra came first"), "{hit}");
+    bob.say("/search from:bob zebra").await;
+    bob.expect("nothing found for \"zebra\"").await;
+    bob.say("/search").await;
+    bob.say("/leave").await;
+    let (_, stderr) = bob.finish().await;
+    assert!(stderr.contains("usage: /search [from:NICK] WORDS"), "{stderr}");
 }

@@ -33,6 +33,7 @@ pub struct HostArgs {
     /// In MiB.
     pub max_file_size: u64,
     pub file_quota: u64,
+    pub history_quota: u64,
 }
 
 /// The machine's name, for `hello` and listings.
@@ -91,6 +92,7 @@ pub async fn run_host(args: HostArgs) -> Result<(), String> {
             ),
             max_file_bytes: args.max_file_size.saturating_mul(1 << 20),
             file_quota: args.file_quota.saturating_mul(1 << 20),
+            history_quota: args.history_quota.saturating_mul(1 << 20),
             ..Limits::default()
         }
         .with_message_rate(args.message_rate),

@@ -325,6 +325,14 @@ async fn input(
                 transfers.save(client, rest)?;
                 return Ok(None);
             }
+            "history" | "older" => {
+                crate::past::history(client, rest, out, transfers).await?;
+                return Ok(None);
+            }
+            "search" | "find" => {
+                crate::past::search(client, rest, out, transfers).await?;
+                return Ok(None);
+            }
             "typing" => {
                 client.typing(true).await.map_err(|e| e.to_string())?;
                 return Ok(None);
@@ -338,7 +346,7 @@ async fn input(
                 return Ok(None);
             }
             "help" => {
-                out.local_note("commands: /msg NICK TEXT, /nick NEW, /location LAT LON, /file PATH [NICK], /save N [DIR], /typing, /users, /leave; // sends a literal /").await;
+                out.local_note("commands: /msg NICK TEXT, /nick NEW, /location LAT LON, /file PATH [NICK], /save N [DIR], /history [N], /search [from:NICK] WORDS, /typing, /users, /leave; // sends a literal /").await;
                 return Ok(None);
             }
             other => return Err(format!("unknown command /{other} (try /help)")),

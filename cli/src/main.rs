@@ -21,6 +21,7 @@ mod join;
 mod lan;
 mod output;
 mod passphrase;
+mod past;
 mod render;
 
 use std::net::IpAddr;
@@ -101,6 +102,10 @@ enum Command {
         /// to make room.
         #[arg(long, value_name = "MB", default_value_t = Limits::default().file_quota >> 20)]
         file_quota: u64,
+        /// Space the history of every room together may take, in MiB; the oldest events go
+        /// first.
+        #[arg(long, value_name = "MB", default_value_t = Limits::default().history_quota >> 20)]
+        history_quota: u64,
     },
     /// List the rooms on the LAN.
     Rooms {
@@ -193,6 +198,7 @@ fn main() -> ExitCode {
             forget_rooms_after,
             max_file_size,
             file_quota,
+            history_quota,
         } => runtime.block_on(host::run_host(host::HostArgs {
             room,
             bind,
@@ -212,6 +218,7 @@ fn main() -> ExitCode {
             forget_rooms_after,
             max_file_size,
             file_quota,
+            history_quota,
         })),
         Command::Rooms {
             watch,

@@ -15,6 +15,8 @@ pub struct Output {
     users: Vec<String>,
     /// The sequence number the user list is exact at; older events do not change it.
     users_seq: u64,
+    /// The oldest event shown, where `/history` goes on from.
+    pub oldest: Option<u64>,
     stdout: tokio::io::Stdout,
 }
 
@@ -25,6 +27,7 @@ impl Output {
             me,
             users: Vec::new(),
             users_seq: 0,
+            oldest: None,
             stdout: tokio::io::stdout(),
         }
     }
@@ -86,6 +89,28 @@ impl Output {
         }
     }
 
+    /// Events from the past (`/history`, `/search`): under a heading as text, or as one
+    /// `{"type":"page"|"found","events":[...],"more":bool}` line.
+    pub async fn past(
+        &mut self,
+        kind: &str,
+        heading: String,
+        page: &lanchat::client::transfer::past::Page,
+        transfers: &mut crate::files::Transfers,
+    ) {
+        if self.json {
+            let line = serde_json::json!({"type": kind, "events": page.events, "more": page.more});
+            self.line(line.to_string()).await;
+            return;
+        }
+        self.line(format!("* {heading}")).await;
+        for e in &page.events {
+            let line = format!("({kind}) {}", render::event_line(e, None));
+            let line = with_save_hint(line, e, transfers);
+            self.line(line).await;
+        }
+    }
+
     /// A transfer's progress or end.
     pub async fn transfer(&mut self, note: &crate::files::Note) {
         let line = if self.json { note.json() } else { note.text() };
@@ -98,6 +123,8 @@ impl Output {
                 self.users = welcome.users.clone();
                 self.users_seq = welcome.seq;
                 self.me = welcome.you.clone();
+                let first = welcome.history.first().map_or(welcome.seq + 1, |e| e.seq);
+                self.oldest = Some(self.oldest.map_or(first, |o| o.min(first)));
                 for e in &welcome.history {
                     with_save_hint(String::new(), e, transfers);
                 }
