@@ -3,6 +3,7 @@
 
 import { createTransport, checkNickname } from './transport.js';
 import { View } from './view.js';
+import { mentions } from './format.js';
 
 const transport = createTransport();
 const view = new View();
@@ -343,18 +344,28 @@ function sameNick(a, b) {
   return a.toLowerCase() === b.toLowerCase();
 }
 
-/** Applies and shows one sequenced event; `live` ones may notify. */
-function roomEvent(ev, live) {
+/** Who joined (or left): "ana", "ana and bo", "ana, bo and 3 others". */
+function names(list, verb) {
+  if (list.length === 1) return `${list[0]} ${verb}`;
+  if (list.length <= 4) return `${list.slice(0, -1).join(', ')} and ${list.at(-1)} ${verb}`;
+  return `${list.slice(0, 3).join(', ')} and ${list.length - 3} others ${verb}`;
+}
+
+const LEFT_HOW = { left: 'left', disconnected: 'disconnected', dropped: 'was disconnected by the host' };
+
+/**
+ * The conversation entry of one event, without applying it to the room's state (for live
+ * events, and for pages of the past). `others`: for `joined`, who to name (null: all but me).
+ */
+function entryFor(ev, others = null) {
   const chat = state.chat;
-  const current = ev.seq > chat.usersSeq;
   switch (ev.type) {
     case 'message':
     case 'private':
     case 'location': {
-      stopTyping(ev.from);
       const own = sameNick(ev.from, chat.you);
-      view.message({
-        id: ev.id,
+      return view.messageEntry({
+        seq: ev.seq,
         from: ev.from,
         text: ev.text,
         ts: ev.ts,
@@ -362,12 +373,10 @@ function roomEvent(ev, live) {
         privateWith: ev.type === 'private' ? (own ? ev.to : ev.from) : null,
         location: ev.type === 'location' ? { lat: ev.lat, lon: ev.lon } : null,
       });
-      if (live && !own) attention(ev);
-      break;
     }
     case 'file': {
       const own = sameNick(ev.from, chat.you);
-      view.fileCard({
+      return view.fileEntry({
         ev,
         own,
         thumb: () => transport.thumbnailUrl(ev.id),
@@ -377,20 +386,55 @@ function roomEvent(ev, live) {
           ? (path) => transport.showInFolder(path).catch((e) => view.system(`Cannot show the folder: ${message(e)}`))
           : null,
       });
-      if (live && !own) attention({ ...ev, text: `shared ${ev.name}` });
-      break;
     }
     case 'joined': {
       // In a rush of joins the host announces several at once (`also`).
+      const list = others ?? [ev.nick, ...(ev.also || [])].filter((n) => !sameNick(n, chat.you));
+      return list.length ? view.systemEntry(names(list, 'joined'), ev.ts, null, ev.seq) : null;
+    }
+    case 'left': {
+      const list = [ev.nick, ...(ev.also || [])];
+      const verb = list.length === 1 ? LEFT_HOW[ev.reason] || 'left' : 'left';
+      return view.systemEntry(names(list, verb), ev.ts, null, ev.seq);
+    }
+    case 'notice':
+      return view.systemEntry(ev.text, ev.ts, 'warn', ev.seq);
+    case 'renamed':
+      return view.systemEntry(`${ev.from} is now known as ${ev.to}`, ev.ts, null, ev.seq);
+    default:
+      return null;
+  }
+}
+
+/** Events from the host's history as conversation entries, in order. */
+function pastEntries(page) {
+  return { entries: page.events.map((ev) => entryFor(ev)).filter(Boolean), more: page.more };
+}
+
+view.onPages(
+  async (seq) => pastEntries(await transport.history({ before: seq, limit: 100 })),
+  async (seq) => pastEntries(await transport.history({ after: seq, limit: 100 })),
+);
+view.onOpenLink((url) => {
+  transport.openLink(url).catch((e) => view.system(`Cannot open the link: ${message(e)}`));
+});
+
+/** Applies and shows one sequenced event; `live` ones may notify. */
+function roomEvent(ev, live) {
+  const chat = state.chat;
+  const current = ev.seq > chat.usersSeq;
+  let others = null;
+  switch (ev.type) {
+    case 'message':
+    case 'private':
+    case 'location':
+    case 'file':
+      stopTyping(ev.from);
+      break;
+    case 'joined': {
       const nicks = [ev.nick, ...(ev.also || [])];
       // Someone who was here before we lost the host and is back: a quiet return.
-      const others = nicks.filter((n) => !sameNick(n, chat.you) && !chat.away?.delete(n.toLowerCase()));
-      if (others.length === 1) view.system(`${others[0]} joined`, ev.ts);
-      else if (others.length > 1 && others.length <= 4) {
-        view.system(`${others.slice(0, -1).join(', ')} and ${others.at(-1)} joined`, ev.ts);
-      } else if (others.length > 4) {
-        view.system(`${others.slice(0, 3).join(', ')} and ${others.length - 3} others joined`, ev.ts);
-      }
+      others = nicks.filter((n) => !sameNick(n, chat.you) && !chat.away?.delete(n.toLowerCase()));
       if (current) {
         for (const nick of nicks) {
           if (!chat.users.some((u) => sameNick(u, nick))) chat.users.push(nick);
@@ -403,10 +447,6 @@ function roomEvent(ev, live) {
       const nicks = [ev.nick, ...(ev.also || [])];
       nicks.forEach(stopTyping);
       for (const nick of nicks) chat.away?.delete(nick.toLowerCase());
-      const how = { left: 'left', disconnected: 'disconnected', dropped: 'was disconnected by the host' };
-      if (nicks.length === 1) view.system(`${ev.nick} ${how[ev.reason] || 'left'}`, ev.ts);
-      else if (nicks.length <= 4) view.system(`${nicks.slice(0, -1).join(', ')} and ${nicks.at(-1)} left`, ev.ts);
-      else view.system(`${nicks.slice(0, 3).join(', ')} and ${nicks.length - 3} others left`, ev.ts);
       if (current) chat.users = chat.users.filter((u) => !nicks.some((n) => sameNick(u, n)));
       if (state.privateTo && nicks.some((n) => sameNick(state.privateTo, n))) {
         state.privateTo = null;
@@ -414,20 +454,65 @@ function roomEvent(ev, live) {
       }
       break;
     }
-    case 'notice':
-      view.system(ev.text, ev.ts, 'warn');
-      break;
     case 'renamed':
       stopTyping(ev.from);
-      view.system(`${ev.from} is now known as ${ev.to}`, ev.ts);
       if (current) chat.users = chat.users.map((u) => (sameNick(u, ev.from) ? ev.to : u));
       break;
     default:
-      return;
+      break;
   }
+  const entry = entryFor(ev, others);
+  if (!entry) return;
+  view.append(entry);
+  const fromOther = ['message', 'private', 'location', 'file'].includes(ev.type) && !entry.own;
+  if (live && fromOther) attention(ev, entry);
   if (current) {
     chat.usersSeq = ev.seq;
-    renderUsers();
+    if (['joined', 'left', 'renamed'].includes(ev.type)) usersChanged();
+  }
+}
+
+/** The online list is drawn at most once a frame, however many come and go. */
+function usersChanged() {
+  if (state.usersDrawing) return;
+  state.usersDrawing = requestAnimationFrame(() => {
+    state.usersDrawing = null;
+    if (state.chat) renderUsers();
+  });
+}
+
+// ---- search ----
+
+const SEARCH_PAGE = 30;
+
+async function search(words, from, before = null) {
+  state.search = { words, from, last: null };
+  try {
+    const found = await transport.search({ query: words, from, before, limit: SEARCH_PAGE });
+    if (state.search?.words !== words) return;
+    state.search.last = found.events.at(-1)?.seq ?? null;
+    view.searchResults({ words, hits: found.events, more: found.more, onPick: openAt });
+  } catch (e) {
+    view.searchResults({ words, error: message(e) });
+  }
+}
+
+view.onSearch(
+  (words, from) => search(words, from),
+  () => state.search && search(state.search.words, state.search.from, state.search.last),
+);
+
+/** The conversation around one event (a search result), that event highlighted. */
+async function openAt(ev) {
+  try {
+    const [before, after] = await Promise.all([
+      transport.history({ before: ev.seq + 1, limit: 50 }),
+      transport.history({ after: ev.seq, limit: 50 }),
+    ]);
+    const entries = pastEntries({ events: before.events.concat(after.events), more: false }).entries;
+    view.conversation.showAround(entries, ev.seq);
+  } catch (e) {
+    view.system(`Cannot open that message: ${message(e)}`);
   }
 }
 
@@ -489,6 +574,7 @@ view.onSend((text) => {
   clearTimeout(state.typingIdle);
   state.typingSentAt = 0; // the host ends "typing" when a message arrives
   const to = state.privateTo;
+  view.conversation.clearUnread();
   // Shown at once; ticked when the host confirms.
   const entry = view.message({ from: chat.you, text, own: true, pending: true, privateWith: to });
   const request = to ? transport.sendPrivate(to, text) : transport.send(text);
@@ -617,20 +703,49 @@ transport.onCloseRequested(async () => {
 
 // ---- attention: notifications and unread count ----
 
-function attention(ev) {
+/** At most one desktop notification this often; those in between are counted in it. */
+const NOTIFY_EVERY_MS = 3000;
+
+function attention(ev, entry) {
   const privately = ev.type === 'private';
+  const mentioned = ev.type === 'message' && mentions(ev.text, state.chat.you);
   if (state.focused && !document.hidden) return;
+  if (state.unread === 0) view.conversation.markUnread(entry);
   state.unread += 1;
   updateTitle();
-  const body = ev.type === 'location' ? 'shared a location' : ev.text;
-  const title = privately ? `${ev.from} (private)` : `${ev.from} in ${state.chat.room}`;
-  transport.notify(title, body).catch(() => {});
+  const what = { location: 'shared a location', file: `shared ${ev.name}` }[ev.type] ?? ev.text;
+  const title = privately
+    ? `${ev.from} (private)`
+    : mentioned ? `${ev.from} mentioned you in ${state.chat.room}` : `${ev.from} in ${state.chat.room}`;
+  // A busy room does not make a notification per message: the first now, then one every
+  // few seconds saying how many more came (a private message or a mention still leads).
+  const pending = state.notifyPending;
+  if (pending) {
+    pending.count += 1;
+    if (privately || mentioned || !pending.important) Object.assign(pending, { title, what, important: privately || mentioned });
+    return;
+  }
+  transport.notify(title, what).catch(() => {});
+  state.notifyPending = { count: 0, title, what, important: false };
+  setTimeout(function flushNotice() {
+    const p = state.notifyPending;
+    state.notifyPending = null;
+    if (p && p.count > 0 && !(state.focused && !document.hidden)) {
+      const more = p.count > 1 ? ` (and ${p.count - 1} more)` : '';
+      transport.notify(p.title, `${p.what}${more}`).catch(() => {});
+    }
+  }, NOTIFY_EVERY_MS);
 }
 
+/** The window's title shows the unread count; set at most once a frame. */
 function updateTitle() {
-  const base = state.chat ? `${state.chat.room} – LAN Chat` : 'LAN Chat';
-  const title = state.unread > 0 ? `(${state.unread}) ${base}` : base;
-  transport.setTitle(title).catch(() => {});
+  if (state.titling) return;
+  state.titling = setTimeout(() => {
+    state.titling = null;
+    const base = state.chat ? `${state.chat.room} – LAN Chat` : 'LAN Chat';
+    const title = state.unread > 0 ? `(${state.unread}) ${base}` : base;
+    transport.setTitle(title).catch(() => {});
+  }, 50);
 }
 
 window.addEventListener('focus', () => {

@@ -182,6 +182,21 @@ class AppTransport {
     return URL.createObjectURL(new Blob([bytes], { type: mime }));
   }
 
+  /** A page of the room's past: `{before}` or `{after}` a seq -> {events, more}. */
+  history({ before = null, after = null, limit = 100 }) {
+    return this.invoke('history_page', { before, after, limit });
+  }
+
+  /** The newest events matching `query` -> {events (newest first), more}. */
+  search({ query, from = null, before = null, limit = 30 }) {
+    return this.invoke('search_history', { query, from, before, limit });
+  }
+
+  /** A link from a message, in the system browser (http and https only). */
+  openLink(url) {
+    return this.invoke('open_link', { url });
+  }
+
   async notify(title, body) {
     const n = this.tauri.notification;
     if (!n) return;
@@ -451,6 +466,34 @@ class BrowserTransport {
     link.click();
     link.remove();
     return 'your Downloads';
+  }
+
+  /** GET /history or /search with the membership's ticket (PROTOCOL.md). */
+  async past(path, params) {
+    const ticket = this.session?.ticket;
+    if (!ticket) throw new Error('not connected to the host');
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined) query.set(k, v);
+    const answer = await fetch(`${path}?${query}`, {
+      headers: { Authorization: `Bearer ${ticket}` },
+      cache: 'no-store',
+    });
+    if (!answer.ok) throw new Error((await answer.text()).trim() || `the host answered ${answer.status}`);
+    const page = await answer.json();
+    return { events: page.events || page.hits || [], more: Boolean(page.more) };
+  }
+
+  history({ before = null, after = null, limit = 100 }) {
+    return this.past('/history', { before, after, limit });
+  }
+
+  search({ query, from = null, before = null, limit = 30 }) {
+    return this.past('/search', { q: query, from, before, limit });
+  }
+
+  /** A link from a message, in a new tab that cannot reach back into this page. */
+  async openLink(url) {
+    window.open(url, '_blank', 'noopener,noreferrer');
   }
 
   async thumbnailUrl(id) {

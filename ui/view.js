@@ -1,5 +1,9 @@
-// The only module that touches the DOM. Peer text always goes in through textContent,
-// never as HTML. Elements are looked up once.
+// The only module that touches the DOM (with conversation.js, the message list, and
+// format.js, a message's text). Peer text always goes in through textContent, never as HTML.
+// Elements are looked up once.
+
+import { Conversation } from './conversation.js';
+import { formatText } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,6 +32,30 @@ export function humanSize(bytes) {
     unit += 1;
   }
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+/** `text` with the search's words marked (text nodes and <mark> only). */
+function highlight(text, terms) {
+  const out = document.createDocumentFragment();
+  const short = text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  const lower = short.toLowerCase();
+  let at = 0;
+  while (at < short.length) {
+    let next = -1;
+    let len = 0;
+    for (const t of terms) {
+      const i = lower.indexOf(t, at);
+      if (i >= 0 && (next < 0 || i < next)) {
+        next = i;
+        len = t.length;
+      }
+    }
+    if (next < 0) break;
+    out.append(short.slice(at, next), el('mark', null, short.slice(next, next + len)));
+    at = next + len;
+  }
+  out.append(short.slice(at));
+  return out;
 }
 
 export function mapLink(lat, lon) {
@@ -104,10 +132,27 @@ export class View {
     /** Confirmations that arrived before their message's id was known: id -> ts. */
     this.early = new Map();
 
-    this.messages.addEventListener('scroll', () => {
-      if (this.atBottom()) this.jumpButton.hidden = true;
+    /** The reader's nickname, whose @mentions stand out. */
+    this.me = null;
+    /** Where the conversation's older and newer pages come from (see `onPages`). */
+    this.pages = { older: async () => ({ entries: [], more: false }), newer: async () => ({ entries: [], more: false }) };
+    this.conversation = new Conversation(this.messages, this.jumpButton, {
+      older: (seq) => this.pages.older(seq),
+      newer: (seq) => this.pages.newer(seq),
     });
-    this.jumpButton.addEventListener('click', () => this.scrollToBottom());
+    // Links in messages open outside the app (or in a new tab), never in this page.
+    this.openLink = null;
+    this.messages.addEventListener('click', (e) => {
+      const link = e.target.closest?.('a[data-external]');
+      if (!link || !this.openLink) return;
+      e.preventDefault();
+      this.openLink(link.href);
+    });
+    this.mentionables = [];
+    this.messageInput.addEventListener('keydown', (e) => {
+      if (e.key === 'Tab' && !e.shiftKey && this.completeMention()) e.preventDefault();
+    });
+    this.searchSetup();
     this.usersToggle.addEventListener('click', () => {
       const open = this.usersPanel.classList.toggle('open');
       this.usersToggle.setAttribute('aria-expanded', String(open));
@@ -222,7 +267,8 @@ export class View {
   enterChat(room) {
     this.roomName.textContent = room;
     this.roomMeta.textContent = '';
-    this.messages.replaceChildren();
+    this.conversation.reset();
+    this.closeSearch();
     this.pending.clear();
     this.early.clear();
     this.typing.textContent = '';
@@ -234,6 +280,8 @@ export class View {
   }
 
   users(list, me, onPick) {
+    this.me = me;
+    this.mentionables = list.filter((n) => n.toLowerCase() !== me.toLowerCase());
     this.userList.classList.remove('unknown');
     this.userCount.textContent = String(list.length);
     this.roomMeta.textContent = `${list.length} online · you are ${me}`;
@@ -254,29 +302,33 @@ export class View {
     }
   }
 
-  atBottom() {
-    const m = this.messages;
-    return m.scrollHeight - m.scrollTop - m.clientHeight < 24;
+  /** `older(seq)` and `newer(seq)` resolve to {entries, more}: pages of the conversation. */
+  onPages(older, newer) {
+    this.pages = { older, newer };
   }
 
-  scrollToBottom() {
-    this.messages.scrollTop = this.messages.scrollHeight;
-    this.jumpButton.hidden = true;
+  onOpenLink(handler) {
+    this.openLink = handler;
   }
 
-  /** Appends a list item, following the conversation only if the reader is at the bottom. */
-  append(item, { own = false } = {}) {
-    const follow = own || this.atBottom();
-    this.messages.append(item);
-    if (follow) this.scrollToBottom();
-    else this.jumpButton.hidden = false;
+  /** Puts an entry at the live end of the conversation (see conversation.js). */
+  append(entry) {
+    this.conversation.push(entry);
+    return entry;
   }
 
   /**
    * A chat message. kind: 'own' | 'other'; privateTo/privateFrom for private ones;
    * pending: shown at once, ticked when confirmed.
    */
-  message({ id, from, text, ts, own, privateWith, pending, location }) {
+  message(args) {
+    const entry = this.append(this.messageEntry(args));
+    if (args.own && args.pending && args.id) this.bind(args.id, entry);
+    return entry;
+  }
+
+  /** A chat message's entry, not yet in the conversation (for pages of the past too). */
+  messageEntry({ seq = null, from, text, ts, own, privateWith, pending, location }) {
     const item = el('li', `message ${own ? 'own' : 'other'}${privateWith ? ' private' : ''}`);
     const meta = el('p', 'meta');
     meta.append(el('span', 'from', own ? 'You' : from));
@@ -289,11 +341,13 @@ export class View {
       body.append(`${own ? 'You' : from} shared a location: `);
       const link = el('a', null, `${location.lat.toFixed(5)}, ${location.lon.toFixed(5)}`);
       link.href = mapLink(location.lat, location.lon);
+      link.dataset.external = '';
       link.target = '_blank';
       link.rel = 'noopener noreferrer';
       body.append(link);
     } else {
-      body.textContent = text;
+      body.append(formatText(text, this.me));
+      if (body.querySelector('.mention.me')) item.classList.add('mentions-me');
     }
     item.append(meta, body);
     let tick = null;
@@ -304,10 +358,7 @@ export class View {
       meta.append(tick);
       item.classList.toggle('pending', Boolean(pending));
     }
-    this.append(item, { own });
-    const entry = { item, time, tick };
-    if (own && pending && id) this.bind(id, entry);
-    return entry;
+    return { node: item, item, time, tick, seq, ts: ts || Date.now(), from: own ? null : from, own };
   }
 
   /** Attaches the client id of a pending message, once known. */
@@ -350,11 +401,15 @@ export class View {
   }
 
   /** A line from the room itself; tone 'warn' for the host's notices (history not saved). */
-  system(text, ts, tone) {
+  system(text, ts, tone, seq = null) {
+    return this.append(this.systemEntry(text, ts, tone, seq));
+  }
+
+  systemEntry(text, ts, tone, seq = null) {
     const item = el('li', tone ? `system ${tone}` : 'system');
     item.append(el('span', null, text));
     if (ts) item.append(el('time', 'time', clock(ts)));
-    this.append(item);
+    return { node: item, seq, ts: ts || Date.now(), from: null, own: false };
   }
 
   typingNames(names) {
@@ -535,7 +590,11 @@ export class View {
    * A shared file's card: name, size and type (an image: its thumbnail, which `thumb()`
    * resolves to a URL), and a Save button that calls `onSave(setState)`.
    */
-  fileCard({ ev, own, thumb, full, onSave, onShow }) {
+  fileCard(args) {
+    return this.append(this.fileEntry(args)).node;
+  }
+
+  fileEntry({ ev, own, thumb, full, onSave, onShow }) {
     const item = el('li', `message file ${own ? 'own' : 'other'}${ev.to ? ' private' : ''}`);
     item.dataset.file = ev.id;
     const meta = el('p', 'meta');
@@ -580,8 +639,7 @@ export class View {
     line.append(save, status);
     card.append(line);
     item.append(meta, card);
-    this.append(item, { own });
-    return item;
+    return { node: item, seq: ev.seq ?? null, ts: ev.ts, from: own ? null : ev.from, own };
   }
 
   /** An image at full size, over the conversation; `url()` resolves to its address. */
@@ -622,7 +680,8 @@ export class View {
       onCancel();
     });
     item.append(label, bar, detail, cancel);
-    this.append(item, { own: true });
+    const entry = this.append({ node: item, seq: null, ts: Date.now(), from: null, own: true });
+    const conversation = this.conversation;
     // Speed counts from the first report (reading the file to hash it comes before).
     let first = null;
     return {
@@ -639,7 +698,7 @@ export class View {
         detail.textContent = `${percent}%${speed}${left !== null ? ` · ${left} s left` : ''}`;
       },
       end(text) {
-        item.remove();
+        conversation.remove(entry);
         if (text) label.textContent = text;
       },
       fail(text) {
@@ -650,6 +709,96 @@ export class View {
         item.classList.add('failed');
       },
     };
+  }
+
+  // ---- search ----
+
+  searchSetup() {
+    this.searchPanel = $('search-panel');
+    this.searchInput = $('search-input');
+    this.searchFrom = $('search-from');
+    this.searchStatus = $('search-status');
+    this.searchResultsList = $('search-results');
+    this.searchMore = $('search-more');
+    $('search-button').addEventListener('click', () => this.openSearch());
+    $('search-close').addEventListener('click', () => this.closeSearch());
+    document.addEventListener('keydown', (e) => {
+      if (this.screens.chat.hidden) return;
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'f') {
+        e.preventDefault();
+        this.openSearch();
+      } else if (e.key === 'Escape' && !this.searchPanel.hidden) {
+        this.closeSearch();
+      }
+    });
+  }
+
+  openSearch() {
+    this.searchPanel.hidden = false;
+    this.searchInput.focus();
+    this.searchInput.select();
+  }
+
+  closeSearch() {
+    this.searchPanel.hidden = true;
+    this.searchResultsList.replaceChildren();
+    this.searchStatus.textContent = '';
+    this.searchMore.hidden = true;
+  }
+
+  /** `handler(words, from)` when a search is asked for; `more()` for older results. */
+  onSearch(handler, more) {
+    $('search-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const words = this.searchInput.value.trim();
+      if (!words) return;
+      this.searchResultsList.replaceChildren();
+      this.searchStatus.textContent = 'Searching…';
+      handler(words, this.searchFrom.value.trim() || null);
+    });
+    this.searchMore.addEventListener('click', () => more());
+  }
+
+  /** Search results (newest first), each a button that calls `onPick(event)`. */
+  searchResults({ words, hits, more, error, onPick }) {
+    if (error) {
+      this.searchStatus.textContent = `Cannot search: ${error}`;
+      return;
+    }
+    const shown = this.searchResultsList.children.length + hits.length;
+    this.searchStatus.textContent = shown === 0
+      ? `Nothing found for “${words}”.`
+      : `${shown}${more ? '+' : ''} ${shown === 1 ? 'result' : 'results'} for “${words}”, newest first.`;
+    const terms = words.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+    for (const ev of hits) {
+      const item = el('li');
+      const pick = el('button', 'search-hit');
+      pick.type = 'button';
+      const when = new Date(ev.ts);
+      pick.append(el('strong', null, ev.from || ''), ' ',
+        el('span', 'muted', `${when.toLocaleDateString()} ${clock(ev.ts)}`), el('br'));
+      pick.append(highlight(ev.text ?? ev.name ?? '', terms));
+      pick.addEventListener('click', () => onPick(ev));
+      item.append(pick);
+      this.searchResultsList.append(item);
+    }
+    this.searchMore.hidden = !more;
+  }
+
+  // ---- mentions ----
+
+  /** Tab after "@al" completes a nickname from the online list; false if nothing to do. */
+  completeMention() {
+    const box = this.messageInput;
+    const before = box.value.slice(0, box.selectionStart);
+    const m = before.match(/@([\p{L}\p{N}_.-]*)$/u);
+    if (!m) return false;
+    const prefix = m[1].toLowerCase();
+    const nick = this.mentionables.find((n) => n.toLowerCase().startsWith(prefix));
+    if (!nick) return false;
+    const start = before.length - m[1].length;
+    box.setRangeText(`${nick} `, start, box.selectionStart, 'end');
+    return true;
   }
 
   onLeave(handler) {

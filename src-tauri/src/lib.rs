@@ -7,6 +7,7 @@
 //!   hosted room).
 //! - [`events`]: the engine's events converted into what `ui/app.js` expects.
 //! - [`error`]: command errors, serialized for the page as `{code, message}`.
+//! - [`files`]: sharing and saving files; [`past`]: pages of history, search, opening links.
 //!
 //! The page itself is `ui/` (plain ES modules, no bundler), shared with browsers that open a
 //! host's link.
@@ -15,6 +16,7 @@ mod commands;
 mod error;
 mod events;
 mod files;
+mod past;
 mod state;
 
 use std::time::Duration;
@@ -65,6 +67,9 @@ pub fn run() {
             files::share_file,
             files::save_file,
             files::file_thumbnail,
+            past::history_page,
+            past::search_history,
+            past::open_link,
             files::file_image,
             files::cancel_transfer,
             files::show_in_folder,

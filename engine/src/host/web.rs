@@ -51,6 +51,8 @@ pub static UI: &[Asset] = &[
     ),
     ui_file!("/cpace.js", "cpace.js", "text/javascript; charset=utf-8"),
     ui_file!("/sha256.js", "sha256.js", "text/javascript; charset=utf-8"),
+    ui_file!("/conversation.js", "conversation.js", "text/javascript; charset=utf-8"),
+    ui_file!("/format.js", "format.js", "text/javascript; charset=utf-8"),
     ui_file!(
         "/identity.js",
         "identity.js",
@@ -287,6 +289,22 @@ fn status(code: u16, reason: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_module_of_the_page_is_served() {
+        // A module missing here breaks the page in browsers only (the app reads ui/ itself).
+        let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(&ui).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let served = UI.iter().any(|a| a.path.trim_start_matches('/') == name);
+            let page = name.ends_with(".js") || name.ends_with(".css") || name.ends_with(".html");
+            if page && !served {
+                missing.push(name);
+            }
+        }
+        assert!(missing.is_empty(), "not served to browsers: {missing:?}");
+    }
 
     fn text(response: Vec<u8>) -> String {
         String::from_utf8_lossy(&response).into_owned()

@@ -1,7 +1,7 @@
 //! Pages of the room's past and search results, from the host's `/history` and `/search`
 //! (PROTOCOL.md, "History and search"), over the same verified https as files.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::http::get_small;
 use super::{FileAccess, TransferError};
@@ -12,7 +12,7 @@ const MAX_ANSWER: u64 = 16 << 20;
 
 /// Events in sequence order (a page) or newest first (search results), and whether there
 /// are more beyond them.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page {
     #[serde(alias = "hits")]
     pub events: Vec<ChatEvent>,
