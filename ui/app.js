@@ -416,7 +416,7 @@ view.onPages(
   async (seq) => pastEntries(await transport.history({ after: seq, limit: 100 })),
 );
 view.onOpenLink((url) => {
-  transport.openLink(url).catch((e) => view.system(`Cannot open the link: ${message(e)}`));
+  transport.openLink(url).catch((e) => view.system(`${capitalize(message(e))}.`));
 });
 
 /** Applies and shows one sequenced event; `live` ones may notify. */

@@ -35,6 +35,8 @@ pub enum CommandError {
     NotSaved,
     #[error("cannot open the folder: {0}")]
     Open(String),
+    #[error("cannot open the link: {0}")]
+    Link(String),
     #[error("cannot take the pasted file: {0}")]
     Pasted(String),
 }
@@ -53,7 +55,7 @@ impl CommandError {
             CommandError::Transfer(_) => "transfer_failed".into(),
             CommandError::NoDownloads => "no_downloads".into(),
             CommandError::NotSaved => "not_saved".into(),
-            CommandError::Open(_) => "cannot_open".into(),
+            CommandError::Open(_) | CommandError::Link(_) => "cannot_open".into(),
             CommandError::Pasted(_) => "cannot_paste".into(),
             CommandError::Discovery(_) => "discovery_unavailable".into(),
             CommandError::Host(_) => "cannot_host".into(),

@@ -45,17 +45,7 @@ pub async fn search_history(
 pub fn open_link(url: String) -> Result<(), CommandError> {
     let lower = url.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        return Err(CommandError::Open("only http and https links open".into()));
+        return Err(CommandError::Link("only http and https links open".into()));
     }
-    if let Ok(log) = std::env::var("LANCHAT_OPENED_LINKS") {
-        // Tests see what would have opened, without a browser.
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(|e| CommandError::Open(e.to_string()))?;
-        return writeln!(file, "{url}").map_err(|e| CommandError::Open(e.to_string()));
-    }
-    tauri_plugin_opener::open_url(url, None::<&str>).map_err(|e| CommandError::Open(e.to_string()))
+    tauri_plugin_opener::open_url(url, None::<&str>).map_err(|e| CommandError::Link(e.to_string()))
 }
