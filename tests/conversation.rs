@@ -230,6 +230,11 @@ fn messages_show_formatting_open_links_outside_and_mentions_stand_out() {
     let (mut ivy, _) = Driver::launch(4464, &display, dir.path());
     join_lobby(&mut ivy, 47220, "ivy");
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let go_rx = std::sync::Arc::new(std::sync::Mutex::new(go_rx));
+    let wait_go = move || {
+        let go = go_rx.clone();
+        tokio::task::spawn_blocking(move || go.lock().unwrap().recv())
+    };
     let hank = with_client(url(47220), "hank", move |hank, events| {
         Box::pin(async move {
             tokio::spawn(drain(events));
@@ -243,7 +248,11 @@ fn messages_show_formatting_open_links_outside_and_mentions_stand_out() {
                 .await
                 .unwrap();
             hank.pending_below(1).await;
-            let _ = tokio::task::spawn_blocking(move || go_rx.recv()).await;
+            let _ = wait_go().await;
+            hank.send("this one came while you were away").await.unwrap();
+            hank.send("and this one too").await.unwrap();
+            hank.pending_below(1).await;
+            let _ = wait_go().await;
         })
     });
     ivy.wait_text("#messages", "can you check?");
@@ -297,6 +306,26 @@ fn messages_show_formatting_open_links_outside_and_mentions_stand_out() {
         json!("thanks @hank ")
     );
     ivy.screenshot(&docs_dir().join("conversation.png"));
+
+    // Away from the window, two more arrive: a marker says where the unread ones start.
+    ivy.js("window.dispatchEvent(new Event('blur')); return true", vec![]);
+    let _ = go_tx.send(());
+    ivy.wait_text("#messages", "and this one too");
+    ivy.js("window.dispatchEvent(new Event('focus')); return true", vec![]);
+    let marker = ivy.js(
+        "const m = document.querySelector('#messages .unread-marker'); \
+         return m && m.nextElementSibling.textContent.includes('while you were away')",
+        vec![],
+    );
+    assert_eq!(marker, json!(true), "the marker is right before the first unread message");
+    ivy.screenshot(&docs_dir().join("unread.png"));
+    // Sending something means it has been read.
+    ivy.js("document.getElementById('message-input').value = ''; return true", vec![]);
+    ivy.type_keys("#message-input", "on it\u{E007}");
+    ivy.wait_until(
+        "the marker gone",
+        "return document.querySelector('#messages .unread-marker') === null",
+    );
     let _ = go_tx.send(());
     hank.join().unwrap();
     drop(ivy);
