@@ -244,3 +244,34 @@ async fn history_and_search_need_a_member_s_ticket() {
     ));
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_browser_pages_back_to_the_first_message_and_searches() {
+    let data = tempfile::tempdir().unwrap();
+    let host = host(data.path()).await;
+    let (alice, _reader, _) = join(&host.url, "alice").await;
+    alice.send("in the beginning there was a narwhal").await.unwrap();
+    for i in 0..3000 {
+        alice.send(format!("filler line {i}")).await.unwrap();
+        alice.pending_below(100).await;
+    }
+    alice.pending_below(1).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let page = format!("https://{}/", host.addr);
+    let (ok, output) = common::node(
+        "history.mjs",
+        &[&page, "Lobby", "webby", "in the beginning there was a narwhal", "narwhal"],
+    )
+    .await;
+    println!("measured: chromium: {}", output.trim().replace('\n', " | "));
+    assert!(ok, "{output}");
+    assert!(output.contains("reached the first message") && output.contains("opened"), "{output}");
+    let most: usize = output
+        .split("at most ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(most <= 520, "the page held {most} messages");
+    host.stop().await;
+}
