@@ -737,7 +737,10 @@ async fn a_terminal_pages_back_through_history_and_searches_it() {
         older.push(bob.expect("(history)").await);
     }
     println!("measured: bob saw: {older:?}");
-    assert!(older[4].contains("<alice> line 30") || older[4].contains("<alice> line 31"), "{older:?}");
+    assert!(
+        older[4].contains("<alice> line 30") || older[4].contains("<alice> line 31"),
+        "{older:?}"
+    );
     bob.say("/search zeb").await;
     let heading = bob.expect("result for \"zeb\"").await;
     let hit = bob.expect("(found)").await;
@@ -748,5 +751,8 @@ async fn a_terminal_pages_back_through_history_and_searches_it() {
     bob.say("/search").await;
     bob.say("/leave").await;
     let (_, stderr) = bob.finish().await;
-    assert!(stderr.contains("usage: /search [from:NICK] WORDS"), "{stderr}");
+    assert!(
+        stderr.contains("usage: /search [from:NICK] WORDS"),
+        "{stderr}"
+    );
 }

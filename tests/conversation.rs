@@ -3,9 +3,9 @@
 //! jumps to a message, formatting, a link opened by the system's opener, an @mention.
 //! Figures are printed; docs/search.png and docs/conversation.png are written.
 
+mod desktop;
 #[path = "common/sandbox.rs"]
 mod sandbox;
-mod desktop;
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,30 @@ fn join_lobby(driver: &mut Driver, port: u16, nick: &str) {
     driver.wait_text("#messages", &format!("Welcome to Lobby, {nick}!"));
 }
 
+/// The resident memory (MB) of the app's page: its WebKitWebProcess (the newest, if several).
+fn page_memory_mb() -> f64 {
+    let mut newest: Option<(u64, f64)> = None;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        if !status.starts_with("Name:\tWebKitWebProces") {
+            continue;
+        }
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if newest.is_none_or(|(p, _)| pid > p) {
+            newest = Some((pid, kb / 1024.0));
+        }
+    }
+    newest.map_or(0.0, |(_, mb)| mb)
+}
+
 /// Sends `count` messages "{prefix} N" at `per_second`, then returns.
 async fn send_at(client: &lanchat::client::Client, prefix: &str, count: usize, per_second: u64) {
     let mut every = tokio::time::interval(Duration::from_micros(1_000_000 / per_second));
@@ -78,7 +102,16 @@ fn a_flood_of_messages_keeps_the_window_responsive_and_the_page_bounded() {
     join_lobby(&mut ivy, 47200, "ivy");
     ivy.js(RECORD_FRAMES, vec![]);
 
+    let memory_before = page_memory_mb();
+
     // 3,000 messages at 400 a second, a pause, then 1,500 more (a laptop waking up).
+    // LANCHAT_FLOOD_AFTER=100000 makes the second part that long (the benchmark of the
+    // page's memory; BENCHMARKS.md), at 2,000 a second.
+    let after: usize = std::env::var("LANCHAT_FLOOD_AFTER")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1500);
+    let after_rate = if after > 1500 { 2000 } else { 400 };
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let hank = with_client(url(47200), "hank", move |hank, events| {
         Box::pin(async move {
@@ -86,7 +119,7 @@ fn a_flood_of_messages_keeps_the_window_responsive_and_the_page_bounded() {
             send_at(&hank, "flood", 3000, 400).await;
             let _ = done_tx.send(Instant::now());
             tokio::time::sleep(Duration::from_secs(2)).await;
-            send_at(&hank, "after the pause", 1500, 400).await;
+            send_at(&hank, "after the pause", after, after_rate).await;
             let _ = done_tx.send(Instant::now());
         })
     });
@@ -96,26 +129,41 @@ fn a_flood_of_messages_keeps_the_window_responsive_and_the_page_bounded() {
         "measured: the 3,000th message shown {:?} after it was acknowledged",
         first_done.elapsed()
     );
-    let last_done = done_rx.recv_timeout(Duration::from_secs(60)).unwrap();
-    ivy.wait_text("#messages", "after the pause 1499");
+    let last_done = done_rx.recv_timeout(Duration::from_secs(600)).unwrap();
+    ivy.wait_text("#messages", &format!("after the pause {}", after - 1));
     let shown_after = last_done.elapsed();
     hank.join().unwrap();
     let frames = ivy.js("return window.__frames", vec![]);
-    let in_dom = ivy.js("return document.querySelectorAll('#messages li').length", vec![]);
+    let in_dom = ivy.js(
+        "return document.querySelectorAll('#messages li').length",
+        vec![],
+    );
     println!(
-        "measured: 4,500 messages at 400/s: {} frames, longest gap {:.0} ms, gaps over 50 ms: {}, \
+        "measured: the page's memory: {memory_before:.0} MB before, {:.0} MB after {} messages",
+        page_memory_mb(),
+        3000 + after
+    );
+    println!(
+        "measured: 3,000 + {after} messages: {} frames, longest gap {:.0} ms, gaps over 50 ms: {}, \
          most messages in the page at once {}, list items now {in_dom}, last one shown {shown_after:?} \
          after it was acknowledged",
         frames["count"], frames["longest"].as_f64().unwrap_or(0.0), frames["gaps"], frames["most"]
     );
     let most = frames["most"].as_u64().unwrap();
     assert!(most <= 520, "the page held {most} messages at once");
-    assert!(frames["count"].as_u64().unwrap() > 50, "the page kept drawing: {frames}");
+    assert!(
+        frames["count"].as_u64().unwrap() > 50,
+        "the page kept drawing: {frames}"
+    );
     // Nothing was lost on the way: scrolling up from the newest shows the ones before.
+    let older = format!(
+        "const m = document.getElementById('messages'); m.scrollTop = 0; \
+         return m.textContent.includes('after the pause {}')",
+        after - 600
+    );
     ivy.wait_until(
         "the messages before the window, fetched when scrolled to the top",
-        "const m = document.getElementById('messages'); m.scrollTop = 0; \
-         return m.textContent.includes('after the pause 900')",
+        &older,
     );
     drop(ivy);
     host.stop();
@@ -137,7 +185,9 @@ fn scrolling_back_reaches_the_first_message_and_search_jumps_to_an_old_one() {
     let hank = with_client(url(47210), "hank", move |hank, events| {
         Box::pin(async move {
             tokio::spawn(drain(events));
-            hank.send("the very first message mentions a zebra").await.unwrap();
+            hank.send("the very first message mentions a zebra")
+                .await
+                .unwrap();
             for i in 1..20_000 {
                 hank.send(format!("chatter number {i}")).await.unwrap();
                 hank.pending_below(200).await;
@@ -167,7 +217,10 @@ fn scrolling_back_reaches_the_first_message_and_search_jumps_to_an_old_one() {
         if reached == json!(true) {
             break;
         }
-        assert!(scrolling.elapsed() < Duration::from_secs(240), "never reached the first message");
+        assert!(
+            scrolling.elapsed() < Duration::from_secs(240),
+            "never reached the first message"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let frames = ivy.js("return window.__frames", vec![]);
@@ -194,7 +247,10 @@ fn scrolling_back_reaches_the_first_message_and_search_jumps_to_an_old_one() {
         "document.dispatchEvent(new KeyboardEvent('keydown', {key: 'f', ctrlKey: true})); return true",
         vec![],
     );
-    ivy.wait_until("the search box", "return document.activeElement.id === 'search-input'");
+    ivy.wait_until(
+        "the search box",
+        "return document.activeElement.id === 'search-input'",
+    );
     ivy.type_keys("#search-input", "zeb\u{E007}");
     ivy.wait_text("#search-status", "1 result for “zeb”");
     ivy.wait_text("#search-results", "the very first message mentions a zebra");
@@ -208,7 +264,10 @@ fn scrolling_back_reaches_the_first_message_and_search_jumps_to_an_old_one() {
     );
     println!("measured: search result opened in {:?}", clicked.elapsed());
     assert_eq!(
-        ivy.js("return document.querySelector('#messages .message.found .from')?.textContent", vec![]),
+        ivy.js(
+            "return document.querySelector('#messages .message.found .from')?.textContent",
+            vec![]
+        ),
         json!("hank")
     );
     drop(hank_client);
@@ -249,7 +308,9 @@ fn messages_show_formatting_open_links_outside_and_mentions_stand_out() {
                 .unwrap();
             hank.pending_below(1).await;
             let _ = wait_go().await;
-            hank.send("this one came while you were away").await.unwrap();
+            hank.send("this one came while you were away")
+                .await
+                .unwrap();
             hank.send("and this one too").await.unwrap();
             hank.pending_below(1).await;
             let _ = wait_go().await;
@@ -273,12 +334,22 @@ fn messages_show_formatting_open_links_outside_and_mentions_stand_out() {
     assert_eq!(shown["em"], json!("friday"));
     assert_eq!(shown["link"], json!("https://example.org/notes?id=4"));
     assert_eq!(shown["code"], json!("cargo test"));
-    assert_eq!(shown["block"], json!("cargo test --workspace\n<b>not bold</b>"));
-    assert_eq!(shown["injected"], json!(0), "markup in a message stays text");
+    assert_eq!(
+        shown["block"],
+        json!("cargo test --workspace\n<b>not bold</b>")
+    );
+    assert_eq!(
+        shown["injected"],
+        json!(0),
+        "markup in a message stays text"
+    );
     assert_eq!(shown["mention"], json!("@ivy"));
     assert_eq!(shown["flagged"], json!(true));
     // Consecutive messages of one person are grouped under one name.
-    let grouped = ivy.js("return document.querySelectorAll('#messages .message.grouped').length", vec![]);
+    let grouped = ivy.js(
+        "return document.querySelectorAll('#messages .message.grouped').length",
+        vec![],
+    );
     assert_eq!(grouped, json!(2), "the 2nd and 3rd under the 1st's name");
 
     // The link opens outside the app (xdg-open, then $BROWSER), the page stays.
@@ -292,9 +363,15 @@ fn messages_show_formatting_open_links_outside_and_mentions_stand_out() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!("measured: opened through xdg-open: {}", ivy.opened_links().trim());
+    println!(
+        "measured: opened through xdg-open: {}",
+        ivy.opened_links().trim()
+    );
     assert_eq!(
-        ivy.js("return document.getElementById('messages').textContent.includes('can you check')", vec![]),
+        ivy.js(
+            "return document.getElementById('messages').textContent.includes('can you check')",
+            vec![]
+        ),
         json!(true),
         "the app still shows the room"
     );
@@ -302,25 +379,41 @@ fn messages_show_formatting_open_links_outside_and_mentions_stand_out() {
     // Tab completes a nickname after @.
     ivy.type_keys("#message-input", "thanks @ha\u{E004}");
     assert_eq!(
-        ivy.js("return document.getElementById('message-input').value", vec![]),
+        ivy.js(
+            "return document.getElementById('message-input').value",
+            vec![]
+        ),
         json!("thanks @hank ")
     );
     ivy.screenshot(&docs_dir().join("conversation.png"));
 
     // Away from the window, two more arrive: a marker says where the unread ones start.
-    ivy.js("window.dispatchEvent(new Event('blur')); return true", vec![]);
+    ivy.js(
+        "window.dispatchEvent(new Event('blur')); return true",
+        vec![],
+    );
     let _ = go_tx.send(());
     ivy.wait_text("#messages", "and this one too");
-    ivy.js("window.dispatchEvent(new Event('focus')); return true", vec![]);
+    ivy.js(
+        "window.dispatchEvent(new Event('focus')); return true",
+        vec![],
+    );
     let marker = ivy.js(
         "const m = document.querySelector('#messages .unread-marker'); \
          return m && m.nextElementSibling.textContent.includes('while you were away')",
         vec![],
     );
-    assert_eq!(marker, json!(true), "the marker is right before the first unread message");
+    assert_eq!(
+        marker,
+        json!(true),
+        "the marker is right before the first unread message"
+    );
     ivy.screenshot(&docs_dir().join("unread.png"));
     // Sending something means it has been read.
-    ivy.js("document.getElementById('message-input').value = ''; return true", vec![]);
+    ivy.js(
+        "document.getElementById('message-input').value = ''; return true",
+        vec![],
+    );
     ivy.type_keys("#message-input", "on it\u{E007}");
     ivy.wait_until(
         "the marker gone",

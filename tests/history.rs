@@ -250,7 +250,10 @@ async fn a_browser_pages_back_to_the_first_message_and_searches() {
     let data = tempfile::tempdir().unwrap();
     let host = host(data.path()).await;
     let (alice, _reader, _) = join(&host.url, "alice").await;
-    alice.send("in the beginning there was a narwhal").await.unwrap();
+    alice
+        .send("in the beginning there was a narwhal")
+        .await
+        .unwrap();
     for i in 0..3000 {
         alice.send(format!("filler line {i}")).await.unwrap();
         alice.pending_below(100).await;
@@ -260,12 +263,21 @@ async fn a_browser_pages_back_to_the_first_message_and_searches() {
     let page = format!("https://{}/", host.addr);
     let (ok, output) = common::node(
         "history.mjs",
-        &[&page, "Lobby", "webby", "in the beginning there was a narwhal", "narwhal"],
+        &[
+            &page,
+            "Lobby",
+            "webby",
+            "in the beginning there was a narwhal",
+            "narwhal",
+        ],
     )
     .await;
     println!("measured: chromium: {}", output.trim().replace('\n', " | "));
     assert!(ok, "{output}");
-    assert!(output.contains("reached the first message") && output.contains("opened"), "{output}");
+    assert!(
+        output.contains("reached the first message") && output.contains("opened"),
+        "{output}"
+    );
     let most: usize = output
         .split("at most ")
         .nth(1)

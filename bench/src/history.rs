@@ -63,7 +63,14 @@ struct Host {
 async fn start_host(args: &Args) -> Host {
     let spawned = Instant::now();
     let mut child = tokio::process::Command::new(&args.lanchat)
-        .args(["host", "--room", "Big", "--bind", "127.0.0.1", "--no-discovery"])
+        .args([
+            "host",
+            "--room",
+            "Big",
+            "--bind",
+            "127.0.0.1",
+            "--no-discovery",
+        ])
         .args(["--port", &args.port.to_string(), "--message-rate", "0"])
         .args(["--max-per-address", "100000"])
         .env("LANCHAT_CONFIG_DIR", args.dir.join("config"))
@@ -103,7 +110,9 @@ impl Host {
 
     async fn stop(mut self) {
         let pid = self.child.id().unwrap();
-        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
 }
@@ -159,11 +168,17 @@ async fn main() {
     let last_words: Vec<&str> = last.split(' ').take(4).collect();
     let caught = Instant::now();
     loop {
-        let found = writer.search(&last_words.join(" "), None, None, 1).await.unwrap();
+        let found = writer
+            .search(&last_words.join(" "), None, None, 1)
+            .await
+            .unwrap();
         if found.events.first().map(|e| e.seq) >= Some(args.messages) {
             break;
         }
-        assert!(caught.elapsed() < Duration::from_secs(600), "the archive never caught up");
+        assert!(
+            caught.elapsed() < Duration::from_secs(600),
+            "the archive never caught up"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (_, fill_peak) = host.memory();
@@ -189,14 +204,18 @@ async fn main() {
         let t = Instant::now();
         let page = reader.history(Toward::Before(before), 100).await.unwrap();
         pages.push(t.elapsed().as_secs_f64() * 1000.0);
-        assert!(page.events.len() == 100 || before <= 101, "{before}: {}", page.events.len());
+        assert!(
+            page.events.len() == 100 || before <= 101,
+            "{before}: {}",
+            page.events.len()
+        );
     }
     let mut searches = Vec::new();
     let mut hits = 0;
     for k in 0..args.samples as u64 {
         let query = match k % 3 {
-            0 => word(k * 37 % 4096),                                     // a word
-            1 => word(k * 53 % 4096)[..4].to_owned(),                     // a prefix
+            0 => word(k * 37 % 4096),                                        // a word
+            1 => word(k * 53 % 4096)[..4].to_owned(),                        // a prefix
             _ => format!("{} {}", word(k * 11 % 4096), word(k * 97 % 4096)), // two words
         };
         let t = Instant::now();

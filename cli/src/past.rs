@@ -36,7 +36,10 @@ pub async fn history(
     let heading = match (page.events.first(), page.more) {
         (None, _) => "nothing older: this is where the room began".to_owned(),
         (Some(_), true) => format!("{} earlier events (/history for more):", page.events.len()),
-        (Some(_), false) => format!("{} earlier events, from the room's start:", page.events.len()),
+        (Some(_), false) => format!(
+            "{} earlier events, from the room's start:",
+            page.events.len()
+        ),
     };
     if let Some(first) = page.events.first() {
         out.oldest = Some(first.seq);

@@ -14,14 +14,18 @@
 //!   `room` (membership, publishing, `history`, `actions`, `welcome`, `rush`, `disk`,
 //!   `owners`: which key a nickname belongs to),
 //!   `rooms` (the registry), `feed` (events on their way to members), `store` (history on
-//!   disk), `admission` (who may connect), `web` (the page for browsers), `files` (shared
-//!   files: the store, the tickets, the https endpoints, thumbnails).
+//!   disk: each room's `log`, the journal; the `archive` of every event with full-text
+//!   search, SQLite; the `archivist` copying one into the other), `admission` (who may
+//!   connect), `web` (the page for browsers), `files` (shared files: the store, the
+//!   tickets, the https endpoints, thumbnails; and `history`, the same tickets' pages of
+//!   the past and search).
 //! - [`hosting`]: hosting a room the way the CLI and the app both do: key, listener, host,
 //!   announcement, links; `HostedRoom::start(options)` and `close().await`.
 //! - [`client`]: the client library: `session` is the membership as a state machine without
 //!   I/O (shared scenarios with ui/session.js), `task` drives it over a WebSocket with
 //!   reconnects, `dial` finds and opens the host, `event` is what it reports, `transfer`
-//!   sends and fetches files (resumable, checked end to end).
+//!   sends and fetches files (resumable, checked end to end) and pages of the room's past
+//!   and search results (`transfer::past`).
 //! - [`discovery`]: rooms that appear by themselves: mDNS/DNS-SD announce and browse, and
 //!   the choice of network interfaces.
 //! - [`config`]: the user's saved settings (nickname, host id, pinned interfaces) in the

@@ -98,8 +98,11 @@ impl Driver {
             format!("#!/bin/sh\necho \"$1\" >> '{}'\n", log.display()),
         )
         .unwrap();
-        std::fs::set_permissions(&recorder, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            &recorder,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let xdg_config = opener.join("xdg-config");
         let xdg_data = opener.join("xdg-data");
         std::fs::create_dir_all(xdg_data.join("applications")).unwrap();
@@ -484,4 +487,3 @@ pub fn with_client<T: Send + 'static>(
         })
     })
 }
-

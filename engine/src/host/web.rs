@@ -51,7 +51,11 @@ pub static UI: &[Asset] = &[
     ),
     ui_file!("/cpace.js", "cpace.js", "text/javascript; charset=utf-8"),
     ui_file!("/sha256.js", "sha256.js", "text/javascript; charset=utf-8"),
-    ui_file!("/conversation.js", "conversation.js", "text/javascript; charset=utf-8"),
+    ui_file!(
+        "/conversation.js",
+        "conversation.js",
+        "text/javascript; charset=utf-8"
+    ),
     ui_file!("/format.js", "format.js", "text/javascript; charset=utf-8"),
     ui_file!(
         "/identity.js",

@@ -571,12 +571,17 @@ mod tests {
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {SEARCH}"))
             .unwrap()
-            .query_map(params!["\"w\"*", "r", 1, None::<String>, 10, 10], |r| r.get::<_, String>(3))
+            .query_map(params!["\"w\"*", "r", 1, None::<String>, 10, 10], |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         println!("measured: search plan {plan:?}");
-        assert!(plan[0].contains("VIRTUAL TABLE") && plan[0].contains("found"), "{plan:?}");
+        assert!(
+            plan[0].contains("VIRTUAL TABLE") && plan[0].contains("found"),
+            "{plan:?}"
+        );
     }
 
     #[test]
