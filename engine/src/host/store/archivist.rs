@@ -35,6 +35,7 @@ pub(super) fn start(archive: &Arc<Archive>, root: PathBuf) {
     let started = std::thread::Builder::new()
         .name("archivist".into())
         .spawn(move || {
+            lower_priority();
             let mut cursors: HashMap<PathBuf, Cursor> = HashMap::new();
             loop {
                 std::thread::sleep(EVERY);
@@ -46,6 +47,17 @@ pub(super) fn start(archive: &Arc<Archive>, root: PathBuf) {
         });
     if let Err(e) = started {
         tracing::warn!("cannot start the archivist: {e}; history is not searchable");
+    }
+}
+
+/// Copying to the archive can wait; the chat cannot. With its thread at a lower priority
+/// (nice 10), a busy host's connections get the cores first.
+fn lower_priority() {
+    // SAFETY: setpriority only reads its arguments; on Linux, `who` 0 with PRIO_PROCESS is
+    // the calling thread.
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0;
+    if failed {
+        tracing::debug!("the archivist runs at normal priority");
     }
 }
 
