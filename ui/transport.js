@@ -61,7 +61,8 @@ class AppTransport {
    */
   join(target, room, passphrase, onEvent, trustNewKey = false) {
     const channel = new this.tauri.core.Channel();
-    channel.onmessage = onEvent;
+    // Events come in batches (one per frame at most while the room is busy).
+    channel.onmessage = (batch) => batch.forEach(onEvent);
     return this.invoke('join_room', { target, room, passphrase, trustNewKey, onEvent: channel });
   }
 

@@ -180,7 +180,7 @@ pub async fn join_room(
     room: String,
     passphrase: Option<String>,
     trust_new_key: Option<bool>,
-    on_event: Channel<ClientEvent>,
+    on_event: Channel<Vec<ClientEvent>>,
 ) -> Result<(), CommandError> {
     let room = protocol::validate_room(&room)?.to_owned();
     let mut host_key = None;
@@ -212,16 +212,43 @@ pub async fn join_room(
     options.known_hosts = Some(shell.known_hosts.clone());
     options.host_key = host_key;
     options.trust_new_key = trust_new_key.unwrap_or(false);
-    let (client, mut events) = Client::connect(options);
-    let pump = tauri::async_runtime::spawn(async move {
-        while let Some(event) = events.recv().await {
-            if on_event.send(event).is_err() {
-                break;
-            }
-        }
-    });
+    let (client, events) = Client::connect(options);
+    let pump = tauri::async_runtime::spawn(pump_events(events, on_event));
     shell.replace_session(Some(Session { client, pump }));
     Ok(())
+}
+
+/// At most this many batches of events a second reach the page (a frame's worth each).
+const BATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(16);
+/// Most events in one batch.
+const MAX_BATCH: usize = 512;
+
+/// Forwards the room's events to the page in batches: at once when the room is quiet, at
+/// most one batch per frame when it is busy. Every message the page gets is a script the
+/// webview evaluates and keeps for a while; one per event made a busy room cost the page
+/// hundreds of megabytes.
+async fn pump_events(
+    mut events: tokio::sync::mpsc::Receiver<ClientEvent>,
+    on_event: Channel<Vec<ClientEvent>>,
+) {
+    let mut last_sent: Option<tokio::time::Instant> = None;
+    while let Some(first) = events.recv().await {
+        if let Some(at) = last_sent {
+            // Busy: gather what else arrives until a frame has passed since the last batch.
+            tokio::time::sleep_until(at + BATCH_EVERY).await;
+        }
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match events.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        if on_event.send(batch).is_err() {
+            break;
+        }
+        last_sent = Some(tokio::time::Instant::now());
+    }
 }
 
 /// The room's host as verified when joining: its key's code, and whether this was the
