@@ -28,13 +28,16 @@ function day(ts) {
   return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
 }
 
+/** One formatter for every separator (a new one per call is a large ICU object). */
+const DAY = new Intl.DateTimeFormat([], { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+
 function dayLabel(ts) {
   const d = new Date(ts);
   const today = new Date();
   const yesterday = new Date(today.getTime() - 86400000);
   if (day(ts) === day(today.getTime())) return 'Today';
   if (day(ts) === day(yesterday.getTime())) return 'Yesterday';
-  return d.toLocaleDateString([], { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+  return DAY.format(d);
 }
 
 function separator(className, text) {

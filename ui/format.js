@@ -65,6 +65,11 @@ function inline(text, out, me) {
 /** The nodes of `text`; `me`: the reader's nickname, whose mentions stand out. */
 export function formatText(text, me) {
   const out = document.createDocumentFragment();
+  // Most messages have nothing to format: no pattern to run.
+  if (!/[`*_@:]/.test(text)) {
+    out.append(text);
+    return out;
+  }
   const parts = text.split(/```/);
   // Odd parts were between fences (an unclosed fence is just text).
   const closed = parts.length % 2 === 1;
@@ -86,7 +91,7 @@ export function formatText(text, me) {
 
 /** Whether `text` mentions `nick` (@nick, any case). */
 export function mentions(text, nick) {
-  if (!nick) return false;
+  if (!nick || !text.includes('@')) return false;
   const lower = nick.toLowerCase();
   for (const m of text.matchAll(INLINE)) {
     if (m[6] && m[6].slice(1).toLowerCase() === lower) return true;

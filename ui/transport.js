@@ -60,10 +60,15 @@ class AppTransport {
    * trustNewKey after the user chose to trust a host whose key changed.
    */
   join(target, room, passphrase, onEvent, trustNewKey = false) {
-    const channel = new this.tauri.core.Channel();
-    // Events come in batches (one per frame at most while the room is busy).
-    channel.onmessage = (batch) => batch.forEach(onEvent);
-    return this.invoke('join_room', { target, room, passphrase, trustNewKey, onEvent: channel });
+    // The room's events come over a WebSocket from the app's own side on 127.0.0.1 (see
+    // src-tauri/src/relay.rs: Tauri's IPC keeps memory per message on WebKitGTK), in
+    // batches, one per frame at most while the room is busy.
+    return this.invoke('join_room', { target, room, passphrase, trustNewKey }).then((relay) => {
+      this.relay?.close();
+      const socket = new WebSocket(`ws://127.0.0.1:${relay.port}/${relay.token}`);
+      socket.onmessage = (m) => JSON.parse(m.data).forEach(onEvent);
+      this.relay = socket;
+    });
   }
 
   /** The host as verified when joining: {code, key, firstUse}. */

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use lanchat::client::{Client, ClientEvent, ClientOptions, Endpoint};
+use lanchat::client::{Client, ClientOptions, Endpoint};
 use lanchat::discovery::ShareLink;
 use lanchat::hosting::{HostedRoom, HostingOptions};
 use lanchat::protocol::{self, RoomLink};
@@ -171,8 +171,8 @@ pub enum JoinTarget {
     Address { address: String },
 }
 
-/// Joins a room (with its passphrase if it is locked); its events go to `on_event` until
-/// the user leaves.
+/// Joins a room (with its passphrase if it is locked); its events reach the page through
+/// the returned relay (see `relay`) until the user leaves.
 #[tauri::command]
 pub async fn join_room(
     shell: State<'_, Shell>,
@@ -180,8 +180,7 @@ pub async fn join_room(
     room: String,
     passphrase: Option<String>,
     trust_new_key: Option<bool>,
-    on_event: Channel<Vec<ClientEvent>>,
-) -> Result<(), CommandError> {
+) -> Result<crate::relay::Relay, CommandError> {
     let room = protocol::validate_room(&room)?.to_owned();
     let mut host_key = None;
     let endpoint = match target {
@@ -213,42 +212,12 @@ pub async fn join_room(
     options.host_key = host_key;
     options.trust_new_key = trust_new_key.unwrap_or(false);
     let (client, events) = Client::connect(options);
-    let pump = tauri::async_runtime::spawn(pump_events(events, on_event));
+    let (relay, forward) = crate::relay::open(events)
+        .await
+        .map_err(|e| CommandError::Relay(e.to_string()))?;
+    let pump = tauri::async_runtime::spawn(forward);
     shell.replace_session(Some(Session { client, pump }));
-    Ok(())
-}
-
-/// At most this many batches of events a second reach the page (a frame's worth each).
-const BATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(16);
-/// Most events in one batch.
-const MAX_BATCH: usize = 512;
-
-/// Forwards the room's events to the page in batches: at once when the room is quiet, at
-/// most one batch per frame when it is busy. Every message the page gets is a script the
-/// webview evaluates and keeps for a while; one per event made a busy room cost the page
-/// hundreds of megabytes.
-async fn pump_events(
-    mut events: tokio::sync::mpsc::Receiver<ClientEvent>,
-    on_event: Channel<Vec<ClientEvent>>,
-) {
-    let mut last_sent: Option<tokio::time::Instant> = None;
-    while let Some(first) = events.recv().await {
-        if let Some(at) = last_sent {
-            // Busy: gather what else arrives until a frame has passed since the last batch.
-            tokio::time::sleep_until(at + BATCH_EVERY).await;
-        }
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match events.try_recv() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
-            }
-        }
-        if on_event.send(batch).is_err() {
-            break;
-        }
-        last_sent = Some(tokio::time::Instant::now());
-    }
+    Ok(relay)
 }
 
 /// The room's host as verified when joining: its key's code, and whether this was the

@@ -37,6 +37,8 @@ pub enum CommandError {
     Open(String),
     #[error("cannot open the link: {0}")]
     Link(String),
+    #[error("cannot pass the room's events to the window: {0}")]
+    Relay(String),
     #[error("cannot take the pasted file: {0}")]
     Pasted(String),
 }
@@ -56,6 +58,7 @@ impl CommandError {
             CommandError::NoDownloads => "no_downloads".into(),
             CommandError::NotSaved => "not_saved".into(),
             CommandError::Open(_) | CommandError::Link(_) => "cannot_open".into(),
+            CommandError::Relay(_) => "relay_failed".into(),
             CommandError::Pasted(_) => "cannot_paste".into(),
             CommandError::Discovery(_) => "discovery_unavailable".into(),
             CommandError::Host(_) => "cannot_host".into(),

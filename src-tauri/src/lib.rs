@@ -8,6 +8,7 @@
 //! - [`events`]: the engine's events converted into what `ui/app.js` expects.
 //! - [`error`]: command errors, serialized for the page as `{code, message}`.
 //! - [`files`]: sharing and saving files; [`past`]: pages of history, search, opening links.
+//! - [`relay`]: the room's events to the page over a loopback WebSocket (not Tauri's IPC).
 //!
 //! The page itself is `ui/` (plain ES modules, no bundler), shared with browsers that open a
 //! host's link.
@@ -17,6 +18,7 @@ mod error;
 mod events;
 mod files;
 mod past;
+mod relay;
 mod state;
 
 use std::time::Duration;
