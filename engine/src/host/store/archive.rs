@@ -72,6 +72,8 @@ const SEARCH: &str = "SELECT e.seq, e.event FROM found CROSS JOIN events e ON e.
 pub(crate) enum ArchiveError {
     #[error("the history database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("the history database's file: {0}")]
+    File(std::io::Error),
     #[error("the history database is busy; try again")]
     Busy,
 }
@@ -142,7 +144,7 @@ impl Archive {
                     .create(true)
                     .truncate(false),
             )
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            .map_err(ArchiveError::File)?;
         }
         let writer = open_connection(&path)?;
         writer.execute_batch(SCHEMA)?;
