@@ -317,7 +317,11 @@ fn scrolling_back_reaches_the_first_message_and_search_jumps_to_an_old_one() {
          return days.at(-1)?.textContent ?? null",
         vec![],
     );
-    assert_eq!(day_of_hit.as_str(), Some(label), "the day the zebra was mentioned");
+    assert_eq!(
+        day_of_hit.as_str(),
+        Some(label),
+        "the day the zebra was mentioned"
+    );
     println!("measured: search result opened in {:?}", clicked.elapsed());
     assert_eq!(
         ivy.js(
