@@ -12,7 +12,8 @@
 // - Date separators between days, consecutive messages of one person grouped, and a marker
 //   where unread messages start.
 //
-// An entry: {node, seq (null for local lines), ts, from (null for lines from the room), own}.
+// An entry: {node, seq (null for local lines), ts, from (null for lines from the room), own,
+// release() (optional: the node may go, `node` makes it again when next shown)}.
 
 /** Entries in the DOM at most. */
 export const MAX_SHOWN = 500;
@@ -153,7 +154,9 @@ export class Conversation {
   }
 
   detach(entry) {
-    entry.node.remove();
+    // Entries that can rebuild their row give it back for reuse (view.js, OtherMessage).
+    if (entry.release) entry.release();
+    else entry.node.remove();
     entry.sep?.remove();
     entry.sep = null;
   }

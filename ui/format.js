@@ -62,11 +62,25 @@ function inline(text, out, me) {
   if (at < text.length) out.append(text.slice(at));
 }
 
+/** Whether `text` has nothing to format (most messages): it is shown as it is. */
+export function isPlain(text) {
+  return !/[`*_@:]/.test(text);
+}
+
+/**
+ * Whether `text` may be taller than a message should be (long, many lines, or a pile of
+ * combining marks): such a text gets its own scrolling box. Only those: a scrolling box per
+ * message made every frame of a busy room lay out and paint 500 of them.
+ */
+export function isTall(text) {
+  return text.length > 500 || text.split('\n', 13).length > 12 || /\p{M}{3}/u.test(text);
+}
+
 /** The nodes of `text`; `me`: the reader's nickname, whose mentions stand out. */
 export function formatText(text, me) {
   const out = document.createDocumentFragment();
   // Most messages have nothing to format: no pattern to run.
-  if (!/[`*_@:]/.test(text)) {
+  if (isPlain(text)) {
     out.append(text);
     return out;
   }
