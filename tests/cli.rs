@@ -756,3 +756,51 @@ async fn a_terminal_pages_back_through_history_and_searches_it() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn terminals_set_their_status_and_see_the_others_in_the_online_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_host, addr) = start_host("Desk", dir.path()).await;
+    let mut alice = Proc::spawn(
+        &["join", &addr, "--room", "Desk", "--nick", "alice"],
+        dir.path(),
+    );
+    alice.expect("Welcome to Desk, alice").await;
+    let mut bob = Proc::spawn(
+        &["join", &addr, "--room", "Desk", "--nick", "bob", "--json"],
+        dir.path(),
+    );
+    bob.expect("\"type\":\"welcome\"").await;
+    alice.say("/away").await;
+    alice.expect("you are now away").await;
+    let line = bob.expect("\"type\":\"status\"").await;
+    println!("measured: bob --json printed: {line}");
+    let status: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(status["nick"], "alice");
+    assert_eq!(status["status"], "away");
+
+    // A newcomer sees it in the welcome's online list, and /users says it too.
+    let mut carol = Proc::spawn(
+        &["join", &addr, "--room", "Desk", "--nick", "carol"],
+        dir.path(),
+    );
+    let welcome = carol.expect("Welcome to Desk, carol").await;
+    println!("measured: carol saw: {welcome}");
+    assert!(welcome.contains("alice (away)"), "{welcome}");
+    alice.say("/status busy").await;
+    let busy = carol.expect("alice is busy").await;
+    println!("measured: carol saw: {busy}");
+    carol.say("/users").await;
+    let users = carol.expect("* online (3)").await;
+    println!("measured: carol's /users: {users}");
+    assert!(users.contains("alice (busy)"), "{users}");
+    alice.say("/status asleep").await;
+    alice.say("/back").await;
+    carol.expect("alice is available").await;
+    alice.say("/leave").await;
+    let (_, stderr) = alice.finish().await;
+    assert!(
+        stderr.contains("\"asleep\" is not a status: say available, away or busy"),
+        "{stderr}"
+    );
+}

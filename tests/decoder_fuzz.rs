@@ -3,7 +3,7 @@
 //! every valid frame survives encode + decode unchanged; and validation never panics on
 //! arbitrary text.
 
-use lanchat::protocol::{self, ClientFrame, ErrorCode, Since, UnlockAnswer};
+use lanchat::protocol::{self, ClientFrame, ErrorCode, Since, Status, UnlockAnswer};
 use proptest::prelude::*;
 
 /// Enough cases to be meaningful, few enough for a few seconds in CI.
@@ -89,8 +89,15 @@ fn valid_frame() -> impl Strategy<Value = ClientFrame> {
                     session,
                     since: since.map(|(epoch, seq)| Since { epoch, seq }),
                     unlock: unlock.map(|(share, tag)| UnlockAnswer { share, tag }),
+                    status: Status::Available,
                 }
             ),
+        prop_oneof![
+            Just(Status::Available),
+            Just(Status::Away),
+            Just(Status::Busy)
+        ]
+        .prop_map(|status| ClientFrame::Status { status }),
         (id, text, any::<bool>()).prop_map(|(id, room, bound)| ClientFrame::Unlock {
             id,
             room,

@@ -4,6 +4,7 @@
 import { createTransport, checkNickname } from './transport.js';
 import { View } from './view.js';
 import { mentions } from './format.js';
+import { OwnStatus } from './status.js';
 
 const transport = createTransport();
 const view = new View();
@@ -31,6 +32,26 @@ function message(error) {
   return error.message || String(error);
 }
 
+// ---- status: available, away, busy ----
+
+/** The user's own status (status.js); made once the settings are read. */
+let ownStatus = null;
+
+function statusChanged(status) {
+  view.ownStatus(status);
+  if (state.chat) transport.setStatus(status).catch((e) => console.warn('status:', e));
+  if (state.chat) usersChanged();
+}
+
+view.onStatusPick((status) => ownStatus?.set(status));
+
+/** Someone's status (`available` is the absence of one). */
+function setStatusOf(nick, status) {
+  const statuses = state.chat.statuses;
+  if (status === 'available') statuses.delete(nick.toLowerCase());
+  else statuses.set(nick.toLowerCase(), status);
+}
+
 // ---- nickname ----
 
 async function boot() {
@@ -40,6 +61,11 @@ async function boot() {
   } catch (e) {
     console.warn('profile unavailable', e);
   }
+  ownStatus = new OwnStatus({
+    awayAfterMs: (profile.awayAfterSeconds ?? 600) * 1000,
+    desktopIdleMs: () => transport.desktopIdleMs(),
+    onChange: statusChanged,
+  });
   if (profile.nickname) {
     state.nickname = profile.nickname;
     goHome();
@@ -149,6 +175,8 @@ async function enterRoom(target, room, { hosting, passphrase, trustNewKey = fals
     you: state.nickname,
     users: [],
     usersSeq: 0,
+    /** Who is away or busy, by lowercase nickname. */
+    statuses: new Map(),
     hosting,
     typing: new Map(),
     target,
@@ -175,6 +203,9 @@ function onRoomEvent(e) {
       return roomEvent(e.event, true);
     case 'typing':
       return typing(e.nick, e.active);
+    case 'status':
+      setStatusOf(e.nick, e.status);
+      return usersChanged();
     case 'ack':
       return view.delivered(e.id, e.ts);
     case 'refused':
@@ -312,6 +343,11 @@ function welcome(w, resumed) {
   chat.you = w.you;
   chat.users = w.users.slice();
   chat.usersSeq = w.seq;
+  chat.statuses = new Map(Object.entries(w.statuses || {}).map(([n, s]) => [n.toLowerCase(), s]));
+  // A new connection starts available; a reconnect repeats the status by itself.
+  if (!resumed && ownStatus && ownStatus.status !== 'available') {
+    transport.setStatus(ownStatus.status).catch((e) => console.warn('status:', e));
+  }
   view.status(null);
   if (!resumed) {
     view.enterChat(w.room);
@@ -337,7 +373,7 @@ function renderUsers() {
   view.users(chat.users, chat.you, (nick) => {
     state.privateTo = nick;
     view.setPrivateTarget(nick);
-  });
+  }, chat.statuses, ownStatus?.status ?? 'available');
 }
 
 function sameNick(a, b) {
@@ -447,7 +483,10 @@ function roomEvent(ev, live) {
       const nicks = [ev.nick, ...(ev.also || [])];
       nicks.forEach(stopTyping);
       for (const nick of nicks) chat.away?.delete(nick.toLowerCase());
-      if (current) chat.users = chat.users.filter((u) => !nicks.some((n) => sameNick(u, n)));
+      if (current) {
+        chat.users = chat.users.filter((u) => !nicks.some((n) => sameNick(u, n)));
+        for (const nick of nicks) chat.statuses.delete(nick.toLowerCase());
+      }
       if (state.privateTo && nicks.some((n) => sameNick(state.privateTo, n))) {
         state.privateTo = null;
         view.setPrivateTarget(null);
@@ -456,7 +495,14 @@ function roomEvent(ev, live) {
     }
     case 'renamed':
       stopTyping(ev.from);
-      if (current) chat.users = chat.users.map((u) => (sameNick(u, ev.from) ? ev.to : u));
+      if (current) {
+        chat.users = chat.users.map((u) => (sameNick(u, ev.from) ? ev.to : u));
+        const status = chat.statuses.get(ev.from.toLowerCase());
+        if (status) {
+          chat.statuses.delete(ev.from.toLowerCase());
+          chat.statuses.set(ev.to.toLowerCase(), status);
+        }
+      }
       break;
     default:
       break;
@@ -713,6 +759,8 @@ function attention(ev, entry) {
   if (state.unread === 0) view.conversation.markUnread(entry);
   state.unread += 1;
   updateTitle();
+  // Busy is "do not disturb": counted in the title, never a notification.
+  if (ownStatus?.status === 'busy') return;
   const what = { location: 'shared a location', file: `shared ${ev.name}` }[ev.type] ?? ev.text;
   const title = privately
     ? `${ev.from} (private)`

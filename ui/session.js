@@ -58,6 +58,8 @@ export class Session {
      * challenge is asked for ({nonce}), then the host tag its welcome must carry ({hostTag}).
      */
     this.unlock = null;
+    /** How available the user said they are; every join repeats it. */
+    this.status = 'available';
   }
 
   get pending() {
@@ -112,6 +114,7 @@ export class Session {
     };
     if (this.since) join.since = { ...this.since };
     if (unlock) join.unlock = { share: unlock.share, tag: unlock.tag };
+    if (this.status !== 'available') join.status = this.status;
     return { send: join };
   }
 
@@ -146,6 +149,14 @@ export class Session {
 
   typing(active) {
     return this.phase === 'live' ? [{ send: { type: 'typing', active } }] : [];
+  }
+
+  /** The user's status ('available' | 'away' | 'busy'): sent now while in the room, and
+   * with every join from now on. */
+  setStatus(status) {
+    const changed = this.status !== status;
+    this.status = status;
+    return this.phase === 'live' && changed ? [{ send: { type: 'status', status } }] : [];
   }
 
   leave(id) {
@@ -204,6 +215,10 @@ export class Session {
         return this.phase === 'live'
           ? [{ emit: { kind: 'typing', nick: f.nick, active: f.active } }]
           : [];
+      case 'status':
+        return this.phase === 'live'
+          ? [{ emit: { kind: 'status', nick: f.nick, status: f.status } }]
+          : [];
       case 'ack':
         return this.ack(f);
       case 'history':
@@ -237,6 +252,7 @@ export class Session {
       },
     };
     if (f.unlock) joining.welcome.unlock = f.unlock;
+    if (f.statuses && Object.keys(f.statuses).length > 0) joining.welcome.statuses = f.statuses;
     this.own = new Set();
     this.absorb(joining, f.history);
     if (f.more) {

@@ -2,6 +2,7 @@
 // LAN Chat protocol over a WebSocket in a browser that opened the host's link. Both give
 // app.js the same interface and the same events:
 //   {kind:'welcome', welcome, resumed}  {kind:'event', event}  {kind:'typing', nick, active}
+//   {kind:'status', nick, status}
 //   {kind:'ack', id, seq, ts}  {kind:'refused', id, code, message}
 //   {kind:'disconnected', reason}  {kind:'reconnecting', attempt, delayMs}
 //   {kind:'closed', reason, code}
@@ -90,6 +91,16 @@ class AppTransport {
 
   typing(active) {
     return this.invoke('set_typing', { active });
+  }
+
+  /** status: 'available' | 'away' | 'busy'. */
+  setStatus(status) {
+    return this.invoke('set_status', { status });
+  }
+
+  /** How long the desktop has had no input (ms), or null where the app cannot tell. */
+  desktopIdleMs() {
+    return this.invoke('desktop_idle_ms');
   }
 
   leave() {
@@ -258,7 +269,7 @@ class BrowserTransport {
       nickname = null; // storage disabled: ask every time
     }
     if (nickname && !checkNickname(nickname).error) this.nickname = nickname;
-    return { nickname: this.nickname };
+    return { nickname: this.nickname, awayAfterSeconds: 600 };
   }
 
   async saveNickname(raw) {
@@ -524,6 +535,15 @@ class BrowserTransport {
     this.session?.typing(active);
   }
 
+  async setStatus(status) {
+    this.session?.setStatus(status);
+  }
+
+  /** A page cannot know the desktop's idle time: only its own input counts. */
+  async desktopIdleMs() {
+    return null;
+  }
+
   async leave() {
     this.session?.stop();
     this.session = null;
@@ -713,6 +733,11 @@ class ProtocolSession {
 
   typing(active) {
     if (this.ws) this.perform(this.ws, this.state.typing(active));
+  }
+
+  setStatus(status) {
+    const outputs = this.state.setStatus(status); // kept for every later join too
+    if (this.ws) this.perform(this.ws, outputs);
   }
 
   stop() {

@@ -30,6 +30,9 @@ function clock(ts) {
   return TIME.format(ts);
 }
 
+/** How a status reads next to a name. */
+const STATUS_WORDS = { available: 'available', away: 'away', busy: 'busy, do not disturb' };
+
 /** Sets a node's text, reusing its one text node when it has one (no new node to collect). */
 function setText(node, text) {
   const only = node.firstChild;
@@ -172,6 +175,7 @@ export class View {
     this.usersToggle = $('users-toggle');
     this.usersPanel = $('users-panel');
     this.userList = $('user-list');
+    this.statusSelect = $('status-select');
     this.leaveButton = $('leave-button');
     this.banner = $('status-banner');
     this.hostingPanel = $('hosting-panel');
@@ -353,7 +357,8 @@ export class View {
     this.show('chat');
   }
 
-  users(list, me, onPick) {
+  /** statuses: Map(lowercase nick -> 'away' | 'busy'); own: the reader's own status. */
+  users(list, me, onPick, statuses = new Map(), own = 'available') {
     this.me = me;
     this.mentionables = list.filter((n) => n.toLowerCase() !== me.toLowerCase());
     this.userList.classList.remove('unknown');
@@ -362,18 +367,37 @@ export class View {
     this.userList.replaceChildren();
     for (const nick of list) {
       const item = el('li');
-      const button = el('button', 'user', nick);
+      const mine = nick.toLowerCase() === me.toLowerCase();
+      const status = mine ? own : statuses.get(nick.toLowerCase()) || 'available';
+      const button = el('button', `user ${status}`, nick);
       button.type = 'button';
-      if (nick.toLowerCase() === me.toLowerCase()) {
+      button.dataset.status = status;
+      const dot = el('span', 'status-dot');
+      dot.setAttribute('aria-hidden', 'true');
+      button.prepend(dot);
+      if (status !== 'available') button.append(el('span', 'status-word', ` ${STATUS_WORDS[status]}`));
+      if (mine) {
         button.disabled = true;
         button.append(el('span', 'muted', ' (you)'));
       } else {
-        button.setAttribute('aria-label', `Send a private message to ${nick}`);
+        const how = status === 'available' ? '' : ` (${STATUS_WORDS[status]})`;
+        button.setAttribute('aria-label', `Send a private message to ${nick}${how}`);
         button.addEventListener('click', () => onPick(nick));
       }
       item.append(button);
       this.userList.append(item);
     }
+  }
+
+  /** The reader picks a status by hand. */
+  onStatusPick(handler) {
+    this.statusSelect.addEventListener('change', () => handler(this.statusSelect.value));
+  }
+
+  /** The reader's own status, as set by hand or by itself. */
+  ownStatus(status) {
+    this.statusSelect.value = status;
+    this.statusSelect.dataset.status = status;
   }
 
   /** `older(seq)` and `newer(seq)` resolve to {entries, more}: pages of the conversation. */

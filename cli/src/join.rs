@@ -337,8 +337,18 @@ async fn input(
                 client.typing(true).await.map_err(|e| e.to_string())?;
                 return Ok(None);
             }
-            "users" => {
+            "users" | "who" => {
                 out.users().await;
+                return Ok(None);
+            }
+            "status" | "away" | "busy" | "back" => {
+                let word = if name == "status" { rest } else { name };
+                let status: protocol::Status = word
+                    .parse()
+                    .map_err(|e: String| format!("{e} (usage: /status available|away|busy)"))?;
+                client.set_status(status).await.map_err(|e| e.to_string())?;
+                out.local_note(&format!("you are now {}", status.as_str()))
+                    .await;
                 return Ok(None);
             }
             "leave" | "quit" => {
@@ -346,7 +356,7 @@ async fn input(
                 return Ok(None);
             }
             "help" => {
-                out.local_note("commands: /msg NICK TEXT, /nick NEW, /location LAT LON, /file PATH [NICK], /save N [DIR], /history [N], /search [from:NICK] WORDS, /typing, /users, /leave; // sends a literal /").await;
+                out.local_note("commands: /msg NICK TEXT, /nick NEW, /location LAT LON, /file PATH [NICK], /save N [DIR], /history [N], /search [from:NICK] WORDS, /status available|away|busy, /typing, /users, /leave; // sends a literal /").await;
                 return Ok(None);
             }
             other => return Err(format!("unknown command /{other} (try /help)")),

@@ -15,6 +15,8 @@ pub struct Output {
     users: Vec<String>,
     /// The sequence number the user list is exact at; older events do not change it.
     users_seq: u64,
+    /// Who is not `available`, by nickname key.
+    statuses: std::collections::HashMap<String, protocol::Status>,
     /// The oldest event shown, where `/history` goes on from.
     pub oldest: Option<u64>,
     stdout: tokio::io::Stdout,
@@ -27,6 +29,7 @@ impl Output {
             me,
             users: Vec::new(),
             users_seq: 0,
+            statuses: std::collections::HashMap::new(),
             oldest: None,
             stdout: tokio::io::stdout(),
         }
@@ -53,7 +56,7 @@ impl Output {
         let list = self
             .users
             .iter()
-            .map(|u| render::clean(u))
+            .map(|u| render::with_status(u, self.statuses.get(&protocol::name_key(u))))
             .collect::<Vec<_>>();
         let line = format!("* online ({}): {}", list.len(), list.join(", "));
         self.line(line).await;
@@ -76,9 +79,13 @@ impl Output {
             EventBody::Left { nick, also, .. } => {
                 for nick in std::iter::once(nick).chain(also) {
                     self.users.retain(|u| key(u) != key(nick));
+                    self.statuses.remove(&key(nick));
                 }
             }
             EventBody::Renamed { from, to, .. } => {
+                if let Some(status) = self.statuses.remove(&key(from)) {
+                    self.statuses.insert(key(to), status);
+                }
                 for u in &mut self.users {
                     if key(u) == key(from) {
                         *u = to.clone();
@@ -122,6 +129,11 @@ impl Output {
             ClientEvent::Joined { welcome, .. } => {
                 self.users = welcome.users.clone();
                 self.users_seq = welcome.seq;
+                self.statuses = welcome
+                    .statuses
+                    .iter()
+                    .map(|(nick, status)| (protocol::name_key(nick), *status))
+                    .collect();
                 self.me = welcome.you.clone();
                 let first = welcome.history.first().map_or(welcome.seq + 1, |e| e.seq);
                 self.oldest = Some(self.oldest.map_or(first, |o| o.min(first)));
@@ -132,6 +144,13 @@ impl Output {
             ClientEvent::Event(e) => {
                 self.track(e);
                 with_save_hint(String::new(), e, transfers);
+            }
+            ClientEvent::Status { nick, status } => {
+                if status.is_available() {
+                    self.statuses.remove(&protocol::name_key(nick));
+                } else {
+                    self.statuses.insert(protocol::name_key(nick), *status);
+                }
             }
             ClientEvent::Acked {
                 request: lanchat::client::Request::Nick(nick),
@@ -223,6 +242,9 @@ fn json_line(event: &ClientEvent) -> String {
         ClientEvent::Event(e) => serde_json::to_value(e).unwrap_or_default(),
         ClientEvent::Typing { nick, active } => {
             json!({"type":"typing","nick":nick,"active":active})
+        }
+        ClientEvent::Status { nick, status } => {
+            json!({"type":"status","nick":nick,"status":status})
         }
         ClientEvent::Acked { id, seq, ts, .. } => json!({"type":"ack","id":id,"seq":seq,"ts":ts}),
         ClientEvent::Refused {

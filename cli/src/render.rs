@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use lanchat::client::{ClientEvent, CloseReason, Request};
-use lanchat::protocol::{ChatEvent, EventBody, LeaveReason};
+use lanchat::protocol::{ChatEvent, EventBody, LeaveReason, Status};
 
 /// Local wall-clock time of a host timestamp, `HH:MM:SS`.
 fn clock(ts_ms: u64) -> String {
@@ -106,6 +106,14 @@ pub fn file_summary(file: &lanchat::protocol::FileCard) -> String {
     }
 }
 
+/// A name in the online list, with its status when it is not `available`: "bob (away)".
+pub fn with_status(nick: &str, status: Option<&Status>) -> String {
+    match status.filter(|s| !s.is_available()) {
+        Some(status) => format!("{} ({})", clean(nick), status.as_str()),
+        None => clean(nick),
+    }
+}
+
 /// The line for one of our own requests once the host acknowledged it.
 pub fn acked_line(request: &Request, me: &str, ts: Option<u64>) -> Option<String> {
     let t = ts.map_or_else(now, clock);
@@ -132,7 +140,11 @@ pub fn status_line(event: &ClientEvent) -> Option<String> {
     let t = now();
     Some(match event {
         ClientEvent::Joined { welcome, resumed } => {
-            let users: Vec<String> = welcome.users.iter().map(|u| clean(u)).collect();
+            let users: Vec<String> = welcome
+                .users
+                .iter()
+                .map(|u| with_status(u, welcome.statuses.get(u)))
+                .collect();
             let verb = if *resumed { "Back in" } else { "Welcome to" };
             format!(
                 "[{t}] * {verb} {}, {}. Online ({}): {}",
@@ -151,6 +163,11 @@ pub fn status_line(event: &ClientEvent) -> Option<String> {
         } => {
             format!("[{t}] * {} stopped typing", clean(nick))
         }
+        ClientEvent::Status { nick, status } => match status {
+            Status::Available => format!("[{t}] * {} is available", clean(nick)),
+            Status::Away => format!("[{t}] * {} is away", clean(nick)),
+            Status::Busy => format!("[{t}] * {} is busy (do not disturb)", clean(nick)),
+        },
         ClientEvent::Disconnected { reason } => format!("[{t}] * disconnected: {}", clean(reason)),
         ClientEvent::Reconnecting { attempt, delay } => format!(
             "[{t}] * reconnecting in {:.1} s (attempt {attempt})",

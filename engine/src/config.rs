@@ -28,7 +28,14 @@ pub struct Settings {
     /// Network interfaces pinned for discovery; empty means "choose automatically".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<String>,
+    /// After this long without input at the desktop the app says "away" by itself (and
+    /// "available" again on the next input); 0 never. Unset: [`DEFAULT_AWAY_AFTER_SECONDS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away_after_seconds: Option<u64>,
 }
+
+/// Ten minutes without input: away.
+pub const DEFAULT_AWAY_AFTER_SECONDS: u64 = 600;
 
 /// Why the settings could not be read or written.
 #[derive(Debug, thiserror::Error)]

@@ -15,8 +15,11 @@ use crate::events::{RoomList, RoomView};
 use crate::state::{Session, Shell};
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Profile {
     nickname: Option<String>,
+    /// Away by itself after this long without input (0: never).
+    away_after_seconds: u64,
 }
 
 /// The saved nickname, if any (first run: none).
@@ -28,6 +31,9 @@ pub fn profile(shell: State<'_, Shell>) -> Profile {
     }
     Profile {
         nickname: settings.nickname,
+        away_after_seconds: settings
+            .away_after_seconds
+            .unwrap_or(lanchat::config::DEFAULT_AWAY_AFTER_SECONDS),
     }
 }
 
@@ -257,6 +263,24 @@ pub async fn send_location(
 #[tauri::command]
 pub async fn set_typing(shell: State<'_, Shell>, active: bool) -> Result<(), CommandError> {
     Ok(client(&shell)?.typing(active).await?)
+}
+
+/// Sets how available the user is, for the others' online lists.
+#[tauri::command]
+pub async fn set_status(
+    shell: State<'_, Shell>,
+    status: protocol::Status,
+) -> Result<(), CommandError> {
+    Ok(client(&shell)?.set_status(status).await?)
+}
+
+/// How long the desktop has had no input (ms), where the app can tell (X11); else none.
+#[tauri::command]
+pub async fn desktop_idle_ms() -> Option<u64> {
+    tauri::async_runtime::spawn_blocking(crate::idle::desktop_idle_ms)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Leaves the room; if this app hosts it, the room closes for everyone.

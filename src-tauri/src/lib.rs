@@ -9,6 +9,7 @@
 //! - [`error`]: command errors, serialized for the page as `{code, message}`.
 //! - [`files`]: sharing and saving files; [`past`]: pages of history, search, opening links.
 //! - [`relay`]: the room's events to the page over a loopback WebSocket (not Tauri's IPC).
+//! - [`idle`]: how long the desktop has had no input, for "away" by itself.
 //!
 //! The page itself is `ui/` (plain ES modules, no bundler), shared with browsers that open a
 //! host's link.
@@ -17,6 +18,7 @@ mod commands;
 mod error;
 mod events;
 mod files;
+mod idle;
 mod past;
 mod relay;
 mod state;
@@ -64,6 +66,8 @@ pub fn run() {
             commands::send_private,
             commands::send_location,
             commands::set_typing,
+            commands::set_status,
+            commands::desktop_idle_ms,
             commands::leave_room,
             commands::quit,
             files::share_file,

@@ -30,6 +30,7 @@ function run(session, step, clock) {
     }
   }
   if ('typing' in step) return session.typing(step.typing);
+  if ('status' in step) return session.setStatus(step.status);
   if ('proof' in step) return session.joinWithProof(step.proof, step.host_tag);
   if ('identified' in step) return session.identified(step.identified.key, step.identified.sig);
   if ('disconnect' in step) {

@@ -53,6 +53,11 @@ pub enum ClientEvent {
     Event(ChatEvent),
     /// Someone started or stopped typing.
     Typing { nick: String, active: bool },
+    /// Someone's status changed (the welcome's `statuses` has everyone's at joining).
+    Status {
+        nick: String,
+        status: crate::protocol::Status,
+    },
     /// The host accepted one of our requests; `seq`/`ts` place it in the room's history
     /// (absent when it made no event, as a rename to the nickname one has).
     Acked {
@@ -189,6 +194,7 @@ fn code_name(code: &impl Serialize) -> String {
 
 /// Events serialize as the page shows them, `{"kind": ..., ...}`:
 /// `welcome {welcome, resumed}`, `event {event}`, `typing {nick, active}`,
+/// `status {nick, status}`,
 /// `ack {id, seq, ts}`, `refused {id, code, message}`, `disconnected {reason}`,
 /// `reconnecting {attempt, delayMs}`, `closed {reason, code}`.
 impl Serialize for ClientEvent {
@@ -208,6 +214,11 @@ impl Serialize for ClientEvent {
                 s.serialize_field("kind", "typing")?;
                 s.serialize_field("nick", nick)?;
                 s.serialize_field("active", active)?;
+            }
+            ClientEvent::Status { nick, status } => {
+                s.serialize_field("kind", "status")?;
+                s.serialize_field("nick", nick)?;
+                s.serialize_field("status", status)?;
             }
             ClientEvent::Acked { id, seq, ts, .. } => {
                 s.serialize_field("kind", "ack")?;
@@ -280,6 +291,14 @@ mod tests {
         assert_eq!(
             serde_json::to_value(closed).unwrap(),
             json!({"kind": "closed", "reason": "taken", "code": "nick_taken"})
+        );
+        let status = ClientEvent::Status {
+            nick: "bob".into(),
+            status: crate::protocol::Status::Busy,
+        };
+        assert_eq!(
+            serde_json::to_value(status).unwrap(),
+            json!({"kind": "status", "nick": "bob", "status": "busy"})
         );
         let ack = ClientEvent::Acked {
             id: "m1".into(),

@@ -212,6 +212,7 @@ pub enum ClientError {
 enum Command {
     Request { id: String, request: Request },
     Typing(bool),
+    Status(protocol::Status),
     Leave,
 }
 
@@ -294,6 +295,15 @@ impl Client {
     pub async fn typing(&self, active: bool) -> Result<(), ClientError> {
         self.commands
             .send(Command::Typing(active))
+            .await
+            .map_err(|_| ClientError::Stopped)
+    }
+
+    /// Sets how available the user is (shown next to their name to the others). Kept
+    /// across reconnects: a client that rejoins says it again in its `join`.
+    pub async fn set_status(&self, status: protocol::Status) -> Result<(), ClientError> {
+        self.commands
+            .send(Command::Status(status))
             .await
             .map_err(|_| ClientError::Stopped)
     }

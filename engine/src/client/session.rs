@@ -106,6 +106,8 @@ pub struct Session {
     /// A locked room, on this connection: the hello's nonce, then the host's tag the
     /// welcome must carry.
     unlock: unlock::Unlock,
+    /// How available the user said they are; every join repeats it.
+    status: protocol::Status,
 }
 
 impl Session {
@@ -122,6 +124,7 @@ impl Session {
             held_until: None,
             receiving: None,
             unlock: unlock::Unlock::None,
+            status: protocol::Status::Available,
         }
     }
 
@@ -174,6 +177,7 @@ impl Session {
             session: Some(self.config.session.clone()),
             since: self.since.clone(),
             unlock,
+            status: self.status,
         })
     }
 
@@ -215,6 +219,16 @@ impl Session {
     pub fn typing(&self, active: bool) -> Vec<Output> {
         match self.phase {
             Phase::Live => vec![Output::Send(ClientFrame::Typing { active })],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The user's status: sent now while in the room, and with every join from now on.
+    pub fn set_status(&mut self, status: protocol::Status) -> Vec<Output> {
+        let changed = self.status != status;
+        self.status = status;
+        match self.phase {
+            Phase::Live if changed => vec![Output::Send(ClientFrame::Status { status })],
             _ => Vec::new(),
         }
     }
@@ -270,6 +284,10 @@ impl Session {
                 vec![Output::Emit(ClientEvent::Typing { nick, active })]
             }
             HostFrame::Typing { .. } => Vec::new(),
+            HostFrame::Status { nick, status } if self.phase == Phase::Live => {
+                vec![Output::Emit(ClientEvent::Status { nick, status })]
+            }
+            HostFrame::Status { .. } => Vec::new(),
             HostFrame::Ack { id, seq, ts } => self.ack(id, seq, ts),
             HostFrame::Event(event) => {
                 let Some(since) = self.since.as_mut().filter(|_| self.phase == Phase::Live) else {

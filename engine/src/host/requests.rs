@@ -40,7 +40,17 @@ impl Reader<'_> {
                 session,
                 since,
                 unlock,
-            } => self.join(&id, &room, &nick, session, since.as_ref(), unlock.as_ref()),
+                status,
+            } => {
+                let was_in_room = self.in_room.is_some();
+                self.join(&id, &room, &nick, session, since.as_ref(), unlock.as_ref())?;
+                // A newcomer who is away, or a returning member whose status changed while
+                // away from the host, says so to the others once it is in.
+                if let (false, Some(in_room)) = (was_in_room, &self.in_room) {
+                    in_room.room.set_status(in_room.member, status);
+                }
+                Ok(())
+            }
             ClientFrame::Unlock { id, room, bound } => self.challenge(&id, &room, bound),
             ClientFrame::Identify { key, sig } => self.identify(&key, &sig),
             ClientFrame::Leave { id } => {
@@ -93,6 +103,24 @@ impl Reader<'_> {
                     (false, true) => self.stop_typing(),
                     (false, false) => {}
                 }
+                Ok(())
+            }
+            ClientFrame::Status { status } => {
+                let Some(in_room) = self.in_room.as_ref() else {
+                    return self.error(None, ErrorCode::NotInRoom, "join a room first".into());
+                };
+                // Shares the typing budget: each change goes to everyone in the room.
+                if self.typing.take(std::time::Instant::now()).is_err() {
+                    return self.error(
+                        None,
+                        ErrorCode::RateLimited,
+                        format!(
+                            "status changes come too fast; it stays {}",
+                            in_room.room.status_of(in_room.member).as_str()
+                        ),
+                    );
+                }
+                in_room.room.set_status(in_room.member, status);
                 Ok(())
             }
             ClientFrame::Nick { id, nick } => {

@@ -57,6 +57,7 @@ pub static UI: &[Asset] = &[
         "text/javascript; charset=utf-8"
     ),
     ui_file!("/format.js", "format.js", "text/javascript; charset=utf-8"),
+    ui_file!("/status.js", "status.js", "text/javascript; charset=utf-8"),
     ui_file!(
         "/identity.js",
         "identity.js",

@@ -30,6 +30,10 @@ pub enum ClientFrame {
         /// started (see PROTOCOL.md, "Locked rooms").
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unlock: Option<UnlockAnswer>,
+        /// How available the member is from the start (a client that was away before a
+        /// reconnect stays away without a flash of "available").
+        #[serde(default, skip_serializing_if = "Status::is_available")]
+        status: Status,
     },
     /// Proves a key the client holds, for a client that has no TLS certificate to present
     /// (a browser): `key` is an uncompressed P-256 public key (65 bytes), `sig` an
@@ -60,6 +64,49 @@ pub enum ClientFrame {
     Typing { active: bool },
     /// Change nickname in the current room.
     Nick { id: String, nick: String },
+    /// "I am available / away / busy": shown next to the member's name. Not sequenced.
+    Status { status: Status },
+}
+
+/// How available someone is, shown next to their name: set by hand, or `away` by itself
+/// after a while without input. `busy` means "do not disturb".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Available,
+    Away,
+    Busy,
+}
+
+impl Status {
+    pub fn is_available(&self) -> bool {
+        *self == Status::Available
+    }
+
+    /// The word people read ("available", "away", "busy"): the wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Available => "available",
+            Status::Away => "away",
+            Status::Busy => "busy",
+        }
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+
+    fn from_str(word: &str) -> Result<Self, Self::Err> {
+        match word.trim().to_lowercase().as_str() {
+            "available" | "back" | "here" => Ok(Status::Available),
+            "away" => Ok(Status::Away),
+            "busy" | "dnd" => Ok(Status::Busy),
+            other => Err(format!(
+                "\"{other}\" is not a status: say available, away or busy"
+            )),
+        }
+    }
 }
 
 impl ClientFrame {
@@ -75,6 +122,7 @@ impl ClientFrame {
             | ClientFrame::Nick { id, .. } => Some(id),
             ClientFrame::Hello { .. }
             | ClientFrame::Typing { .. }
+            | ClientFrame::Status { .. }
             | ClientFrame::Identify { .. } => None,
         }
     }
@@ -154,6 +202,9 @@ pub enum HostFrame {
     Bye { code: ByeCode, message: String },
     /// Someone started or stopped typing. Ephemeral: no sequence number, never in history.
     Typing { nick: String, active: bool },
+    /// Someone's status changed (or a newcomer's is not `available`). Not sequenced, never in
+    /// history: the welcome's `statuses` says where everyone stands.
+    Status { nick: String, status: Status },
     /// A chat event (message, join, leave, ...). Must stay the last variant: it is untagged
     /// at this level because the event carries its own `type`.
     #[serde(untagged)]
@@ -176,6 +227,9 @@ pub struct Welcome {
     pub you: String,
     /// Everyone in the room, the newcomer included, in joining order.
     pub users: Vec<String>,
+    /// The members whose status is not `available`, by nickname.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub statuses: std::collections::BTreeMap<String, Status>,
     /// Recent events (or, with `since`, the ones after it) in sequence order.
     pub history: Vec<ChatEvent>,
     /// False when the host no longer held everything after `since`.

@@ -114,10 +114,18 @@ mod tests {
                         share: "5a".repeat(32),
                         tag: "7c".repeat(32),
                     }),
+                    status: Status::Away,
                 },
                 json!({"type":"join","id":"j1","room":"Tokyo","nick":"alice",
                        "session":"0123456789abcdef","since":{"epoch":"e1","seq":41},
-                       "unlock":{"share":"5a".repeat(32),"tag":"7c".repeat(32)}}),
+                       "unlock":{"share":"5a".repeat(32),"tag":"7c".repeat(32)},
+                       "status":"away"}),
+            ),
+            (
+                ClientFrame::Status {
+                    status: Status::Busy,
+                },
+                json!({"type":"status","status":"busy"}),
             ),
             (
                 ClientFrame::Unlock {
@@ -185,8 +193,11 @@ mod tests {
                 session: None,
                 since: None,
                 unlock: None,
+                status: Status::Available,
             }
         );
+        // A status nobody knows is a bad frame, not a guess.
+        assert!(decode_client(r#"{"type":"status","status":"asleep"}"#).is_err());
     }
 
     /// Every host frame and every event kind: its JSON, and that it decodes back.
@@ -223,6 +234,7 @@ mod tests {
                     seq: 7,
                     you: "bob".into(),
                     users: vec!["alice".into(), "bob".into()],
+                    statuses: [("alice".to_owned(), Status::Busy)].into(),
                     history: vec![event(
                         6,
                         EventBody::Message {
@@ -238,7 +250,7 @@ mod tests {
                     files: Some("7f".repeat(16)),
                 })),
                 json!({"type":"welcome","id":"j1","room":"Tokyo","epoch":"e1","seq":7,"you":"bob",
-                       "users":["alice","bob"],
+                       "users":["alice","bob"],"statuses":{"alice":"busy"},
                        "history":[{"seq":6,"ts":1_700_000_000_000u64,"type":"message","id":"m",
                                    "from":"alice","text":"hi"}],
                        "complete":true,"history_saved":false,"unlock":"3e".repeat(32),
@@ -312,6 +324,13 @@ mod tests {
                     active: true,
                 },
                 json!({"type":"typing","nick":"alice","active":true}),
+            ),
+            (
+                HostFrame::Status {
+                    nick: "alice".into(),
+                    status: Status::Away,
+                },
+                json!({"type":"status","nick":"alice","status":"away"}),
             ),
             (
                 HostFrame::Event(event(

@@ -60,6 +60,8 @@ fn step(session: &mut Session, step: &Value, now: &mut Instant) -> Vec<Value> {
         }
     } else if let Some(active) = step.get("typing") {
         session.typing(active.as_bool().unwrap())
+    } else if let Some(status) = step.get("status") {
+        session.set_status(serde_json::from_value(status.clone()).expect("a status"))
     } else if let Some(proof) = step.get("proof") {
         let answer = serde_json::from_value(proof.clone()).expect("an unlock answer");
         session.join_with_proof(answer, step["host_tag"].as_str().unwrap().into())

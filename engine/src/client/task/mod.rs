@@ -158,6 +158,10 @@ impl Driver {
                 cmd = self.commands.recv() => match cmd {
                     None | Some(Command::Leave) => return Ok(Some(CloseReason::Left)),
                     Some(Command::Typing(_)) => {}
+                    Some(Command::Status(status)) => {
+                        // Offline: nothing goes out, the next join says it.
+                        session.set_status(status);
+                    }
                     Some(Command::Request { id, request }) => {
                         if let Err(e) = session.request(id, request) {
                             self.pending.send_modify(|n| *n = n.saturating_sub(1));
@@ -310,6 +314,7 @@ impl Driver {
                 cmd = self.commands.recv(), if session.is_live() => match cmd {
                     None | Some(Command::Leave) => session.leave(random_hex(8)),
                     Some(Command::Typing(active)) => session.typing(active),
+                    Some(Command::Status(status)) => session.set_status(status),
                     Some(Command::Request { id, request }) => {
                         session.request(id, request).unwrap_or_else(|e| {
                             self.pending.send_modify(|n| *n = n.saturating_sub(1));

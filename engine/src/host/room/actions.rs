@@ -1,10 +1,10 @@
 //! What members do in a room: messages to everyone, private messages, locations, renames,
-//! and "is typing". Every request that makes an event is de-duplicated by (session, id).
+//! "is typing" and their status (available, away, busy). Every request that makes an event is de-duplicated by (session, id).
 
 use super::{Audience, Placed, Room};
 use crate::host::feed::{Delivery, MemberId};
 use crate::host::frames;
-use crate::protocol::{self, ErrorCode, EventBody, HostFrame, Invalid};
+use crate::protocol::{self, ErrorCode, EventBody, HostFrame, Invalid, Status};
 
 /// The chat actions that `say` sequences.
 pub(crate) enum Say<'a> {
@@ -146,6 +146,44 @@ impl Room {
             only: None,
             echo: false,
             frame: frames::text(frames::json(&typing).as_bytes()),
+        });
+    }
+}
+
+impl Room {
+    /// `member`'s status as the others see it.
+    pub fn status_of(&self, member: MemberId) -> Status {
+        self.lock()
+            .statuses
+            .get(&member)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Sets `member`'s status and tells the others, if it changed. Not sequenced, not
+    /// stored: newcomers learn it from their welcome.
+    pub fn set_status(&self, member: MemberId, status: Status) {
+        let mut st = self.lock();
+        let Some(m) = st.members.get(&member) else {
+            return;
+        };
+        let nick = m.nick.clone();
+        let before = if status.is_available() {
+            st.statuses.remove(&member)
+        } else {
+            st.statuses.insert(member, status)
+        };
+        if before.unwrap_or_default() == status {
+            return;
+        }
+        let frame = HostFrame::Status { nick, status };
+        // Published under the lock, like every event: a welcome made before it is followed
+        // by it, one made after already holds it.
+        self.events.publish(Delivery {
+            origin: member,
+            only: None,
+            echo: false,
+            frame: frames::text(frames::json(&frame).as_bytes()),
         });
     }
 }

@@ -122,6 +122,11 @@ impl Room {
             epoch: &self.epoch,
             seq: st.seq,
             you: nick,
+            statuses: st
+                .statuses
+                .iter()
+                .filter_map(|(id, status)| Some((st.members.get(id)?.nick.as_str(), *status)))
+                .collect(),
             history,
             complete,
             history_saved: !matches!(st.disk, Disk::Failing { .. }),

@@ -89,6 +89,8 @@ struct State {
     pending: Vec<rush::Presence>,
     /// Every member's nickname, in joining order, as the ready JSON of welcomes' `users`.
     users: UserList,
+    /// The members who are not `available` (few, so a welcome lists them cheaply).
+    statuses: BTreeMap<MemberId, protocol::Status>,
     /// Whether a task will announce `pending` at the end of the window.
     flush_scheduled: bool,
     last_presence: Option<Instant>,
@@ -201,6 +203,7 @@ impl Room {
             disk: Disk::Off,
             pending: Vec::new(),
             users: UserList::default(),
+            statuses: BTreeMap::new(),
             flush_scheduled: false,
             last_presence: None,
             empty_since: Some(Instant::now()),
@@ -286,6 +289,7 @@ impl Room {
         let m = st.members.remove(&member).expect("just looked up");
         st.by_nick.remove(&protocol::name_key(&m.nick));
         st.by_session.remove(&m.session);
+        st.statuses.remove(&member);
         st.users.mark_stale();
         self.announce_leave(&mut st, member, m.nick, reason);
         if st.members.is_empty() {

@@ -19,6 +19,8 @@ pub(super) struct WelcomeRest<'a> {
     pub epoch: &'a str,
     pub seq: u64,
     pub you: &'a str,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub statuses: std::collections::BTreeMap<&'a str, crate::protocol::Status>,
     pub history: Vec<&'a ChatEvent>,
     pub complete: bool,
     pub history_saved: bool,
