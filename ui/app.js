@@ -69,6 +69,9 @@ async function boot() {
   if (profile.nickname) {
     state.nickname = profile.nickname;
     goHome();
+    // Started for a link: straight into its room.
+    const link = await transport.launchLink?.().catch(() => null);
+    if (link) openLink(link);
   } else {
     view.askNickname({ current: '', cancellable: false });
   }
@@ -145,13 +148,21 @@ view.onHost(async (name, passphrase) => {
   }
 });
 
+/** The room a lanchat:// link names ('' when it names none), or null when it is damaged. */
+function roomOfLink(address) {
+  const linked = /^lanchat:\/\/[^/]+\/([^?#]+)/.exec(address.trim());
+  if (!linked) return '';
+  try {
+    return decodeURIComponent(linked[1]);
+  } catch {
+    return null;
+  }
+}
+
 view.onJoinAddress(async (address, room) => {
   view.homeError('address', '');
-  const linked = /^lanchat:\/\/[^/]+\/(.+)$/.exec(address.trim());
-  let fromLink = '';
-  try {
-    fromLink = linked ? decodeURIComponent(linked[1]) : '';
-  } catch {
+  const fromLink = roomOfLink(address);
+  if (fromLink === null) {
     view.homeError('address', 'That link is damaged: copy it again from the host.');
     return;
   }
@@ -166,6 +177,24 @@ view.onJoinAddress(async (address, room) => {
   }
   await enterRoom({ address: address.trim() }, name, { hosting: null, passphrase: null });
 });
+
+/**
+ * A lanchat:// link the system handed the app (clicked in a browser or a mail): it started
+ * the app, or a second launch passed it to this one. Joins its room, unless hosting one.
+ */
+async function openLink(link) {
+  const room = roomOfLink(link);
+  if (!room || !state.nickname) return;
+  if (state.chat?.hosting) {
+    view.system(`A link to ${room} was opened: leave this room (you host it) to join that one.`);
+    return;
+  }
+  if (state.chat && sameNick(state.chat.room, room)) return;
+  if (state.chat) await transport.leave().catch(() => {});
+  await enterRoom({ address: link }, room, { hosting: null, passphrase: null });
+}
+
+transport.onOpenLink?.(openLink);
 
 // ---- chat ----
 

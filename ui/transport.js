@@ -42,6 +42,16 @@ class AppTransport {
     return this.invoke('profile');
   }
 
+  /** The lanchat:// link the app was started for, if any (asked once, at start). */
+  launchLink() {
+    return this.invoke('launch_link');
+  }
+
+  /** handler(link): a lanchat:// link the system passed to the running app. */
+  onOpenLink(handler) {
+    this.tauri.event.listen('lanchat://open-link', (e) => handler(e.payload));
+  }
+
   saveNickname(nickname) {
     return this.invoke('set_nickname', { nickname });
   }

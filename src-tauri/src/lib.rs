@@ -10,6 +10,7 @@
 //! - [`files`]: sharing and saving files; [`past`]: pages of history, search, opening links.
 //! - [`relay`]: the room's events to the page over a loopback WebSocket (not Tauri's IPC).
 //! - [`idle`]: how long the desktop has had no input, for "away" by itself.
+//! - [`links`]: `lanchat://` links from the command line or a second launch.
 //!
 //! The page itself is `ui/` (plain ES modules, no bundler), shared with browsers that open a
 //! host's link.
@@ -19,6 +20,7 @@ mod error;
 mod events;
 mod files;
 mod idle;
+mod links;
 mod past;
 mod relay;
 mod state;
@@ -50,13 +52,21 @@ pub fn run() {
         ConfigStore::at(fallback)
     });
 
+    let launch_link = links::link_in(std::env::args());
     let app = tauri::Builder::default()
+        // First: a second launch hands its arguments to this one and exits before anything
+        // else starts (no second window, no second mDNS daemon).
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            links::second_launch(app, argv)
+        }))
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .manage(Shell::new(config))
+        .manage(links::LaunchLink(std::sync::Mutex::new(launch_link)))
         .invoke_handler(tauri::generate_handler![
             commands::profile,
+            links::launch_link,
             commands::set_nickname,
             commands::watch_rooms,
             commands::host_room,

@@ -84,6 +84,20 @@ impl Driver {
     /// Launches the app with its own config dir through a tauri-driver on `port`; returns
     /// the driver and how long the window took to become usable.
     pub fn launch(port: u16, display: &str, config_dir: &Path) -> (Driver, Duration) {
+        Self::launch_on_bus(port, display, config_dir, None, &[])
+    }
+
+    /// [`Driver::launch`] with a D-Bus session bus (`bus`: its address), where one app
+    /// instance owns the app's name and a second launch hands it its arguments. Without
+    /// one, every launch is an app of its own (what tests of two apps need). `args`: the
+    /// app's command line (a `lanchat://` link, as the system passes one).
+    pub fn launch_on_bus(
+        port: u16,
+        display: &str,
+        config_dir: &Path,
+        bus: Option<&str>,
+        args: &[&str],
+    ) -> (Driver, Duration) {
         // Links open through xdg-open, which hands them to the default handler of https: here
         // a recorder (a desktop entry in the test's own XDG directories) that writes each to
         // a log (`opened_links`). Not in the config directory: the app makes that owner-only,
@@ -110,7 +124,8 @@ impl Driver {
         std::fs::write(
             xdg_config.join("mimeapps.list"),
             "[Default Applications]\nx-scheme-handler/http=recorder.desktop\n\
-             x-scheme-handler/https=recorder.desktop\n",
+             x-scheme-handler/https=recorder.desktop\n\
+             x-scheme-handler/lanchat=lanchat.desktop\n",
         )
         .unwrap();
         std::fs::write(
@@ -122,7 +137,21 @@ impl Driver {
             ),
         )
         .unwrap();
-        let process = Command::new(driver_binary())
+        // lanchat:// links open the app itself, as its package's desktop entry says.
+        std::fs::write(
+            xdg_data.join("applications/lanchat.desktop"),
+            format!(
+                "[Desktop Entry]\nType=Application\nName=LAN Chat\nExec={APP} %u\n\
+                 MimeType=x-scheme-handler/lanchat;\n"
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new(driver_binary());
+        match bus {
+            Some(address) => command.env("DBUS_SESSION_BUS_ADDRESS", address),
+            None => command.env_remove("DBUS_SESSION_BUS_ADDRESS"),
+        };
+        let process = command
             .args([
                 "--port",
                 &port.to_string(),
@@ -158,7 +187,7 @@ impl Driver {
         let started = Instant::now();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "wry",
-            "tauri:options": {"application": APP}
+            "tauri:options": {"application": APP, "args": args}
         }}});
         let mut response = agent
             .post(format!("{base}/session"))
@@ -192,6 +221,30 @@ impl Driver {
         }
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         response.body_mut().read_json().unwrap_or(Value::Null)
+    }
+
+    /// Opens `url` with the system's opener (xdg-open) as a user's click elsewhere would,
+    /// in this app's environment (its display, settings, XDG directories and `bus`).
+    pub fn xdg_open(&self, url: &str, display: &str, config_dir: &Path, bus: Option<&str>) {
+        let opener = self.opened.parent().expect("the opener's directory");
+        let mut command = Command::new("xdg-open");
+        command
+            .arg(url)
+            .env("DISPLAY", display)
+            .env("LANCHAT_CONFIG_DIR", config_dir)
+            .env("LANCHAT_DATA_DIR", config_dir.join("data"))
+            .env("LANCHAT_LOG", "info")
+            .env("XDG_CONFIG_HOME", opener.join("xdg-config"))
+            .env("XDG_DATA_HOME", opener.join("xdg-data"))
+            .env_remove("XDG_CURRENT_DESKTOP");
+        match bus {
+            Some(address) => command.env("DBUS_SESSION_BUS_ADDRESS", address),
+            None => command.env_remove("DBUS_SESSION_BUS_ADDRESS"),
+        };
+        let status = command
+            .status()
+            .expect("xdg-open (xdg-utils) must be installed");
+        assert!(status.success(), "xdg-open {url}: {status}");
     }
 
     /// The links the app handed to the system's opener so far.

@@ -1,7 +1,9 @@
-//! Status in the real app (Xvfb, WebDriver): away by itself after the configured idle time
-//! (the X display's idle time: nobody touches Xvfb's keyboard), available again at the next
-//! input, busy picked by hand, and someone else's status in the online list. An engine
-//! client in the same room sees what the app says. docs/status.png is written.
+//! The app as a desktop citizen (Xvfb, WebDriver): its status goes away by itself after the
+//! configured idle time (the X display's idle time: nobody touches Xvfb's keyboard), comes
+//! back at the next input, busy is picked by hand, and others' statuses show in the online
+//! list (an engine client in the room sees what the app says; docs/status.png); a
+//! `lanchat://` link opened with xdg-open reaches the app already running (one instance, on
+//! a D-Bus session bus of the test's own).
 
 mod desktop;
 #[path = "common/sandbox.rs"]
@@ -132,4 +134,98 @@ fn the_app_goes_away_by_itself_comes_back_and_shows_others_statuses() {
     drop(ivy);
     host.stop();
     drop(bob);
+}
+
+/// A D-Bus session bus of the test's own (the single-instance plugin finds the running app
+/// on it); its address.
+fn session_bus() -> (Guard, String) {
+    use std::io::BufRead;
+    let mut daemon = std::process::Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("dbus-daemon (dbus) must be installed");
+    let mut address = String::new();
+    std::io::BufReader::new(daemon.stdout.take().unwrap())
+        .read_line(&mut address)
+        .unwrap();
+    (Guard(daemon, "TERM"), address.trim().to_owned())
+}
+
+/// How many app processes with these settings run now.
+fn apps_running(config_dir: &std::path::Path) -> usize {
+    let setting = format!("LANCHAT_CONFIG_DIR={}", config_dir.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let app = std::fs::read_to_string(e.path().join("comm"))
+                .is_ok_and(|c| c.trim() == "lanchat-desktop");
+            app && std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == setting.as_bytes()))
+        })
+        .count()
+}
+
+#[test]
+fn a_lanchat_link_opened_anywhere_reaches_the_running_app() {
+    const NAME: &str = "a_lanchat_link_opened_anywhere_reaches_the_running_app";
+    if !sandbox::sandboxed(NAME) {
+        return;
+    }
+    let (_x, display) = xvfb();
+    let (_bus, bus) = session_bus();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"nickname":"ivy"}"#).unwrap();
+    let host = InProcessHost::start(PORT + 2);
+    let (mut ivy, _) = Driver::launch_on_bus(4468, &display, dir.path(), Some(&bus), &[]);
+    ivy.wait_text("#greeting", "Hello, ivy!");
+    assert_eq!(apps_running(dir.path()), 1);
+
+    // A link clicked elsewhere: the system starts the app for it, which hands it over.
+    let link = format!("lanchat://127.0.0.1:{}/Tea%20Room", PORT + 2);
+    let clicked = Instant::now();
+    ivy.xdg_open(&link, &display, dir.path(), Some(&bus));
+    ivy.wait_text("#messages", "Welcome to Tea Room, ivy!");
+    println!(
+        "measured: {link} opened with xdg-open; the running app was in the room {:?} later",
+        clicked.elapsed()
+    );
+    // The second launch is gone: one app, one window.
+    let deadline = Instant::now() + PATIENCE;
+    while apps_running(dir.path()) > 1 {
+        assert!(Instant::now() < deadline, "the second launch stayed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "measured: app processes after the link: {}",
+        apps_running(dir.path())
+    );
+
+    // Another link while in a room: the app moves to that room.
+    ivy.xdg_open(
+        &format!("lanchat://127.0.0.1:{}/Lobby", PORT + 2),
+        &display,
+        dir.path(),
+        Some(&bus),
+    );
+    ivy.wait_text("#messages", "Welcome to Lobby, ivy!");
+    assert_eq!(
+        ivy.js(
+            "return document.getElementById('room-name').textContent",
+            vec![]
+        ),
+        serde_json::json!("Lobby")
+    );
+    drop(ivy);
+
+    // An app that is not running yet is started for the link and goes straight in.
+    let kim_dir = tempfile::tempdir().unwrap();
+    std::fs::write(kim_dir.path().join("config.json"), r#"{"nickname":"kim"}"#).unwrap();
+    let link = format!("lanchat://127.0.0.1:{}/Lobby", PORT + 2);
+    let (mut kim, _) = Driver::launch_on_bus(4470, &display, kim_dir.path(), None, &[&link]);
+    kim.wait_text("#messages", "Welcome to Lobby, kim!");
+    println!("measured: an app started for {link} joined its room");
+    drop(kim);
+    host.stop();
 }
