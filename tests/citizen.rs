@@ -202,13 +202,14 @@ fn a_lanchat_link_opened_anywhere_reaches_the_running_app() {
         apps_running(dir.path())
     );
 
-    // Another link while in a room: the app moves to that room.
-    ivy.xdg_open(
-        &format!("lanchat://127.0.0.1:{}/Lobby", PORT + 2),
-        &display,
-        dir.path(),
-        Some(&bus),
+    // Another link while in a room, with the host's key as the host's screen gives it: the
+    // app moves to that room (named without the key).
+    let keyed = format!(
+        "lanchat://127.0.0.1:{}/Lobby?key={}",
+        PORT + 2,
+        host_identity().fingerprint().to_hex()
     );
+    ivy.xdg_open(&keyed, &display, dir.path(), Some(&bus));
     ivy.wait_text("#messages", "Welcome to Lobby, ivy!");
     assert_eq!(
         ivy.js(
