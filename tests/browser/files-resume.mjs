@@ -6,7 +6,7 @@
 //
 // Prints "joined", "offsets O1 O2 ..." (where each PUT started) and "shared"; exits
 // non-zero on any failure.
-import { launchChromium } from './launch.mjs';
+import { joinFromList, launchChromium } from './launch.mjs';
 
 const [url, room, nick, upload] = process.argv.slice(2);
 const step = (text) => console.log(text);
@@ -24,11 +24,7 @@ try {
       return set.call(this, name, value);
     };
   });
-  await page.goto(url);
-  await page.fill('#nick-input', nick);
-  await page.click('#nick-form button[type=submit]');
-  await page.click(`#room-list button[aria-label^="Join ${room}"]`, { timeout: 15000 });
-  await page.locator('#messages').getByText(`Welcome to ${room}, ${nick}!`).waitFor();
+  await joinFromList(page, url, room, nick);
   step('joined');
   const chooser = page.waitForEvent('filechooser');
   await page.click('#file-button');

@@ -9,7 +9,7 @@
 // "downloaded BYTES SHA256"; exits non-zero on any failure.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { launchChromium } from './launch.mjs';
+import { joinFromList, launchChromium } from './launch.mjs';
 
 const [url, room, nick, upload] = process.argv.slice(2);
 const step = (text) => console.log(text);
@@ -30,11 +30,7 @@ try {
     };
   });
 
-  await page.goto(url);
-  await page.fill('#nick-input', nick);
-  await page.click('#nick-form button[type=submit]');
-  await page.click(`#room-list button[aria-label^="Join ${room}"]`, { timeout: 15000 });
-  await page.locator('#messages').getByText(`Welcome to ${room}, ${nick}!`).waitFor();
+  await joinFromList(page, url, room, nick);
   step('joined');
 
   const chooser = page.waitForEvent('filechooser');

@@ -7,7 +7,7 @@
 //
 // Prints "joined", "reached the first message after N scrolls, at most M in the page",
 // "found N", "opened"; exits non-zero on any failure.
-import { launchChromium } from './launch.mjs';
+import { joinFromList, launchChromium } from './launch.mjs';
 
 const [url, room, nick, first, word] = process.argv.slice(2);
 const step = (text) => console.log(text);
@@ -17,11 +17,7 @@ try {
   const page = await (await browser.newContext()).newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  await page.goto(url);
-  await page.fill('#nick-input', nick);
-  await page.click('#nick-form button[type=submit]');
-  await page.click(`#room-list button[aria-label^="Join ${room}"]`, { timeout: 15000 });
-  await page.locator('#messages').getByText(`Welcome to ${room}, ${nick}!`).waitFor();
+  await joinFromList(page, url, room, nick);
   step('joined');
 
   let scrolls = 0;

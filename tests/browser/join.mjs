@@ -6,7 +6,7 @@
 //
 // Prints one line per step on stdout ("joined", "delivered", "received ...", "kept ...") so
 // the test driving the other side knows where it is; exits non-zero on any failure.
-import { launchChromium } from './launch.mjs';
+import { joinFromList, launchChromium } from './launch.mjs';
 
 const [url, room, nick, reply] = process.argv.slice(2);
 const step = (text) => console.log(text);
@@ -18,12 +18,7 @@ try {
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
 
-  await page.goto(url);
-  await page.fill('#nick-input', nick);
-  await page.click('#nick-form button[type=submit]');
-  // The host that served the page lists its rooms.
-  await page.click(`#room-list button[aria-label^="Join ${room}"]`, { timeout: 15000 });
-  await page.locator('#messages').getByText(`Welcome to ${room}, ${nick}!`).waitFor();
+  await joinFromList(page, url, room, nick);
   step('joined');
 
   await page.fill('#message-input', 'hello from the browser');

@@ -13,3 +13,15 @@ export function launchChromium() {
     ],
   });
 }
+
+/**
+ * What a person does first on the host's page: open it, pick `nick`, join `room` from the
+ * host's list, and see the welcome.
+ */
+export async function joinFromList(page, url, room, nick) {
+  await page.goto(url);
+  await page.fill('#nick-input', nick);
+  await page.click('#nick-form button[type=submit]');
+  await page.click(`#room-list button[aria-label^="Join ${room}"]`, { timeout: 15000 });
+  await page.locator('#messages').getByText(`Welcome to ${room}, ${nick}!`).waitFor();
+}

@@ -6,7 +6,7 @@
 //   stdout: "joined", then "ok CMD" after each command ("texts" first prints one JSON line
 //           with the text of every message shown, in order); exits non-zero on failure.
 import { createInterface } from 'node:readline';
-import { launchChromium } from './launch.mjs';
+import { joinFromList, launchChromium } from './launch.mjs';
 
 const [url, room, nick] = process.argv.slice(2);
 const browser = await launchChromium();
@@ -15,11 +15,7 @@ try {
   const page = await browser.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  await page.goto(url);
-  await page.fill('#nick-input', nick);
-  await page.click('#nick-form button[type=submit]');
-  await page.click(`#room-list button[aria-label^="Join ${room}"]`, { timeout: 15000 });
-  await page.locator('#messages').getByText(`Welcome to ${room}, ${nick}!`).waitFor();
+  await joinFromList(page, url, room, nick);
   console.log('joined');
   for await (const line of createInterface({ input: process.stdin })) {
     const [command, ...rest] = line.split(' ');

@@ -4,7 +4,7 @@
 //   node status.mjs URL ROOM NICK AWAY_NICK
 //
 // Prints "joined", "sees AWAY_NICK away", "busy"; exits non-zero on any failure.
-import { launchChromium } from './launch.mjs';
+import { joinFromList, launchChromium } from './launch.mjs';
 
 const [url, room, nick, awayNick] = process.argv.slice(2);
 const step = (text) => console.log(text);
@@ -16,11 +16,7 @@ try {
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
 
-  await page.goto(url);
-  await page.fill('#nick-input', nick);
-  await page.click('#nick-form button[type=submit]');
-  await page.click(`#room-list button[aria-label^="Join ${room}"]`, { timeout: 15000 });
-  await page.locator('#messages').getByText(`Welcome to ${room}, ${nick}!`).waitFor();
+  await joinFromList(page, url, room, nick);
   step('joined');
 
   // Someone away when we came: in the welcome, shown in the list.

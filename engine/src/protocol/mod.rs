@@ -8,11 +8,13 @@
 //!   ids, the client ids events echo).
 //! - [`rules`]: validation of names, texts, locations, ids and sessions; how names compare.
 //! - [`link`]: `lanchat://HOST:PORT/ROOM` links and the addresses people type.
+//! - [`status`]: how available a member is.
 
 mod files;
 mod frames;
 mod link;
 mod rules;
+mod status;
 
 pub use files::*;
 pub use frames::*;
