@@ -205,7 +205,12 @@ impl Driver {
             opened: log,
             _process: Guard(process, "TERM"),
         };
-        driver.wait_until("the first screen", "return !document.getElementById('screen-welcome').hidden || !document.getElementById('screen-home').hidden");
+        // An app started for a link may be in its room already.
+        driver.wait_until(
+            "the first screen",
+            "return ['screen-welcome', 'screen-home', 'screen-chat'] \
+               .some((id) => !document.getElementById(id).hidden)",
+        );
         let usable = started.elapsed();
         (driver, usable)
     }
