@@ -3,11 +3,18 @@
 //! back at the next input, busy is picked by hand, and others' statuses show in the online
 //! list (an engine client in the room sees what the app says; docs/status.png); a
 //! `lanchat://` link opened with xdg-open reaches the app already running (one instance, on
-//! a D-Bus session bus of the test's own).
+//! a D-Bus session bus of the test's own); with a tray (a real StatusNotifier host), closing
+//! the window keeps a hosted room running, the tray item shows the unread count and its menu
+//! sets the status, shows the window and quits (asking, while hosting); without one, closing
+//! quits and the home screen says so.
 
 mod desktop;
 #[path = "common/sandbox.rs"]
 mod sandbox;
+#[path = "desktop/sni.rs"]
+mod sni;
+#[path = "desktop/x11.rs"]
+mod x11;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -15,6 +22,7 @@ use std::time::{Duration, Instant};
 use desktop::*;
 use lanchat::client::ClientEvent;
 use lanchat::protocol::Status;
+use sni::session_bus;
 
 const PORT: u16 = 47230;
 
@@ -136,22 +144,6 @@ fn the_app_goes_away_by_itself_comes_back_and_shows_others_statuses() {
     drop(bob);
 }
 
-/// A D-Bus session bus of the test's own (the single-instance plugin finds the running app
-/// on it); its address.
-fn session_bus() -> (Guard, String) {
-    use std::io::BufRead;
-    let mut daemon = std::process::Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--print-address=1"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("dbus-daemon (dbus) must be installed");
-    let mut address = String::new();
-    std::io::BufReader::new(daemon.stdout.take().unwrap())
-        .read_line(&mut address)
-        .unwrap();
-    (Guard(daemon, "TERM"), address.trim().to_owned())
-}
-
 /// How many app processes with these settings run now.
 fn apps_running(config_dir: &std::path::Path) -> usize {
     let setting = format!("LANCHAT_CONFIG_DIR={}", config_dir.display());
@@ -181,6 +173,12 @@ fn a_lanchat_link_opened_anywhere_reaches_the_running_app() {
     let (mut ivy, _) = Driver::launch_on_bus(4468, &display, dir.path(), Some(&bus), &[]);
     ivy.wait_text("#greeting", "Hello, ivy!");
     assert_eq!(apps_running(dir.path()), 1);
+    // No tray on this bus: the home screen says closing quits.
+    ivy.wait_until(
+        "the home screen saying closing quits",
+        "const n = document.getElementById('tray-note'); \
+         return n.dataset.tray === 'false' && n.textContent.includes('closing the window quits')",
+    );
 
     // A link clicked elsewhere: the system starts the app for it, which hands it over.
     let link = format!("lanchat://127.0.0.1:{}/Tea%20Room", PORT + 2);
@@ -227,6 +225,168 @@ fn a_lanchat_link_opened_anywhere_reaches_the_running_app() {
     let (mut kim, _) = Driver::launch_on_bus(4470, &display, kim_dir.path(), None, &[&link]);
     kim.wait_text("#messages", "Welcome to Lobby, kim!");
     println!("measured: an app started for {link} joined its room");
+    // Without a tray, the close button quits (kim is not hosting: no question).
+    let x = x11::X::open(&display);
+    let window = x.window("LAN Chat").expect("kim's window");
+    x.close(window.window);
+    let gone = wait_for("kim's app gone", || apps_running(kim_dir.path()) == 0);
+    println!("measured: no tray: closing the window quit the app {gone:?} later");
     drop(kim);
     host.stop();
+}
+
+/// Waits until `check` holds, polling; says what it waited for when it does not.
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < PATIENCE, "waited in vain for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    started.elapsed()
+}
+
+#[test]
+fn closed_to_the_tray_the_app_keeps_hosting_and_its_menu_acts() {
+    const NAME: &str = "closed_to_the_tray_the_app_keeps_hosting_and_its_menu_acts";
+    if !sandbox::sandboxed(NAME) {
+        return;
+    }
+    let (_x, display) = xvfb();
+    let (_bus, bus) = session_bus();
+    let _tray = sni::tray_host(&display, &bus);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"nickname":"ivy"}"#).unwrap();
+    let (mut ivy, _) = Driver::launch_on_bus(4472, &display, dir.path(), Some(&bus), &[]);
+    ivy.wait_text("#greeting", "Hello, ivy!");
+    ivy.wait_until(
+        "the home screen saying the app stays in the tray",
+        "return document.getElementById('tray-note').dataset.tray === 'true'",
+    );
+    let item = sni::the_item(&bus);
+    let entries = sni::menu_entries(&bus, &item);
+    println!("measured: tray item {item:?}, menu {entries:?}");
+    let labels: Vec<&str> = entries.iter().map(|e| e.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Show LAN Chat",
+            "Available",
+            "Away",
+            "Busy (do not disturb)",
+            "Quit LAN Chat"
+        ]
+    );
+
+    // Start at login, as the user ticks it: an autostart entry that starts it hidden.
+    ivy.click("#start-at-login");
+    let autostart =
+        std::env::temp_dir().join("lanchat-test-opener-4472/xdg-config/autostart/lanchat.desktop");
+    wait_for("the autostart entry", || autostart.is_file());
+    let entry = std::fs::read_to_string(&autostart).unwrap();
+    let exec = entry.lines().find(|l| l.starts_with("Exec=")).unwrap();
+    println!(
+        "measured: start at login wrote {}: {exec}",
+        autostart.display()
+    );
+    assert!(exec.ends_with(" --hidden"), "{entry}");
+    ivy.click("#start-at-login");
+    wait_for("the autostart entry gone", || !autostart.exists());
+
+    // ivy hosts a room, then closes the window as a window manager's close button does.
+    ivy.type_keys("#host-room", "Lobby\u{E007}");
+    ivy.wait_text("#messages", "Welcome to Lobby, ivy!");
+    let port = ivy.js(
+        "const l = [...document.querySelectorAll('#hosting-addresses .share-link')] \
+           .map((c) => c.textContent).find((t) => t.includes('127.0.0.1')); \
+         return Number(/:(\\d+)\\//.exec(l)[1])",
+        vec![],
+    );
+    let port = port.as_u64().unwrap();
+    let x = x11::X::open(&display);
+    let window = x.window("LAN Chat").expect("the app's window");
+    assert!(window.mapped);
+    x.close(window.window);
+    let hidden = wait_for("the window hidden", || !x.placed(window.window).mapped);
+    println!("measured: closed; the window was hidden {hidden:?} later, the app still running");
+
+    // The room is still hosted: bob joins and talks, ivy's tray counts it.
+    let (said_tx, said_rx) = mpsc::channel::<()>();
+    let (seen_tx, seen_rx) = mpsc::channel::<Status>();
+    let bob = with_client(
+        format!("wss://127.0.0.1:{port}/ws"),
+        "bob",
+        move |bob, mut events| {
+            Box::pin(async move {
+                for i in 1..=3 {
+                    bob.send(format!("message {i} while the window is closed"))
+                        .await
+                        .unwrap();
+                }
+                let _ = said_tx.send(());
+                let status = next_status_of(&mut events, "ivy").await;
+                let _ = seen_tx.send(status);
+                // Until the test is over (after the room closes, bob tries to reconnect).
+                while events.recv().await.is_some() {}
+            })
+        },
+    );
+    said_rx
+        .recv_timeout(PATIENCE)
+        .expect("bob joined the hosted room and spoke");
+    let counted = wait_for("the unread count on the tray item", || {
+        sni::item_text(&bus, &item, "XAyatanaLabel") == "3"
+    });
+    println!(
+        "measured: bob joined the room hosted by the closed app and sent 3 messages; the tray \
+         item's label became {:?} {counted:?} later",
+        sni::item_text(&bus, &item, "XAyatanaLabel")
+    );
+
+    // The tray as the user sees it: its icon with the unread dot, and its menu (a right
+    // click on the panel's icon; the window is closed).
+    match x.window("gtk-sni-tray") {
+        Some(panel) => {
+            x.click(panel.x + 16, panel.y + 16, 3);
+            std::thread::sleep(Duration::from_millis(700));
+            let area = (panel.x, panel.y + 32 - 240, 420, 240);
+            x.screenshot(&docs_dir().join("tray.png"), area);
+            x.click(panel.x + 600, panel.y - 300, 1);
+        }
+        None => println!("measured: no panel window to photograph"),
+    }
+
+    // The tray menu: busy reaches the room, and the window's status menu too.
+    sni::click_entry(&bus, &item, "Busy (do not disturb)");
+    let status = seen_rx
+        .recv_timeout(PATIENCE)
+        .expect("bob saw ivy's status");
+    println!("measured: Busy picked in the tray menu; bob saw ivy {status:?}");
+    assert_eq!(status, Status::Busy);
+    let ticked: Vec<_> = sni::menu_entries(&bus, &item)
+        .into_iter()
+        .filter(|e| e.ticked == Some(true))
+        .map(|e| e.label)
+        .collect();
+    assert_eq!(ticked, ["Busy (do not disturb)"]);
+    sni::click_entry(&bus, &item, "Show LAN Chat");
+    // (By the window, not its title: the title now has the unread count.)
+    let shown = wait_for("the window shown", || x.placed(window.window).mapped);
+    println!("measured: Show LAN Chat: the window was back {shown:?} later");
+    ivy.wait_until(
+        "the status menu saying busy",
+        "return document.getElementById('status-select').value === 'busy'",
+    );
+
+    // Quitting from the tray while hosting asks first, as leaving does.
+    sni::click_entry(&bus, &item, "Quit LAN Chat");
+    ivy.wait_until(
+        "the question before closing the room",
+        "const d = document.getElementById('confirm-dialog'); \
+         return d.open && d.textContent.includes('Quitting closes it for everyone')",
+    );
+    ivy.click("#confirm-ok");
+    let gone = wait_for("the app gone", || apps_running(dir.path()) == 0);
+    println!("measured: Quit from the tray, confirmed: the app was gone {gone:?} later");
+    drop(ivy);
+    drop(bob);
 }

@@ -1,13 +1,15 @@
 // Wiring: decides what happens when. Talks to the outside only through transport.js and to
 // the page only through view.js.
 
-import { createTransport, checkNickname } from './transport.js';
+import { createTransport, checkNickname, notifyModes } from './transport.js';
 import { View } from './view.js';
+import { DesktopView } from './desktop-view.js';
 import { mentions } from './format.js';
 import { OwnStatus } from './status.js';
 
 const transport = createTransport();
 const view = new View();
+const desktop = new DesktopView();
 
 const TYPING_REFRESH_MS = 2500; // the host forgets "typing" after 6 s without a refresh
 const TYPING_IDLE_MS = 4000; // stop saying "typing" this long after the last keystroke
@@ -17,6 +19,8 @@ const state = {
   /** The room we are in: {room, you, users: [], hosting, typing: Map(nick -> timer)}. */
   chat: null,
   rooms: [],
+  /** Rooms joined lately (the app only). */
+  recent: [],
   unread: 0,
   /** Transfers started, for their ids. */
   transfers: 0,
@@ -39,11 +43,13 @@ let ownStatus = null;
 
 function statusChanged(status) {
   view.ownStatus(status);
-  if (state.chat) transport.setStatus(status).catch((e) => console.warn('status:', e));
+  // Also outside a room: the app ticks it in its tray menu.
+  transport.setStatus(status).catch((e) => console.warn('status:', e));
   if (state.chat) usersChanged();
 }
 
 view.onStatusPick((status) => ownStatus?.set(status));
+transport.onTrayStatus((status) => ownStatus?.set(status));
 
 /** Someone's status (`available` is the absence of one). */
 function setStatusOf(nick, status) {
@@ -109,13 +115,26 @@ function goHome() {
     canDiscover: transport.canDiscover,
   });
   view.rooms(state.rooms, joinListed);
+  showRecent();
   updateTitle();
+  if (transport.kind === 'app') {
+    Promise.all([transport.startAtLogin(), transport.trayAvailable()])
+      .then(([startAtLogin, trayAvailable]) => desktop.desktop({ startAtLogin, trayAvailable }))
+      .catch((e) => console.warn('desktop settings:', e));
+    transport.recentRooms().then((list) => {
+      state.recent = list;
+      showRecent();
+    }).catch((e) => console.warn('recent rooms:', e));
+  }
   if (!watching) {
     watching = true;
     transport
       .watchRooms((change) => {
         state.rooms = change.rooms;
-        if (!state.chat) view.rooms(state.rooms, joinListed);
+        if (!state.chat) {
+          view.rooms(state.rooms, joinListed);
+          showRecent();
+        }
       })
       .catch((e) => view.homeError('address', `Room discovery is not available: ${message(e)}`));
   }
@@ -129,6 +148,37 @@ async function joinListed(room) {
   }
   enterRoom({ key: room.key }, room.room, { hosting: null, passphrase });
 }
+
+// ---- recent rooms, start at login ----
+
+/** A recent room as listed on the network now (same name, same host key), if it is. */
+function listedNow(recent) {
+  return state.rooms.find((r) => r.room === recent.room && recent.code && r.code === recent.code);
+}
+
+function showRecent() {
+  desktop.recentRooms(state.recent, (r) => Boolean(listedNow(r)), joinRecent);
+}
+
+/** Found on the network: joined there (its address may have changed); else at its link. */
+async function joinRecent(recent) {
+  const listed = listedNow(recent);
+  if (listed) return joinListed(listed);
+  let passphrase = null;
+  if (recent.locked) {
+    passphrase = await view.askPassphrase(recent.room);
+    if (!passphrase) return;
+  }
+  enterRoom({ address: recent.link }, recent.room, { hosting: null, passphrase });
+}
+
+desktop.onStartAtLogin(async (on) => {
+  try {
+    desktop.startAtLoginResult(await transport.setStartAtLogin(on));
+  } catch (e) {
+    desktop.startAtLoginResult(!on, capitalize(message(e)));
+  }
+});
 
 view.onHost(async (name, passphrase) => {
   const room = name.trim();
@@ -212,6 +262,7 @@ async function enterRoom(target, room, { hosting, passphrase, trustNewKey = fals
     passphrase,
   };
   view.enterChat(room);
+  desktop.notifyMode(notifyModes.get(room));
   showHosting(hosting);
   view.roomKey(null);
   view.status('Connecting…', 'info');
@@ -378,6 +429,11 @@ function welcome(w, resumed) {
     transport.setStatus(ownStatus.status).catch((e) => console.warn('status:', e));
   }
   view.status(null);
+  if (!resumed && !chat.hosting) {
+    transport.rememberRoom().then((list) => {
+      state.recent = list;
+    }).catch((e) => console.warn('recent rooms:', e));
+  }
   if (!resumed) {
     view.enterChat(w.room);
     showHosting(chat.hosting);
@@ -781,6 +837,10 @@ transport.onCloseRequested(async () => {
 /** At most one desktop notification this often; those in between are counted in it. */
 const NOTIFY_EVERY_MS = 3000;
 
+desktop.onNotifyMode((mode) => {
+  if (state.chat) notifyModes.set(state.chat.room, mode);
+});
+
 function attention(ev, entry) {
   const privately = ev.type === 'private';
   const mentioned = ev.type === 'message' && mentions(ev.text, state.chat.you);
@@ -788,8 +848,11 @@ function attention(ev, entry) {
   if (state.unread === 0) view.conversation.markUnread(entry);
   state.unread += 1;
   updateTitle();
-  // Busy is "do not disturb": counted in the title, never a notification.
+  // Busy is "do not disturb": counted in the title and the tray, never a notification.
   if (ownStatus?.status === 'busy') return;
+  // The room's choice: a private message counts as a mention (it is to the user alone).
+  const mode = notifyModes.get(state.chat.room);
+  if (mode === 'none' || (mode === 'mentions' && !privately && !mentioned)) return;
   const what = { location: 'shared a location', file: `shared ${ev.name}` }[ev.type] ?? ev.text;
   const title = privately
     ? `${ev.from} (private)`
@@ -822,6 +885,7 @@ function updateTitle() {
     const base = state.chat ? `${state.chat.room} – LAN Chat` : 'LAN Chat';
     const title = state.unread > 0 ? `(${state.unread}) ${base}` : base;
     transport.setTitle(title).catch(() => {});
+    transport.setUnread(state.unread).catch(() => {});
   }, 50);
 }
 
@@ -833,6 +897,10 @@ window.addEventListener('focus', () => {
   }
 });
 window.addEventListener('blur', () => {
+  state.focused = false;
+});
+// Closed to the tray: nobody is looking, whatever WebKit says about focus.
+transport.onHidden(() => {
   state.focused = false;
 });
 

@@ -12,6 +12,25 @@ import * as cpace from './cpace.js';
 import { identify } from './identity.js';
 import { hashBlob } from './sha256.js';
 
+/** Which messages of a room make a notification ('all', 'mentions', 'none'), kept per room
+ * in this page's storage (the app's webview keeps it too). */
+export const notifyModes = {
+  get(room) {
+    try {
+      return localStorage.getItem(`lanchat.notify.${room.toLowerCase()}`) || 'all';
+    } catch {
+      return 'all';
+    }
+  },
+  set(room, mode) {
+    try {
+      localStorage.setItem(`lanchat.notify.${room.toLowerCase()}`, mode);
+    } catch {
+      // Storage refused (a private window): the choice lasts until the page closes.
+    }
+  },
+};
+
 export function createTransport() {
   return window.__TAURI__ ? new AppTransport(window.__TAURI__) : new BrowserTransport();
 }
@@ -123,6 +142,45 @@ class AppTransport {
 
   onCloseRequested(handler) {
     return this.tauri.event.listen('lanchat://close-requested', handler);
+  }
+
+  /** Whether closing the window keeps the app in the tray (else it quits). */
+  trayAvailable() {
+    return this.invoke('tray_available');
+  }
+
+  /** The unread count, shown on the tray icon. */
+  setUnread(count) {
+    return this.invoke('set_unread_count', { count });
+  }
+
+  /** handler(status): picked in the tray menu. */
+  onTrayStatus(handler) {
+    this.tauri.event.listen('lanchat://tray-status', (e) => handler(e.payload));
+  }
+
+  /** handler(): the window went to the tray. */
+  onHidden(handler) {
+    this.tauri.event.listen('lanchat://hidden', handler);
+  }
+
+  startAtLogin() {
+    return this.invoke('start_at_login');
+  }
+
+  /** Returns whether it now starts at login. */
+  setStartAtLogin(on) {
+    return this.invoke('set_start_at_login', { on });
+  }
+
+  /** [{room, host, link, code, locked, joinedAt}], newest first. */
+  recentRooms() {
+    return this.invoke('recent_rooms');
+  }
+
+  /** The room just joined goes first in the recent rooms; returns the list. */
+  rememberRoom() {
+    return this.invoke('remember_room');
   }
 
   async setTitle(title) {
@@ -562,6 +620,24 @@ class BrowserTransport {
   async quit() {}
 
   async onCloseRequested() {}
+
+  async trayAvailable() {
+    return false;
+  }
+
+  async setUnread() {}
+
+  onTrayStatus() {}
+
+  onHidden() {}
+
+  async recentRooms() {
+    return [];
+  }
+
+  async rememberRoom() {
+    return [];
+  }
 
   async setTitle(title) {
     document.title = title;

@@ -4,18 +4,10 @@
 
 import { Conversation } from './conversation.js';
 import { formatText, isPlain, isTall } from './format.js';
-
-const $ = (id) => document.getElementById(id);
+import { $, el, copyButton } from './dom.js';
 
 /** The longest message the host takes, in characters (PROTOCOL.md, "Rules"). */
 const MAX_TEXT_CHARS = 4000;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /**
  * One formatter for every time shown: `toLocaleTimeString` with options makes a new one
@@ -554,9 +546,9 @@ export class View {
     for (const a of addresses || []) {
       const item = el('li');
       item.append(el('span', 'muted', `${a.interface}: `));
-      item.append(el('code', 'share-link', a.link));
+      item.append(el('code', 'share-link', a.link), ' ', copyButton(a.link, `the ${a.interface} link`));
       item.append(el('span', 'muted', ' · in a browser: '));
-      item.append(el('code', 'web-link', a.web));
+      item.append(el('code', 'web-link', a.web), ' ', copyButton(a.web, `the ${a.interface} browser address`));
       this.hostingAddresses.append(item);
     }
   }

@@ -12,6 +12,7 @@ use tauri::{AppHandle, State};
 
 use crate::error::CommandError;
 use crate::events::{RoomList, RoomView};
+use crate::recent::RecentRoom;
 use crate::state::{Session, Shell};
 
 #[derive(Serialize)]
@@ -189,15 +190,34 @@ pub async fn join_room(
 ) -> Result<crate::relay::Relay, CommandError> {
     let room = protocol::validate_room(&room)?.to_owned();
     let mut host_key = None;
+    let recent;
     let endpoint = match target {
         JoinTarget::Address { address } => {
             let link = RoomLink::parse(&address)?;
             host_key = link.key;
+            recent = RecentRoom::new(&room, "", &link, passphrase.is_some());
             Endpoint::Url(link.ws_url())
         }
         JoinTarget::Listed { key } => {
             let browser = shell.browser().ok_or(CommandError::RoomGone)?;
             let found = browser.find(&key).ok_or(CommandError::RoomGone)?;
+            // Remembered at an IPv4 address where it has one: a link-local IPv6 address
+            // means nothing on another network interface.
+            let addr = found
+                .addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(found.addrs.first())
+                .map_or_else(
+                    || format!("{}:{}", found.host, found.port),
+                    |a| a.to_string(),
+                );
+            let link = RoomLink {
+                authority: addr,
+                room: None,
+                key: found.host_key,
+            };
+            recent = RecentRoom::new(&room, &found.host, &link, found.locked);
             Endpoint::Locate(Arc::new(browser.locator(&found)))
         }
     };
@@ -222,7 +242,11 @@ pub async fn join_room(
         .await
         .map_err(|e| CommandError::Relay(e.to_string()))?;
     let pump = tauri::async_runtime::spawn(forward);
-    shell.replace_session(Some(Session { client, pump }));
+    shell.replace_session(Some(Session {
+        client,
+        pump,
+        recent: Some(recent),
+    }));
     Ok(relay)
 }
 
@@ -265,13 +289,19 @@ pub async fn set_typing(shell: State<'_, Shell>, active: bool) -> Result<(), Com
     Ok(client(&shell)?.typing(active).await?)
 }
 
-/// Sets how available the user is, for the others' online lists.
+/// Sets how available the user is: ticked in the tray menu, and told to the room (if in
+/// one) for the others' online lists.
 #[tauri::command]
 pub async fn set_status(
+    app: AppHandle,
     shell: State<'_, Shell>,
     status: protocol::Status,
 ) -> Result<(), CommandError> {
-    Ok(client(&shell)?.set_status(status).await?)
+    crate::tray::set_status(&app, status);
+    match shell.client() {
+        Some(client) => Ok(client.set_status(status).await?),
+        None => Ok(()),
+    }
 }
 
 /// How long the desktop has had no input (ms), where the app can tell (X11); else none.

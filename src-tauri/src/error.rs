@@ -41,6 +41,8 @@ pub enum CommandError {
     Relay(String),
     #[error("cannot take the pasted file: {0}")]
     Pasted(String),
+    #[error("cannot change starting at login: {0}")]
+    Autostart(String),
 }
 
 impl CommandError {
@@ -60,6 +62,7 @@ impl CommandError {
             CommandError::Open(_) | CommandError::Link(_) => "cannot_open".into(),
             CommandError::Relay(_) => "relay_failed".into(),
             CommandError::Pasted(_) => "cannot_paste".into(),
+            CommandError::Autostart(_) => "autostart".into(),
             CommandError::Discovery(_) => "discovery_unavailable".into(),
             CommandError::Host(_) => "cannot_host".into(),
             CommandError::Address(_) => "bad_address".into(),

@@ -10,7 +10,10 @@
 //! - [`files`]: sharing and saving files; [`past`]: pages of history, search, opening links.
 //! - [`relay`]: the room's events to the page over a loopback WebSocket (not Tauri's IPC).
 //! - [`idle`]: how long the desktop has had no input, for "away" by itself.
+//! - [`recent`]: the rooms joined lately, for the home screen.
 //! - [`links`]: `lanchat://` links from the command line or a second launch.
+//! - [`tray`]: the tray icon the app lives in while its window is closed; [`login`]:
+//!   starting at login, hidden in the tray.
 //!
 //! The page itself is `ui/` (plain ES modules, no bundler), shared with browsers that open a
 //! host's link.
@@ -21,14 +24,17 @@ mod events;
 mod files;
 mod idle;
 mod links;
+mod login;
 mod past;
+mod recent;
 mod relay;
 mod state;
+mod tray;
 
 use std::time::Duration;
 
 use lanchat::config::ConfigStore;
-use tauri::{Emitter, Manager, RunEvent, WindowEvent};
+use tauri::{Manager, RunEvent, WindowEvent};
 
 use state::Shell;
 
@@ -53,6 +59,7 @@ pub fn run() {
     });
 
     let launch_link = links::link_in(std::env::args());
+    let hidden = login::started_hidden(std::env::args());
     let app = tauri::Builder::default()
         // First: a second launch hands its arguments to this one and exits before anything
         // else starts (no second window, no second mDNS daemon).
@@ -64,6 +71,19 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .manage(Shell::new(config))
         .manage(links::LaunchLink(std::sync::Mutex::new(launch_link)))
+        .manage(tray::TraySlot::default())
+        .setup(move |app| {
+            match tray::install(app.handle()) {
+                Ok(made) => *state::lock(&app.state::<tray::TraySlot>().0) = Some(made),
+                Err(e) => tracing::warn!("no tray icon: {e}"),
+            }
+            // The window starts hidden (tauri.conf.json) so that a start at login stays in
+            // the tray; anywhere without a tray to come back from, it shows.
+            if !(hidden && tray::tray_available(app.handle().clone())) {
+                tray::show_window(app.handle());
+            }
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::profile,
             links::launch_link,
@@ -79,6 +99,12 @@ pub fn run() {
             commands::set_status,
             commands::desktop_idle_ms,
             commands::leave_room,
+            tray::tray_available,
+            tray::set_unread_count,
+            login::start_at_login,
+            recent::recent_rooms,
+            recent::remember_room,
+            login::set_start_at_login,
             commands::quit,
             files::share_file,
             files::save_file,
@@ -92,13 +118,10 @@ pub fn run() {
             files::stash_pasted,
         ])
         .on_window_event(|window, event| {
-            // Closing the window while hosting would close the room for everyone: the page
-            // asks first, then calls `quit`.
+            // To the tray; without one, closing while hosting would close the room for
+            // everyone: the page asks first, then calls `quit`.
             if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.state::<Shell>().is_hosting() {
-                    api.prevent_close();
-                    let _ = window.emit("lanchat://close-requested", ());
-                }
+                tray::close_requested(window, api);
             }
         })
         .build(tauri::generate_context!());

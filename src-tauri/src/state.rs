@@ -44,6 +44,8 @@ pub struct Session {
     pub client: Client,
     /// Forwards the client's events to the page.
     pub pump: JoinHandle<()>,
+    /// How to find this room again, for the recent rooms once the page saw it joined.
+    pub recent: Option<crate::recent::RecentRoom>,
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -89,6 +91,11 @@ impl Shell {
 
     pub fn client(&self) -> Option<Client> {
         lock(&self.session).as_ref().map(|s| s.client.clone())
+    }
+
+    /// The room being joined, as the recent rooms would keep it.
+    pub fn joining(&self) -> Option<crate::recent::RecentRoom> {
+        lock(&self.session).as_ref().and_then(|s| s.recent.clone())
     }
 
     pub fn replace_session(&self, session: Option<Session>) -> Option<Session> {

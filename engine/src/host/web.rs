@@ -58,6 +58,12 @@ pub static UI: &[Asset] = &[
     ),
     ui_file!("/format.js", "format.js", "text/javascript; charset=utf-8"),
     ui_file!("/status.js", "status.js", "text/javascript; charset=utf-8"),
+    ui_file!("/dom.js", "dom.js", "text/javascript; charset=utf-8"),
+    ui_file!(
+        "/desktop-view.js",
+        "desktop-view.js",
+        "text/javascript; charset=utf-8"
+    ),
     ui_file!(
         "/identity.js",
         "identity.js",

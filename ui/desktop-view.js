@@ -1,0 +1,82 @@
+// DOM for what the app does as a desktop citizen: the "On this computer" card (start at
+// login, the tray), the recent rooms on the home screen, and a room's notification choice.
+
+import { $, el } from './dom.js';
+
+const NOTIFY_MODES = ['all', 'mentions', 'none'];
+
+function ago(seconds) {
+  const s = Math.max(0, Date.now() / 1000 - seconds);
+  if (s < 90) return 'just now';
+  if (s < 90 * 60) return `${Math.round(s / 60)} minutes ago`;
+  if (s < 36 * 3600) return `${Math.round(s / 3600)} hours ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+
+export class DesktopView {
+  constructor() {
+    this.card = $('desktop-card');
+    this.startAtLogin = $('start-at-login');
+    this.error = $('desktop-error');
+    this.trayNote = $('tray-note');
+    this.recent = $('recent');
+    this.recentList = $('recent-list');
+    this.notifySelect = $('notify-select');
+  }
+
+  /** The app only: whether it starts at login, and what closing the window does. */
+  desktop({ startAtLogin, trayAvailable }) {
+    this.card.hidden = false;
+    this.startAtLogin.checked = startAtLogin;
+    this.error.textContent = '';
+    this.trayNote.textContent = trayAvailable
+      ? 'Closing the window keeps LAN Chat and its rooms running in the tray; quit from the tray menu.'
+      : 'This desktop shows no tray icons: closing the window quits LAN Chat (and closes a room you host).';
+    this.trayNote.dataset.tray = String(trayAvailable);
+  }
+
+  onStartAtLogin(handler) {
+    this.startAtLogin.addEventListener('change', () => handler(this.startAtLogin.checked));
+  }
+
+  startAtLoginResult(on, error) {
+    this.startAtLogin.checked = on;
+    this.error.textContent = error || '';
+  }
+
+  /**
+   * recent: [{room, host, link, code, locked, joinedAt}], newest first; `listed(r)` says
+   * whether the room is in the discovered list right now; onJoin(r) joins it.
+   */
+  recentRooms(recent, listed, onJoin) {
+    this.recentList.replaceChildren();
+    for (const r of recent) {
+      const item = el('li', 'room recent-room');
+      const info = el('div', 'room-info');
+      info.append(el('strong', 'room-name', r.room));
+      const where = r.host ? `on ${r.host}` : r.link.replace(/^lanchat:\/\/([^/]+).*$/, '$1');
+      const seen = listed(r) ? 'on the network now' : `last joined ${ago(r.joinedAt)}`;
+      info.append(el('span', 'muted', `${where} · ${seen}`));
+      const join = el('button', '', 'Join again');
+      join.type = 'button';
+      join.setAttribute('aria-label', `Join ${r.room} again`);
+      join.addEventListener('click', () => onJoin(r));
+      item.append(info, join);
+      this.recentList.append(item);
+    }
+    this.recent.hidden = recent.length === 0;
+  }
+
+  /** The room's notification choice: 'all', 'mentions' or 'none'. */
+  notifyMode(mode) {
+    this.notifySelect.value = NOTIFY_MODES.includes(mode) ? mode : 'all';
+    this.notifySelect.dataset.mode = this.notifySelect.value;
+  }
+
+  onNotifyMode(handler) {
+    this.notifySelect.addEventListener('change', () => {
+      this.notifySelect.dataset.mode = this.notifySelect.value;
+      handler(this.notifySelect.value);
+    });
+  }
+}
