@@ -216,6 +216,26 @@ fn a_lanchat_link_opened_anywhere_reaches_the_running_app() {
         ),
         serde_json::json!("Lobby")
     );
+
+    // Back home, both rooms are in the recent ones, newest first; one joins again.
+    ivy.click("#leave-button");
+    ivy.wait_until(
+        "the recent rooms",
+        "return document.querySelectorAll('#recent-list .recent-room').length === 2",
+    );
+    let recent = ivy.js(
+        "return [...document.querySelectorAll('#recent-list .recent-room')] \
+           .map((r) => r.querySelector('.room-info').textContent)",
+        vec![],
+    );
+    println!("measured: recent rooms on the home screen: {recent}");
+    assert!(recent[0].as_str().unwrap().starts_with("Lobby"), "{recent}");
+    assert!(
+        recent[1].as_str().unwrap().starts_with("Tea Room"),
+        "{recent}"
+    );
+    ivy.click("#recent-list button[aria-label='Join Tea Room again']");
+    ivy.wait_text("#messages", "Welcome to Tea Room, ivy!");
     drop(ivy);
 
     // An app that is not running yet is started for the link and goes straight in.
@@ -302,6 +322,24 @@ fn closed_to_the_tray_the_app_keeps_hosting_and_its_menu_acts() {
         vec![],
     );
     let port = port.as_u64().unwrap();
+    // Each link has a Copy button: the link lands on the desktop's clipboard.
+    let link = ivy.js(
+        "return document.querySelector('#hosting-addresses .share-link').textContent",
+        vec![],
+    );
+    ivy.click("#hosting-addresses button.copy");
+    ivy.wait_until(
+        "the button saying copied",
+        "return document.querySelector('#hosting-addresses button.copy').textContent === 'Copied'",
+    );
+    let pasted = std::process::Command::new("xclip")
+        .args(["-o", "-selection", "clipboard"])
+        .env("DISPLAY", &display)
+        .output()
+        .expect("xclip must be installed");
+    let pasted = String::from_utf8_lossy(&pasted.stdout).into_owned();
+    println!("measured: Copy put {pasted:?} on the clipboard");
+    assert_eq!(pasted, link.as_str().unwrap());
     let x = x11::X::open(&display);
     let window = x.window("LAN Chat").expect("the app's window");
     assert!(window.mapped);
@@ -388,5 +426,214 @@ fn closed_to_the_tray_the_app_keeps_hosting_and_its_menu_acts() {
     let gone = wait_for("the app gone", || apps_running(dir.path()) == 0);
     println!("measured: Quit from the tray, confirmed: the app was gone {gone:?} later");
     drop(ivy);
+    drop(bob);
+}
+
+/// A notification server of the test's own (dunst, on the test's bus and display), keeping
+/// each notification on screen until it is clicked or closed.
+fn notification_server(display: &str, bus: &str, dir: &std::path::Path) -> Guard {
+    let config = dir.join("dunstrc");
+    std::fs::write(
+        &config,
+        "[urgency_low]\ntimeout = 0\n[urgency_normal]\ntimeout = 0\n[urgency_critical]\ntimeout = 0\n",
+    )
+    .unwrap();
+    let server = std::process::Command::new("dunst")
+        .args(["-config", config.to_str().unwrap()])
+        .env("DISPLAY", display)
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dunst must be installed");
+    let guard = Guard(server, "TERM");
+    // Its name on the bus, not a dunstctl call: that would have the bus start a dunst of
+    // its own (without a display) if this one is not there yet.
+    let connection = zbus::blocking::connection::Builder::address(bus)
+        .and_then(|b| b.build())
+        .unwrap();
+    let dbus = zbus::blocking::fdo::DBusProxy::new(&connection).unwrap();
+    wait_for("the notification server", || {
+        dbus.name_has_owner("org.freedesktop.Notifications".try_into().unwrap())
+            .unwrap_or(false)
+    });
+    guard
+}
+
+/// dunstctl's answer, on the test's bus.
+fn dunstctl(bus: &str, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("dunstctl")
+        .args(args)
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn shown_notifications(bus: &str) -> usize {
+    dunstctl(bus, &["count", "displayed"])
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Summaries and bodies of the notifications closed so far, newest first.
+fn notification_history(bus: &str) -> Vec<(String, String)> {
+    let json: serde_json::Value =
+        serde_json::from_str(&dunstctl(bus, &["history"]).unwrap()).unwrap();
+    json["data"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["summary"]["data"].as_str().unwrap_or("").to_owned(),
+                n["body"]["data"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_room_notifies_as_chosen_and_a_click_opens_it_at_the_message() {
+    const NAME: &str = "a_room_notifies_as_chosen_and_a_click_opens_it_at_the_message";
+    if !sandbox::sandboxed(NAME) {
+        return;
+    }
+    let (_x, display) = xvfb();
+    let (_bus, bus) = session_bus();
+    let _tray = sni::tray_host(&display, &bus);
+    let dir = tempfile::tempdir().unwrap();
+    let _notices = notification_server(&display, &bus, dir.path());
+    std::fs::write(dir.path().join("config.json"), r#"{"nickname":"ivy"}"#).unwrap();
+    let host = InProcessHost::start(PORT + 6);
+    let (mut ivy, _) = Driver::launch_on_bus(4474, &display, dir.path(), Some(&bus), &[]);
+    ivy.wait_text("#greeting", "Hello, ivy!");
+    ivy.type_keys("#address-input", &format!("127.0.0.1:{}", PORT + 6));
+    ivy.type_keys("#address-room", "Lobby\u{E007}");
+    ivy.wait_text("#messages", "Welcome to Lobby, ivy!");
+
+    // bob says what he is told to, when he is told.
+    let (say_tx, say_rx) = mpsc::channel::<String>();
+    let bob = with_client(
+        format!("wss://127.0.0.1:{}/ws", PORT + 6),
+        "bob",
+        move |bob, mut events| {
+            Box::pin(async move {
+                let (tx, mut told) = tokio::sync::mpsc::channel::<String>(8);
+                std::thread::spawn(move || {
+                    while let Ok(text) = say_rx.recv() {
+                        if tx.blocking_send(text).is_err() {
+                            break;
+                        }
+                    }
+                });
+                loop {
+                    tokio::select! {
+                        text = told.recv() => match text {
+                            Some(text) => { bob.send(text).await.unwrap(); }
+                            None => break,
+                        },
+                        event = events.recv() => if event.is_none() { break },
+                    }
+                }
+            })
+        },
+    );
+    let x = x11::X::open(&display);
+    let window = x.window("LAN Chat").expect("ivy's window");
+    let shown_in_page = |ivy: &mut Driver, text: &str| {
+        ivy.wait_until(
+            "bob's message in ivy's page",
+            &format!(
+                "return document.getElementById('messages').textContent.includes({})",
+                serde_json::json!(text)
+            ),
+        )
+    };
+
+    // Mentions only, then the window closed to the tray: a plain message makes no
+    // notification, a mention does.
+    ivy.click("#notify-select option[value='mentions']");
+    x.close(window.window);
+    wait_for("the window hidden", || !x.placed(window.window).mapped);
+    say_tx.send("plain hello from bob".into()).unwrap();
+    shown_in_page(&mut ivy, "plain hello from bob");
+    std::thread::sleep(Duration::from_millis(1000));
+    let after_plain = shown_notifications(&bus);
+    say_tx.send("@ivy look at this".into()).unwrap();
+    let waited = wait_for("the mention's notification", || {
+        shown_notifications(&bus) == 1
+    });
+    println!(
+        "measured: mentions only: a plain message made {after_plain} notifications, a mention \
+         made one, on screen {waited:?} after it was sent"
+    );
+    assert_eq!(after_plain, 0);
+    x.screenshot(
+        &docs_dir().join("notification.png"),
+        (1280 - 440, 0, 440, 160),
+    );
+
+    // Clicked: the window comes back, open at that message.
+    let clicked = Instant::now();
+    dunstctl(&bus, &["action", "0"]).unwrap();
+    wait_for("the window back", || x.placed(window.window).mapped);
+    ivy.wait_until(
+        "the conversation open at the mention",
+        "const f = document.querySelector('#messages .found'); \
+         return f !== null && f.textContent.includes('@ivy look at this')",
+    );
+    println!(
+        "measured: the notification clicked: the window was back, open at the message, {:?} later",
+        clicked.elapsed()
+    );
+    // Closed, it goes to the server's history, which says what it showed.
+    dunstctl(&bus, &["close-all"]).unwrap();
+    let history = notification_history(&bus);
+    println!("measured: notifications shown: {history:?}");
+    assert_eq!(
+        history,
+        [(
+            "bob mentioned you in Lobby".to_owned(),
+            "@ivy look at this".to_owned()
+        )]
+    );
+    // As the screen shows it (WebKit's own snapshot of a window shown again can hang).
+    std::thread::sleep(Duration::from_millis(300));
+    let w = x.placed(window.window);
+    x.screenshot(
+        &docs_dir().join("notify-settings.png"),
+        (w.x, w.y, w.width.min(1280), w.height.min(800)),
+    );
+
+    // Nothing: not even a mention makes one (the unread count still grows in the tray).
+    ivy.click("#notify-select option[value='none']");
+    x.close(window.window);
+    wait_for("the window hidden", || !x.placed(window.window).mapped);
+    say_tx.send("@ivy are you there?".into()).unwrap();
+    // (The conversation shows the past around the clicked message now, so the new one is
+    // not in the page yet: the tray's count says it arrived.)
+    let item = sni::the_item(&bus);
+    wait_for("the mention counted in the tray", || {
+        sni::item_text(&bus, &item, "XAyatanaLabel") == "1"
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let label = sni::item_text(&bus, &item, "XAyatanaLabel");
+    println!(
+        "measured: nothing: {} notifications on screen, {} in all; the tray says {label:?} unread",
+        shown_notifications(&bus),
+        notification_history(&bus).len()
+    );
+    assert_eq!(shown_notifications(&bus), 0);
+    assert_eq!(notification_history(&bus).len(), 1);
+    assert_eq!(label, "1");
+    drop(say_tx);
+    drop(ivy);
+    host.stop();
     drop(bob);
 }

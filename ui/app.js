@@ -859,23 +859,33 @@ function attention(ev, entry) {
     : mentioned ? `${ev.from} mentioned you in ${state.chat.room}` : `${ev.from} in ${state.chat.room}`;
   // A busy room does not make a notification per message: the first now, then one every
   // few seconds saying how many more came (a private message or a mention still leads).
+  // Clicking it opens the room at this message.
+  const at = { room: state.chat.room, seq: ev.seq ?? null };
   const pending = state.notifyPending;
   if (pending) {
     pending.count += 1;
-    if (privately || mentioned || !pending.important) Object.assign(pending, { title, what, important: privately || mentioned });
+    if (privately || mentioned || !pending.important) Object.assign(pending, { title, what, at, important: privately || mentioned });
     return;
   }
-  transport.notify(title, what).catch(() => {});
-  state.notifyPending = { count: 0, title, what, important: false };
+  transport.notify(title, what, at).catch((e) => console.warn('notification:', e));
+  state.notifyPending = { count: 0, title, what, at, important: false };
   setTimeout(function flushNotice() {
     const p = state.notifyPending;
     state.notifyPending = null;
     if (p && p.count > 0 && !(state.focused && !document.hidden)) {
       const more = p.count > 1 ? ` (and ${p.count - 1} more)` : '';
-      transport.notify(p.title, `${p.what}${more}`).catch(() => {});
+      transport.notify(p.title, `${p.what}${more}`, p.at).catch((e) => console.warn('notification:', e));
     }
   }, NOTIFY_EVERY_MS);
 }
+
+/** A notification was clicked: its room, at its message (the window is brought forward). */
+transport.onNoticeOpened(({ room, seq }) => {
+  const chat = state.chat;
+  if (!chat || !sameNick(chat.room, room)) return;
+  state.focused = true;
+  if (seq !== null && seq !== undefined) openAt({ seq });
+});
 
 /** The window's title shows the unread count; set at most once a frame. */
 function updateTitle() {

@@ -282,12 +282,14 @@ class AppTransport {
     return this.invoke('open_link', { url });
   }
 
-  async notify(title, body) {
-    const n = this.tauri.notification;
-    if (!n) return;
-    let granted = await n.isPermissionGranted();
-    if (!granted) granted = (await n.requestPermission()) === 'granted';
-    if (granted) n.sendNotification({ title, body });
+  /** A desktop notification; `at` ({room, seq}) is what a click on it opens. */
+  notify(title, body, at = null) {
+    return this.invoke('notify', { title, body, at });
+  }
+
+  /** handler({room, seq}): a notification was clicked. */
+  onNoticeOpened(handler) {
+    this.tauri.event.listen('lanchat://notice-opened', (e) => handler(e.payload));
   }
 
   location() {
@@ -643,10 +645,19 @@ class BrowserTransport {
     document.title = title;
   }
 
-  async notify(title, body) {
+  async notify(title, body, at = null) {
     if (!('Notification' in window)) return;
     if (Notification.permission === 'default') await Notification.requestPermission();
-    if (Notification.permission === 'granted') new Notification(title, { body });
+    if (Notification.permission !== 'granted') return;
+    const notice = new Notification(title, { body });
+    notice.onclick = () => {
+      window.focus();
+      if (at) this.noticeOpened?.(at);
+    };
+  }
+
+  onNoticeOpened(handler) {
+    this.noticeOpened = handler;
   }
 
   location() {

@@ -43,6 +43,8 @@ pub enum CommandError {
     Pasted(String),
     #[error("cannot change starting at login: {0}")]
     Autostart(String),
+    #[error("cannot show a notification: {0}")]
+    Notify(String),
 }
 
 impl CommandError {
@@ -63,6 +65,7 @@ impl CommandError {
             CommandError::Relay(_) => "relay_failed".into(),
             CommandError::Pasted(_) => "cannot_paste".into(),
             CommandError::Autostart(_) => "autostart".into(),
+            CommandError::Notify(_) => "cannot_notify".into(),
             CommandError::Discovery(_) => "discovery_unavailable".into(),
             CommandError::Host(_) => "cannot_host".into(),
             CommandError::Address(_) => "bad_address".into(),

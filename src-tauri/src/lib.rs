@@ -10,6 +10,7 @@
 //! - [`files`]: sharing and saving files; [`past`]: pages of history, search, opening links.
 //! - [`relay`]: the room's events to the page over a loopback WebSocket (not Tauri's IPC).
 //! - [`idle`]: how long the desktop has had no input, for "away" by itself.
+//! - [`notices`]: desktop notifications; a click opens the room at the message.
 //! - [`recent`]: the rooms joined lately, for the home screen.
 //! - [`links`]: `lanchat://` links from the command line or a second launch.
 //! - [`tray`]: the tray icon the app lives in while its window is closed; [`login`]:
@@ -25,6 +26,7 @@ mod files;
 mod idle;
 mod links;
 mod login;
+mod notices;
 mod past;
 mod recent;
 mod relay;
@@ -66,12 +68,12 @@ pub fn run() {
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             links::second_launch(app, argv)
         }))
-        .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .manage(Shell::new(config))
         .manage(links::LaunchLink(std::sync::Mutex::new(launch_link)))
         .manage(tray::TraySlot::default())
+        .manage(notices::Notices::default())
         .setup(move |app| {
             match tray::install(app.handle()) {
                 Ok(made) => *state::lock(&app.state::<tray::TraySlot>().0) = Some(made),
@@ -103,6 +105,7 @@ pub fn run() {
             tray::set_unread_count,
             login::start_at_login,
             recent::recent_rooms,
+            notices::notify,
             recent::remember_room,
             login::set_start_at_login,
             commands::quit,
