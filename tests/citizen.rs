@@ -217,7 +217,15 @@ fn a_lanchat_link_opened_anywhere_reaches_the_running_app() {
         serde_json::json!("Lobby")
     );
 
-    // Back home, both rooms are in the recent ones, newest first; one joins again.
+    // Both rooms are joined at once (the link added Lobby beside Tea Room): leaving Lobby
+    // shows Tea Room, leaving that goes home, where both are in the recent rooms, newest
+    // first; one joins again.
+    ivy.click("#leave-button");
+    ivy.wait_until(
+        "Tea Room shown after leaving Lobby",
+        "return document.getElementById('room-name').textContent === 'Tea Room' \
+           && !document.getElementById('screen-chat').hidden",
+    );
     ivy.click("#leave-button");
     ivy.wait_until(
         "the recent rooms",

@@ -16,12 +16,16 @@ const TYPING_IDLE_MS = 4000; // stop saying "typing" this long after the last ke
 
 const state = {
   nickname: null,
-  /** The room we are in: {room, you, users: [], hosting, typing: Map(nick -> timer)}. */
+  /**
+   * The room on screen (null on the home screen); while an event of another room is
+   * handled (`inRoom`), that room. {id, room, you, users: [], hosting, typing, unread, …}
+   */
   chat: null,
+  /** Every room joined, in the order joined (the sidebar's). */
+  joined: [],
   rooms: [],
   /** Rooms joined lately (the app only). */
   recent: [],
-  unread: 0,
   /** Transfers started, for their ids. */
   transfers: 0,
   focused: document.hasFocus(),
@@ -108,7 +112,13 @@ function capitalize(text) {
 
 let watching = false;
 
+/** The home screen; rooms joined stay joined (the sidebar leads back to them). */
 function goHome() {
+  if (state.chat) {
+    state.chat.draft = view.messageInput.value;
+    clearTyping();
+    state.chat = null;
+  }
   view.home({
     nickname: state.nickname,
     canHost: transport.canHost,
@@ -117,6 +127,7 @@ function goHome() {
   view.rooms(state.rooms, joinListed);
   showRecent();
   updateTitle();
+  renderRoomBar();
   if (transport.kind === 'app') {
     Promise.all([transport.startAtLogin(), transport.trayAvailable()])
       .then(([startAtLogin, trayAvailable]) => desktop.desktop({ startAtLogin, trayAvailable }))
@@ -235,12 +246,10 @@ view.onJoinAddress(async (address, room) => {
 async function openLink(link) {
   const room = roomOfLink(link);
   if (!room || !state.nickname) return;
-  if (state.chat?.hosting) {
+  if (!transport.canJoinSeveral && state.chat?.hosting) {
     view.system(`A link to ${room} was opened: leave this room (you host it) to join that one.`);
     return;
   }
-  if (state.chat && sameNick(state.chat.room, room)) return;
-  if (state.chat) await transport.leave().catch(() => {});
   await enterRoom({ address: link }, room, { hosting: null, passphrase: null });
 }
 
@@ -248,8 +257,20 @@ transport.onOpenLink?.(openLink);
 
 // ---- chat ----
 
+/**
+ * Joins a room (alongside those joined already, where the transport can) and shows it; a
+ * room joined already is just shown.
+ */
 async function enterRoom(target, room, { hosting, passphrase, trustNewKey = false }) {
-  state.chat = {
+  const already = state.joined.find((c) => sameNick(c.room, room));
+  if (already && !trustNewKey) {
+    showRoom(already);
+    return;
+  }
+  if (already) await dropRoom(already);
+  if (!transport.canJoinSeveral) for (const other of [...state.joined]) await dropRoom(other);
+  const chat = {
+    id: null,
     room,
     you: state.nickname,
     users: [],
@@ -260,17 +281,128 @@ async function enterRoom(target, room, { hosting, passphrase, trustNewKey = fals
     typing: new Map(),
     target,
     passphrase,
+    conversation: view.newConversation(),
+    /** Messages from others not seen yet, and how many of them name the user. */
+    unread: 0,
+    mentions: 0,
+    draft: '',
+    /** The banner's and the key line's content, shown again with the room. */
+    banner: null,
+    keyLine: null,
   };
-  view.enterChat(room);
-  desktop.notifyMode(notifyModes.get(room));
-  showHosting(hosting);
-  view.roomKey(null);
-  view.status('Connecting…', 'info');
+  state.joined.push(chat);
+  showRoom(chat);
+  inRoom(chat, () => banner('Connecting…', 'info'));
   try {
-    await transport.join(target, room, passphrase, onRoomEvent, trustNewKey);
+    chat.id = await transport.join(target, room, passphrase, (e) => inRoom(chat, () => onRoomEvent(e)), trustNewKey);
+    if (state.chat === chat) transport.show(chat.id);
   } catch (e) {
-    view.status(`Cannot join: ${message(e)}`, 'error');
+    inRoom(chat, () => banner(`Cannot join: ${message(e)}`, 'error'));
   }
+}
+
+/**
+ * Handles something of `chat` as if it were on screen; when it is not, only its own
+ * conversation and its model change (view.muted), and `state.chat` is itself meanwhile.
+ */
+function inRoom(chat, handle) {
+  if (!state.joined.includes(chat)) return undefined;
+  const shown = state.chat;
+  if (shown === chat) return handle();
+  const conversation = view.conversation;
+  state.chat = chat;
+  view.conversation = chat.conversation;
+  view.muted = true;
+  try {
+    return handle();
+  } finally {
+    state.chat = shown;
+    view.conversation = conversation;
+    view.muted = false;
+  }
+}
+
+/** Whether `chat` is the room on the user's screen (and not one handled meanwhile). */
+function onScreen(chat) {
+  return !view.muted && state.chat === chat;
+}
+
+/** The banner under the room's header, kept with the room for when it is shown again. */
+function banner(...args) {
+  state.chat.banner = args[0] ? args : null;
+  view.status(...args);
+}
+
+function keyLine(text) {
+  state.chat.keyLine = text;
+  view.roomKey(text);
+}
+
+/** Shows a joined room as the user left it: conversation, scroll position, draft. */
+function showRoom(chat) {
+  const was = state.chat;
+  if (was && was !== chat) {
+    was.draft = view.messageInput.value;
+    clearTyping();
+  }
+  state.chat = chat;
+  state.privateTo = null;
+  if (chat.id) transport.show(chat.id);
+  view.showRoom(chat.room, chat.conversation, chat.draft);
+  desktop.notifyMode(notifyModes.get(chat.room));
+  showHosting(chat.hosting);
+  view.roomKey(chat.keyLine);
+  view.status(...(chat.banner || [null]));
+  if (chat.users.length) renderUsers();
+  else view.presenceUnknown(chat.you);
+  if (document.hasFocus()) {
+    chat.unread = 0;
+    chat.mentions = 0;
+  }
+  renderRoomBar();
+  updateTitle();
+}
+
+/** Leaves `chat` (the host's room closes if this app hosts it) and forgets it. */
+async function dropRoom(chat) {
+  state.joined = state.joined.filter((c) => c !== chat);
+  for (const timer of chat.typing.values()) clearTimeout(timer);
+  view.dropConversation(chat.conversation);
+  if (state.chat === chat) state.chat = null;
+  renderRoomBar();
+  updateTitle();
+  if (chat.id) await transport.leave(chat.id).catch(() => {});
+}
+
+/** After leaving the room on screen: the next joined one, or home. */
+function showNextOrHome() {
+  const next = state.joined.at(-1);
+  if (next) showRoom(next);
+  else goHome();
+}
+
+// Ctrl+K (or Cmd+K): jump to a joined room by name.
+document.addEventListener('keydown', (e) => {
+  if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 'k' && transport.canJoinSeveral) {
+    e.preventDefault();
+    desktop.openSwitcher();
+  }
+});
+
+function renderRoomBar() {
+  if (!transport.canJoinSeveral) return;
+  desktop.roomBar(
+    state.joined.map((c) => ({
+      key: c,
+      room: c.room,
+      hosting: Boolean(c.hosting),
+      unread: c.unread,
+      mentions: c.mentions,
+      current: c === state.chat && !view.muted,
+    })),
+    (c) => showRoom(c),
+    () => goHome(),
+  );
 }
 
 function onRoomEvent(e) {
@@ -306,18 +438,18 @@ function onRoomEvent(e) {
         // Said once in the conversation; the banner offers to go home meanwhile.
         if (!chat.closedByHost) view.system('The host closed the room.');
         chat.closedByHost = true;
-        view.status(`${HOST_CLOSED}. Waiting for it to come back…`, 'warn', e.reason, leaveRoom);
+        banner(`${HOST_CLOSED}. Waiting for it to come back…`, 'warn', e.reason, leaveRoom);
       } else {
-        view.status(`${why}. Reconnecting…`, 'warn', e.reason);
+        banner(`${why}. Reconnecting…`, 'warn', e.reason);
       }
       return;
     }
     case 'reconnecting':
       // Keep saying why while retrying, in words; the details are one click away.
       if (chat.closedByHost) {
-        view.status(`${HOST_CLOSED}. Waiting for it to come back…`, 'warn', chat.lostDetail, leaveRoom);
+        banner(`${HOST_CLOSED}. Waiting for it to come back…`, 'warn', chat.lostDetail, leaveRoom);
       } else {
-        view.status(
+        banner(
           `${chat.lostBecause || 'The connection was lost'}. Reconnecting (attempt ${e.attempt})…`,
           'warn',
           chat.lostDetail,
@@ -335,7 +467,7 @@ function onRoomEvent(e) {
         keyChanged(chat, e);
         return;
       }
-      view.status(`${capitalize(e.reason)}.`, 'error');
+      banner(`${capitalize(e.reason)}.`, 'error');
       view.system(`You are no longer in the room: ${e.reason}`);
       return;
     default:
@@ -344,18 +476,18 @@ function onRoomEvent(e) {
 
 /** The host's key is not the expected one: warn, and go on only if the user trusts it. */
 async function keyChanged(chat, e) {
-  view.status('Not connected: this host could not prove who it is.', 'error');
+  banner('Not connected: this host could not prove who it is.', 'error');
   const trust = await view.askTrust({
     expected: e.expected,
     presented: e.presented,
     reason: e.reason,
     canTrust: Boolean(e.canTrust),
   });
-  if (state.chat !== chat) return;
+  if (!state.joined.includes(chat)) return;
   if (!trust) {
-    state.chat = null;
-    await transport.leave().catch(() => {});
-    goHome();
+    const shown = state.chat === chat;
+    await dropRoom(chat);
+    if (shown) showNextOrHome();
     return;
   }
   enterRoom(chat.target, chat.room, {
@@ -373,32 +505,30 @@ function showHosting(hosting) {
 /** Says in the room header that the connection is encrypted, and to whom. */
 async function showRoomKey() {
   const chat = state.chat;
-  const host = await transport.hostKey().catch(() => null);
-  if (state.chat !== chat) return;
-  if (!host) {
-    view.roomKey('Encrypted');
-    return;
-  }
-  const how = host.browser ? 'Encrypted (https)' : 'Encrypted';
-  view.roomKey(`${how} · host code ${host.code}`);
-  if (host.firstUse && !chat.hosting) {
-    view.system(
+  const host = await transport.hostKey(chat.id).catch(() => null);
+  if (!state.joined.includes(chat)) return;
+  const how = host?.browser ? 'Encrypted (https)' : 'Encrypted';
+  inRoom(chat, () => keyLine(host ? `${how} · host code ${host.code}` : 'Encrypted'));
+  if (host?.firstUse && !chat.hosting) {
+    inRoom(chat, () => view.system(
       `First time here: this host's code is ${host.code}. Compare it with the code on the host's screen.`,
-    );
+    ));
   }
 }
 
 /** A locked room refused us: ask for the passphrase (again) and retry, or go home. */
 async function askAgain(chat, error) {
-  view.status('This room is locked.', 'info');
+  banner('This room is locked.', 'info');
   const passphrase = await view.askPassphrase(chat.room, error);
-  if (state.chat !== chat) return;
+  if (!state.joined.includes(chat)) return;
   if (!passphrase) {
-    state.chat = null;
-    await transport.leave().catch(() => {});
-    goHome();
+    const shown = state.chat === chat;
+    await dropRoom(chat);
+    if (shown) showNextOrHome();
     return;
   }
+  // A new attempt is a new connection: this one ends first.
+  await dropRoom(chat);
   enterRoom(chat.target, chat.room, { hosting: chat.hosting, passphrase });
 }
 
@@ -428,9 +558,9 @@ function welcome(w, resumed) {
   if (!resumed && ownStatus && ownStatus.status !== 'available') {
     transport.setStatus(ownStatus.status).catch((e) => console.warn('status:', e));
   }
-  view.status(null);
+  banner(null);
   if (!resumed && !chat.hosting) {
-    transport.rememberRoom().then((list) => {
+    transport.rememberRoom(chat.id).then((list) => {
       state.recent = list;
     }).catch((e) => console.warn('recent rooms:', e));
   }
@@ -438,6 +568,7 @@ function welcome(w, resumed) {
     view.enterChat(w.room);
     showHosting(chat.hosting);
     showRoomKey();
+    renderRoomBar();
     view.system(`Welcome to ${w.room}, ${w.you}!`);
   } else {
     view.system('Reconnected.');
@@ -654,7 +785,7 @@ function typing(nick, active) {
   clearTimeout(chat.typing.get(nick));
   if (active) {
     // Should the "stop" never come, forget it a little after the host would.
-    chat.typing.set(nick, setTimeout(() => stopTyping(nick), 8000));
+    chat.typing.set(nick, setTimeout(() => inRoom(chat, () => stopTyping(nick)), 8000));
   } else {
     chat.typing.delete(nick);
   }
@@ -809,10 +940,9 @@ async function leaveRoom() {
     if (!ok) return false;
   }
   clearTyping();
-  state.chat = null;
   state.privateTo = null;
-  await transport.leave().catch(() => {});
-  goHome();
+  await dropRoom(chat);
+  showNextOrHome();
   return true;
 }
 
@@ -821,10 +951,11 @@ view.onLeave(() => {
 });
 
 transport.onCloseRequested(async () => {
-  if (state.chat && state.chat.hosting) {
+  const hosted = state.joined.find((c) => c.hosting);
+  if (hosted) {
     const ok = await view.confirm(
       'Quit and close the room?',
-      `You are hosting “${state.chat.room}”. Quitting closes it for everyone in it.`,
+      `You are hosting “${hosted.room}”. Quitting closes it for everyone in it.`,
       'Quit',
     );
     if (!ok) return;
@@ -842,16 +973,20 @@ desktop.onNotifyMode((mode) => {
 });
 
 function attention(ev, entry) {
+  const chat = state.chat;
   const privately = ev.type === 'private';
-  const mentioned = ev.type === 'message' && mentions(ev.text, state.chat.you);
-  if (state.focused && !document.hidden) return;
-  if (state.unread === 0) view.conversation.markUnread(entry);
-  state.unread += 1;
+  const mentioned = ev.type === 'message' && mentions(ev.text, chat.you);
+  // Seen as it comes: the room on screen, in a window the user is looking at.
+  if (!view.muted && state.focused && !document.hidden) return;
+  if (chat.unread === 0) view.conversation.markUnread(entry);
+  chat.unread += 1;
+  if (privately || mentioned) chat.mentions += 1;
   updateTitle();
+  renderRoomBar();
   // Busy is "do not disturb": counted in the title and the tray, never a notification.
   if (ownStatus?.status === 'busy') return;
   // The room's choice: a private message counts as a mention (it is to the user alone).
-  const mode = notifyModes.get(state.chat.room);
+  const mode = notifyModes.get(chat.room);
   if (mode === 'none' || (mode === 'mentions' && !privately && !mentioned)) return;
   const what = { location: 'shared a location', file: `shared ${ev.name}` }[ev.type] ?? ev.text;
   const title = privately
@@ -860,7 +995,7 @@ function attention(ev, entry) {
   // A busy room does not make a notification per message: the first now, then one every
   // few seconds saying how many more came (a private message or a mention still leads).
   // Clicking it opens the room at this message.
-  const at = { room: state.chat.room, seq: ev.seq ?? null };
+  const at = { room: chat.room, seq: ev.seq ?? null };
   const pending = state.notifyPending;
   if (pending) {
     pending.count += 1;
@@ -881,29 +1016,39 @@ function attention(ev, entry) {
 
 /** A notification was clicked: its room, at its message (the window is brought forward). */
 transport.onNoticeOpened(({ room, seq }) => {
-  const chat = state.chat;
-  if (!chat || !sameNick(chat.room, room)) return;
+  const chat = state.joined.find((c) => sameNick(c.room, room));
+  if (!chat) return;
   state.focused = true;
+  showRoom(chat);
   if (seq !== null && seq !== undefined) openAt({ seq });
 });
 
-/** The window's title shows the unread count; set at most once a frame. */
+/** Unread messages in every room joined. */
+function totalUnread() {
+  return state.joined.reduce((sum, c) => sum + c.unread, 0);
+}
+
+/** The window's title and the tray show the unread count; set at most once a frame. */
 function updateTitle() {
   if (state.titling) return;
   state.titling = setTimeout(() => {
     state.titling = null;
+    const unread = totalUnread();
     const base = state.chat ? `${state.chat.room} – LAN Chat` : 'LAN Chat';
-    const title = state.unread > 0 ? `(${state.unread}) ${base}` : base;
+    const title = unread > 0 ? `(${unread}) ${base}` : base;
     transport.setTitle(title).catch(() => {});
-    transport.setUnread(state.unread).catch(() => {});
+    transport.setUnread(unread).catch(() => {});
   }, 50);
 }
 
 window.addEventListener('focus', () => {
   state.focused = true;
-  if (state.unread > 0) {
-    state.unread = 0;
+  const chat = state.chat;
+  if (chat && (chat.unread > 0 || chat.mentions > 0)) {
+    chat.unread = 0;
+    chat.mentions = 0;
     updateTitle();
+    renderRoomBar();
   }
 });
 window.addEventListener('blur', () => {

@@ -22,6 +22,86 @@ export class DesktopView {
     this.recent = $('recent');
     this.recentList = $('recent-list');
     this.notifySelect = $('notify-select');
+    this.roomBarNav = $('room-bar');
+    this.roomTabs = $('room-tabs');
+    this.roomAdd = $('room-add');
+    this.switchDialog = $('switch-dialog');
+    this.switchInput = $('switch-input');
+    this.switchList = $('switch-list');
+    this.onAdd = null;
+    this.roomAdd.addEventListener('click', () => this.onAdd?.());
+  }
+
+  /**
+   * The sidebar of joined rooms: [{key, room, hosting, unread, mentions, current}]; onPick(key)
+   * shows one, onAdd() goes to the home screen to join or host another. Hidden with none.
+   */
+  roomBar(rooms, onPick, onAdd) {
+    this.onAdd = onAdd;
+    this.rooms = rooms;
+    this.onPick = onPick;
+    const shown = rooms.length > 0;
+    this.roomBarNav.hidden = !shown;
+    document.body.classList.toggle('with-rooms', shown);
+    this.roomTabs.replaceChildren();
+    for (const r of rooms) {
+      const item = el('li');
+      const tab = el('button', 'room-tab');
+      tab.type = 'button';
+      tab.dataset.room = r.room;
+      tab.setAttribute('aria-current', String(r.current));
+      tab.append(el('span', 'tab-name', r.room));
+      if (r.hosting) tab.append(el('span', 'tab-host', 'hosting'));
+      if (r.mentions > 0) {
+        const badge = el('span', 'count mention', `@${r.mentions}`);
+        badge.title = `${r.mentions} mentioning you or private`;
+        tab.append(badge);
+      }
+      if (r.unread > 0) {
+        const badge = el('span', 'count unread', String(r.unread));
+        badge.title = `${r.unread} unread`;
+        tab.append(badge);
+      }
+      const label = [r.room, r.hosting ? 'you host it' : null,
+        r.unread ? `${r.unread} unread` : null, r.mentions ? `${r.mentions} mentions` : null];
+      tab.setAttribute('aria-label', label.filter(Boolean).join(', '));
+      tab.addEventListener('click', () => onPick(r.key));
+      item.append(tab);
+      this.roomTabs.append(item);
+    }
+  }
+
+  /** Ctrl+K: a box to type a room's name; Enter goes to the first that matches. */
+  openSwitcher() {
+    if (!this.rooms?.length || this.switchDialog.open) return;
+    const fill = () => {
+      const words = this.switchInput.value.trim().toLowerCase();
+      const matches = this.rooms.filter((r) => r.room.toLowerCase().includes(words));
+      this.switchList.replaceChildren(...matches.map((r) => {
+        const item = el('li');
+        const go = el('button', 'ghost', r.unread ? `${r.room} (${r.unread})` : r.room);
+        go.type = 'button';
+        go.addEventListener('click', () => this.pickSwitch(r));
+        item.append(go);
+        return item;
+      }));
+      return matches;
+    };
+    this.switchInput.value = '';
+    this.switchInput.oninput = fill;
+    this.switchDialog.onsubmit = (e) => {
+      e.preventDefault();
+      const first = fill()[0];
+      if (first) this.pickSwitch(first);
+    };
+    fill();
+    this.switchDialog.showModal();
+    this.switchInput.focus();
+  }
+
+  pickSwitch(r) {
+    this.switchDialog.close();
+    this.onPick?.(r.key);
   }
 
   /** The app only: whether it starts at login, and what closing the window does. */

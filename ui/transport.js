@@ -53,6 +53,11 @@ class AppTransport {
     this.kind = 'app';
     this.canHost = true;
     this.canDiscover = true;
+    /** Several rooms at once, each its own connection. */
+    this.canJoinSeveral = true;
+    /** Each joined room's event socket, by its id. */
+    this.relays = new Map();
+    this.current = null;
     this.tauri = tauri;
     this.invoke = tauri.core.invoke;
   }
@@ -92,34 +97,39 @@ class AppTransport {
   join(target, room, passphrase, onEvent, trustNewKey = false) {
     // The room's events come over a WebSocket from the app's own side on 127.0.0.1 (see
     // src-tauri/src/relay.rs: Tauri's IPC keeps memory per message on WebKitGTK), in
-    // batches, one per frame at most while the room is busy.
-    return this.invoke('join_room', { target, room, passphrase, trustNewKey }).then((relay) => {
-      this.relay?.close();
+    // batches, one per frame at most while the room is busy. One per room joined.
+    return this.invoke('join_room', { target, room, passphrase, trustNewKey }).then(({ id, relay }) => {
       const socket = new WebSocket(`ws://127.0.0.1:${relay.port}/${relay.token}`);
       socket.onmessage = (m) => JSON.parse(m.data).forEach(onEvent);
-      this.relay = socket;
+      this.relays.set(id, socket);
+      return id;
     });
   }
 
+  /** The room (its id from `join`) that later calls without an id are about. */
+  show(id) {
+    this.current = id;
+  }
+
   /** The host as verified when joining: {code, key, firstUse}. */
-  hostKey() {
-    return this.invoke('host_key');
+  hostKey(id = this.current) {
+    return this.invoke('host_key', { room: id });
   }
 
   send(text) {
-    return this.invoke('send_message', { text });
+    return this.invoke('send_message', { room: this.current, text });
   }
 
   sendPrivate(to, text) {
-    return this.invoke('send_private', { to, text });
+    return this.invoke('send_private', { room: this.current, to, text });
   }
 
   sendLocation(lat, lon) {
-    return this.invoke('send_location', { lat, lon });
+    return this.invoke('send_location', { room: this.current, lat, lon });
   }
 
   typing(active) {
-    return this.invoke('set_typing', { active });
+    return this.invoke('set_typing', { room: this.current, active });
   }
 
   /** status: 'available' | 'away' | 'busy'. */
@@ -132,8 +142,10 @@ class AppTransport {
     return this.invoke('desktop_idle_ms');
   }
 
-  leave() {
-    return this.invoke('leave_room');
+  leave(id = this.current) {
+    this.relays.get(id)?.close();
+    this.relays.delete(id);
+    return this.invoke('leave_room', { room: id });
   }
 
   quit() {
@@ -179,8 +191,8 @@ class AppTransport {
   }
 
   /** The room just joined goes first in the recent rooms; returns the list. */
-  rememberRoom() {
-    return this.invoke('remember_room');
+  rememberRoom(id) {
+    return this.invoke('remember_room', { room: id });
   }
 
   async setTitle(title) {
@@ -218,7 +230,7 @@ class AppTransport {
   shareFile(file, to, onProgress, transfer) {
     const channel = new this.tauri.core.Channel();
     channel.onmessage = ([done, total]) => onProgress(done, total);
-    return this.invoke('share_file', { path: file.path, to: to || null, transfer, onProgress: channel });
+    return this.invoke('share_file', { room: this.current, path: file.path, to: to || null, transfer, onProgress: channel });
   }
 
   cancelTransfer(transfer) {
@@ -252,29 +264,29 @@ class AppTransport {
     const channel = new this.tauri.core.Channel();
     channel.onmessage = ([done, total]) => onProgress(done, total);
     const card = { name: ev.name, size: ev.size, sha256: ev.sha256, mime: ev.mime, image: ev.image || null };
-    return this.invoke('save_file', { id: ev.id, card, transfer, onProgress: channel });
+    return this.invoke('save_file', { room: this.current, id: ev.id, card, transfer, onProgress: channel });
   }
 
   /** A URL for an image's thumbnail. */
   async thumbnailUrl(id) {
-    const bytes = await this.invoke('file_thumbnail', { id });
+    const bytes = await this.invoke('file_thumbnail', { room: this.current, id });
     return URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
   }
 
   /** A URL for an image at full size. */
   async imageUrl(id, mime) {
-    const bytes = await this.invoke('file_image', { id });
+    const bytes = await this.invoke('file_image', { room: this.current, id });
     return URL.createObjectURL(new Blob([bytes], { type: mime }));
   }
 
   /** A page of the room's past: `{before}` or `{after}` a seq -> {events, more}. */
   history({ before = null, after = null, limit = 100 }) {
-    return this.invoke('history_page', { before, after, limit });
+    return this.invoke('history_page', { room: this.current, before, after, limit });
   }
 
   /** The newest events matching `query` -> {events (newest first), more}. */
   search({ query, from = null, before = null, limit = 30 }) {
-    return this.invoke('search_history', { query, from, before, limit });
+    return this.invoke('search_history', { room: this.current, query, from, before, limit });
   }
 
   /** A link from a message, in the system browser (http and https only). */
@@ -325,6 +337,7 @@ class BrowserTransport {
     this.kind = 'browser';
     this.canHost = false;
     this.canDiscover = false;
+    this.canJoinSeveral = false;
     this.url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
     this.session = null;
     /** The nickname for this visit, also when the browser refuses to store it. */
@@ -427,7 +440,11 @@ class BrowserTransport {
       this.session.passphrase = passphrase;
     }
     this.session.start();
+    return 'page';
   }
+
+  /** A page is in one room at a time: nothing to choose. */
+  show() {}
 
   get canPickFiles() {
     return true;

@@ -206,18 +206,22 @@ export class View {
     this.me = null;
     /** Where the conversation's older and newer pages come from (see `onPages`). */
     this.pages = { older: async () => ({ entries: [], more: false }), newer: async () => ({ entries: [], more: false }) };
-    this.conversation = new Conversation(this.messages, this.jumpButton, {
-      older: (seq) => this.pages.older(seq),
-      newer: (seq) => this.pages.newer(seq),
-    });
     // Links in messages open outside the app (or in a new tab), never in this page.
     this.openLink = null;
-    this.messages.addEventListener('click', (e) => {
+    this.linkClicked = (e) => {
       const link = e.target.closest?.('a[data-external]');
       if (!link || !this.openLink) return;
       e.preventDefault();
       this.openLink(link.href);
-    });
+    };
+    /** Every room's conversation (its own list and "new messages" button); one is shown. */
+    this.conversations = [];
+    this.conversation = this.adopt(this.messages, this.jumpButton);
+    /**
+     * While an event of a room not on screen is handled, the room's header, online list,
+     * banner and the like are not touched (its conversation still is: it is kept whole).
+     */
+    this.muted = false;
     this.mentionables = [];
     this.messageInput.addEventListener('keydown', (e) => {
       if (e.key === 'Tab' && !e.shiftKey && this.completeMention()) e.preventDefault();
@@ -334,7 +338,78 @@ export class View {
 
   // ---- chat ----
 
+  adopt(list, jump) {
+    list.addEventListener('click', this.linkClicked);
+    const conversation = new Conversation(list, jump, {
+      older: (seq) => this.pages.older(seq),
+      newer: (seq) => this.pages.newer(seq),
+    });
+    this.conversations.push(conversation);
+    return conversation;
+  }
+
+  /** A conversation for another room, not shown until `showConversation`. */
+  newConversation() {
+    const list = el('ol', 'messages');
+    list.setAttribute('aria-label', 'Messages');
+    list.setAttribute('aria-live', 'polite');
+    list.tabIndex = 0;
+    list.dataset.elsewhere = '';
+    this.usersPanel.parentNode.insertBefore(list, this.usersPanel);
+    const jump = el('button', 'jump', 'New messages ↓');
+    jump.type = 'button';
+    jump.hidden = true;
+    jump.dataset.elsewhere = '';
+    this.typing.parentNode.insertBefore(jump, this.typing);
+    return this.adopt(list, jump);
+  }
+
+  /**
+   * Shows `conversation` (as it was left: its scroll position, its new-messages button);
+   * the shown list is always `#messages`.
+   */
+  showConversation(conversation) {
+    for (const c of this.conversations) {
+      const away = c !== conversation;
+      c.list.toggleAttribute('data-elsewhere', away);
+      c.jump.toggleAttribute('data-elsewhere', away);
+      c.list.id = away ? '' : 'messages';
+      c.jump.id = away ? '' : 'jump-button';
+    }
+    this.conversation = conversation;
+    this.messages = conversation.list;
+    this.jumpButton = conversation.jump;
+  }
+
+  dropConversation(conversation) {
+    if (this.conversations.length === 1) {
+      conversation.reset();
+      return;
+    }
+    conversation.clear();
+    conversation.list.remove();
+    conversation.jump.remove();
+    this.conversations = this.conversations.filter((c) => c !== conversation);
+  }
+
+  /** A room shown again: its header, its draft; its conversation as it was. */
+  showRoom(room, conversation, draft) {
+    this.showConversation(conversation);
+    this.roomName.textContent = room;
+    this.roomMeta.textContent = '';
+    this.closeSearch();
+    this.typing.textContent = '';
+    this.setPrivateTarget(null);
+    this.messageInput.value = draft || '';
+    this.fitMessageInput();
+    this.show('chat');
+  }
+
   enterChat(room) {
+    if (this.muted) {
+      this.conversation.reset();
+      return;
+    }
     this.roomName.textContent = room;
     this.roomMeta.textContent = '';
     this.conversation.reset();
@@ -351,6 +426,7 @@ export class View {
 
   /** statuses: Map(lowercase nick -> 'away' | 'busy'); own: the reader's own status. */
   users(list, me, onPick, statuses = new Map(), own = 'available') {
+    if (this.muted) return;
     this.me = me;
     this.mentionables = list.filter((n) => n.toLowerCase() !== me.toLowerCase());
     this.userList.classList.remove('unknown');
@@ -504,6 +580,7 @@ export class View {
   }
 
   typingNames(names) {
+    if (this.muted) return;
     if (names.length === 0) this.typing.textContent = '';
     else if (names.length === 1) this.typing.textContent = `${names[0]} is typing…`;
     else if (names.length <= 3) this.typing.textContent = `${names.join(', ')} are typing…`;
@@ -515,6 +592,7 @@ export class View {
    * `onGoHome`: offers a button to leave (a room its host closed may not come back).
    */
   status(text, tone = 'warn', detail = null, onGoHome = null) {
+    if (this.muted) return;
     this.banner.hidden = !text;
     this.banner.dataset.tone = tone;
     this.banner.replaceChildren(el('span', 'banner-text', text || ''));
@@ -534,6 +612,7 @@ export class View {
 
   /** While disconnected: who is online is not known, so the list says so. */
   presenceUnknown(me) {
+    if (this.muted) return;
     this.userCount.textContent = '?';
     this.roomMeta.textContent = `not connected: who is online is unknown · you are ${me}`;
     this.userList.classList.add('unknown');
@@ -541,6 +620,7 @@ export class View {
 
   /** addresses: [{interface, join, link}] or null when not hosting. */
   hosting(addresses) {
+    if (this.muted) return;
     this.hostingPanel.hidden = !addresses;
     this.hostingAddresses.replaceChildren();
     for (const a of addresses || []) {
@@ -555,6 +635,7 @@ export class View {
 
   /** The hosting computer's code and the QR code of its first link (rows of '0'/'1'). */
   hostingKey(code, rows) {
+    if (this.muted) return;
     this.hostingCode.textContent = code || '';
     const canvas = this.hostingQr;
     const scale = 4;
@@ -577,6 +658,7 @@ export class View {
 
   /** The room header's line about the connection: encrypted, and the host's code. */
   roomKey(text) {
+    if (this.muted) return;
     this.roomKeyLine.hidden = !text;
     this.roomKeyLine.textContent = text || '';
   }
@@ -605,6 +687,7 @@ export class View {
   }
 
   setPrivateTarget(nick) {
+    if (this.muted) return;
     this.privateTo.hidden = !nick;
     this.privateLabel.textContent = nick ? `Private message to ${nick}` : '';
     this.messageInput.placeholder = nick ? `Message ${nick} privately…` : 'Type a message…';

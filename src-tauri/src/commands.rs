@@ -187,14 +187,16 @@ pub async fn join_room(
     room: String,
     passphrase: Option<String>,
     trust_new_key: Option<bool>,
-) -> Result<crate::relay::Relay, CommandError> {
+) -> Result<JoinedRoom, CommandError> {
     let room = protocol::validate_room(&room)?.to_owned();
     let mut host_key = None;
     let recent;
+    let mut hosted = false;
     let endpoint = match target {
         JoinTarget::Address { address } => {
             let link = RoomLink::parse(&address)?;
             host_key = link.key;
+            hosted = shell.hosting_link().as_deref() == Some(address.as_str());
             recent = RecentRoom::new(&room, "", &link, passphrase.is_some());
             Endpoint::Url(link.ws_url())
         }
@@ -227,9 +229,6 @@ pub async fn join_room(
         .0
         .nickname
         .ok_or_else(|| protocol::validate_nick("").unwrap_err())?;
-    if let Some(old) = shell.replace_session(None) {
-        old.client.leave().await;
-    }
     let mut options = ClientOptions::new(endpoint, room, nickname);
     options.passphrase = passphrase.filter(|p| !p.is_empty());
     options.client_name = format!("lanchat-desktop/{}", env!("CARGO_PKG_VERSION"));
@@ -242,55 +241,74 @@ pub async fn join_room(
         .await
         .map_err(|e| CommandError::Relay(e.to_string()))?;
     let pump = tauri::async_runtime::spawn(forward);
-    shell.replace_session(Some(Session {
+    let id = shell.add_session(Session {
         client,
         pump,
-        recent: Some(recent),
-    }));
-    Ok(relay)
+        recent: (!hosted).then_some(recent),
+        hosted,
+    });
+    Ok(JoinedRoom { id, relay })
+}
+
+/// A room joined: the id every later command about it names, and where its events come.
+#[derive(Serialize)]
+pub struct JoinedRoom {
+    id: String,
+    relay: crate::relay::Relay,
 }
 
 /// The room's host as verified when joining: its key's code, and whether this was the
 /// first meeting (the page shows it in the room header).
 #[tauri::command]
-pub fn host_key(shell: State<'_, Shell>) -> Option<lanchat::client::VerifiedHost> {
-    shell.client().and_then(|c| c.host())
+pub fn host_key(shell: State<'_, Shell>, room: String) -> Option<lanchat::client::VerifiedHost> {
+    shell.client(&room).and_then(|c| c.host())
 }
 
-fn client(shell: &Shell) -> Result<Client, CommandError> {
-    shell.client().ok_or(CommandError::NotInRoom)
+/// The client of room `id`.
+pub fn client(shell: &Shell, id: &str) -> Result<Client, CommandError> {
+    shell.client(id).ok_or(CommandError::NotInRoom)
 }
 
 #[tauri::command]
-pub async fn send_message(shell: State<'_, Shell>, text: String) -> Result<String, CommandError> {
-    Ok(client(&shell)?.send(text).await?)
+pub async fn send_message(
+    shell: State<'_, Shell>,
+    room: String,
+    text: String,
+) -> Result<String, CommandError> {
+    Ok(client(&shell, &room)?.send(text).await?)
 }
 
 #[tauri::command]
 pub async fn send_private(
     shell: State<'_, Shell>,
+    room: String,
     to: String,
     text: String,
 ) -> Result<String, CommandError> {
-    Ok(client(&shell)?.send_private(to, text).await?)
+    Ok(client(&shell, &room)?.send_private(to, text).await?)
 }
 
 #[tauri::command]
 pub async fn send_location(
     shell: State<'_, Shell>,
+    room: String,
     lat: f64,
     lon: f64,
 ) -> Result<String, CommandError> {
-    Ok(client(&shell)?.send_location(lat, lon).await?)
+    Ok(client(&shell, &room)?.send_location(lat, lon).await?)
 }
 
 #[tauri::command]
-pub async fn set_typing(shell: State<'_, Shell>, active: bool) -> Result<(), CommandError> {
-    Ok(client(&shell)?.typing(active).await?)
+pub async fn set_typing(
+    shell: State<'_, Shell>,
+    room: String,
+    active: bool,
+) -> Result<(), CommandError> {
+    Ok(client(&shell, &room)?.typing(active).await?)
 }
 
-/// Sets how available the user is: ticked in the tray menu, and told to the room (if in
-/// one) for the others' online lists.
+/// Sets how available the user is: ticked in the tray menu, and told to every room the
+/// user is in, for the others' online lists.
 #[tauri::command]
 pub async fn set_status(
     app: AppHandle,
@@ -298,10 +316,10 @@ pub async fn set_status(
     status: protocol::Status,
 ) -> Result<(), CommandError> {
     crate::tray::set_status(&app, status);
-    match shell.client() {
-        Some(client) => Ok(client.set_status(status).await?),
-        None => Ok(()),
+    for client in shell.clients() {
+        client.set_status(status).await?;
     }
+    Ok(())
 }
 
 /// How long the desktop has had no input (ms), where the app can tell (X11); else none.
@@ -313,10 +331,10 @@ pub async fn desktop_idle_ms() -> Option<u64> {
         .flatten()
 }
 
-/// Leaves the room; if this app hosts it, the room closes for everyone.
+/// Leaves room `room`; if this app hosts it, the room closes for everyone.
 #[tauri::command]
-pub async fn leave_room(shell: State<'_, Shell>) -> Result<(), CommandError> {
-    shell.shut_down().await;
+pub async fn leave_room(shell: State<'_, Shell>, room: String) -> Result<(), CommandError> {
+    shell.leave(&room).await;
     Ok(())
 }
 

@@ -56,24 +56,26 @@ async fn cancellable<T>(
 #[tauri::command]
 pub async fn share_file(
     shell: State<'_, Shell>,
+    room: String,
     path: String,
     to: Option<String>,
     transfer: String,
     on_progress: Channel<(u64, u64)>,
 ) -> Result<bool, CommandError> {
-    let result = share(&shell, &path, to, &transfer, on_progress).await;
+    let result = share(&shell, &room, &path, to, &transfer, on_progress).await;
     forget_pasted(path.as_ref());
     result
 }
 
 async fn share(
     shell: &Shell,
+    room: &str,
     path: &str,
     to: Option<String>,
     transfer: &str,
     on_progress: Channel<(u64, u64)>,
 ) -> Result<bool, CommandError> {
-    let client = shell.client().ok_or(CommandError::NotInRoom)?;
+    let client = crate::commands::client(shell, room)?;
     let to = to.filter(|t| !t.is_empty());
     let prepared = cancellable(shell, transfer, Outgoing::prepare(path.as_ref(), to)).await?;
     let Some(file) = prepared else {
@@ -100,12 +102,13 @@ fn download_dir() -> Result<PathBuf, CommandError> {
 #[tauri::command]
 pub async fn save_file(
     shell: State<'_, Shell>,
+    room: String,
     id: String,
     card: FileCard,
     transfer: String,
     on_progress: Channel<(u64, u64)>,
 ) -> Result<Option<String>, CommandError> {
-    let client = shell.client().ok_or(CommandError::NotInRoom)?;
+    let client = crate::commands::client(&shell, &room)?;
     let dir = download_dir()?;
     let mut progress = throttled(card.size, on_progress);
     let file = Incoming {
@@ -147,8 +150,12 @@ pub fn show_in_folder(shell: State<'_, Shell>, path: String) -> Result<(), Comma
 
 /// An image's thumbnail (PNG bytes, as the host made it).
 #[tauri::command]
-pub async fn file_thumbnail(shell: State<'_, Shell>, id: String) -> Result<Response, CommandError> {
-    let client = shell.client().ok_or(CommandError::NotInRoom)?;
+pub async fn file_thumbnail(
+    shell: State<'_, Shell>,
+    room: String,
+    id: String,
+) -> Result<Response, CommandError> {
+    let client = crate::commands::client(&shell, &room)?;
     let access = client.file_access().ok_or(CommandError::NotInRoom)?;
     let png = lanchat::client::transfer::thumbnail(&access, &id).await?;
     Ok(Response::new(png))
@@ -156,8 +163,12 @@ pub async fn file_thumbnail(shell: State<'_, Shell>, id: String) -> Result<Respo
 
 /// An image at full size, for showing it (bounded; larger ones are saved instead).
 #[tauri::command]
-pub async fn file_image(shell: State<'_, Shell>, id: String) -> Result<Response, CommandError> {
-    let client = shell.client().ok_or(CommandError::NotInRoom)?;
+pub async fn file_image(
+    shell: State<'_, Shell>,
+    room: String,
+    id: String,
+) -> Result<Response, CommandError> {
+    let client = crate::commands::client(&shell, &room)?;
     let access = client.file_access().ok_or(CommandError::NotInRoom)?;
     let bytes = lanchat::client::transfer::image(&access, &id, MAX_SHOWN_IMAGE).await?;
     Ok(Response::new(bytes))

@@ -11,11 +11,12 @@ use crate::state::Shell;
 #[tauri::command]
 pub async fn history_page(
     shell: State<'_, Shell>,
+    room: String,
     before: Option<u64>,
     after: Option<u64>,
     limit: usize,
 ) -> Result<Page, CommandError> {
-    let client = shell.client().ok_or(CommandError::NotInRoom)?;
+    let client = crate::commands::client(&shell, &room)?;
     let toward = match (before, after) {
         (Some(seq), _) => Toward::Before(seq),
         (None, Some(seq)) => Toward::After(seq),
@@ -28,12 +29,13 @@ pub async fn history_page(
 #[tauri::command]
 pub async fn search_history(
     shell: State<'_, Shell>,
+    room: String,
     query: String,
     from: Option<String>,
     before: Option<u64>,
     limit: usize,
 ) -> Result<Page, CommandError> {
-    let client = shell.client().ok_or(CommandError::NotInRoom)?;
+    let client = crate::commands::client(&shell, &room)?;
     Ok(client
         .search(&query, from.as_deref(), before, limit)
         .await?)

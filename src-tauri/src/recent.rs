@@ -89,10 +89,10 @@ pub fn recent_rooms(shell: State<'_, Shell>) -> Vec<RecentRoom> {
     load(&shell.config)
 }
 
-/// The room the user is in was joined (the page saw its welcome): remember it.
+/// Room `room` was joined (the page saw its welcome): remember it (not a hosted one).
 #[tauri::command]
-pub fn remember_room(shell: State<'_, Shell>) -> Vec<RecentRoom> {
-    let Some(room) = shell.joining() else {
+pub fn remember_room(shell: State<'_, Shell>, room: String) -> Vec<RecentRoom> {
+    let Some(room) = shell.joining(&room) else {
         return load(&shell.config);
     };
     remember(&shell.config, room).unwrap_or_else(|e| {

@@ -29,8 +29,10 @@ pub struct Shell {
     pub browser: Mutex<Option<BrowserHandle>>,
     /// Where list updates go (replaced when the page reloads).
     pub rooms_channel: Arc<Mutex<Option<Channel<RoomList>>>>,
-    /// The room the user is in.
-    pub session: Mutex<Option<Session>>,
+    /// The rooms the user is in, by the id the page knows each by.
+    pub sessions: Mutex<std::collections::HashMap<String, Session>>,
+    /// The last room id given out.
+    pub last_id: std::sync::atomic::AtomicU64,
     /// The room the user hosts, if any.
     pub hosting: Mutex<Option<HostedRoom>>,
     /// Transfers in progress, by the page's id for them: sending on it cancels one.
@@ -46,6 +48,8 @@ pub struct Session {
     pub pump: JoinHandle<()>,
     /// How to find this room again, for the recent rooms once the page saw it joined.
     pub recent: Option<crate::recent::RecentRoom>,
+    /// The room this app hosts: leaving it closes it.
+    pub hosted: bool,
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -66,7 +70,8 @@ impl Shell {
             discovery: Mutex::new(None),
             browser: Mutex::new(None),
             rooms_channel: Default::default(),
-            session: Mutex::new(None),
+            sessions: Mutex::default(),
+            last_id: Default::default(),
             hosting: Mutex::new(None),
             transfers: Mutex::default(),
             saved: Mutex::default(),
@@ -89,21 +94,46 @@ impl Shell {
         Ok(d)
     }
 
-    pub fn client(&self) -> Option<Client> {
-        lock(&self.session).as_ref().map(|s| s.client.clone())
+    /// The client of room `id`.
+    pub fn client(&self, id: &str) -> Option<Client> {
+        lock(&self.sessions).get(id).map(|s| s.client.clone())
     }
 
-    /// The room being joined, as the recent rooms would keep it.
-    pub fn joining(&self) -> Option<crate::recent::RecentRoom> {
-        lock(&self.session).as_ref().and_then(|s| s.recent.clone())
+    /// Every room's client.
+    pub fn clients(&self) -> Vec<Client> {
+        lock(&self.sessions)
+            .values()
+            .map(|s| s.client.clone())
+            .collect()
     }
 
-    pub fn replace_session(&self, session: Option<Session>) -> Option<Session> {
-        std::mem::replace(&mut *lock(&self.session), session)
+    /// Room `id`, as the recent rooms would keep it.
+    pub fn joining(&self, id: &str) -> Option<crate::recent::RecentRoom> {
+        lock(&self.sessions).get(id).and_then(|s| s.recent.clone())
+    }
+
+    /// Adds a room; returns its id.
+    pub fn add_session(&self, session: Session) -> String {
+        let n = self
+            .last_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let id = format!("room-{n}");
+        lock(&self.sessions).insert(id.clone(), session);
+        id
+    }
+
+    pub fn take_session(&self, id: &str) -> Option<Session> {
+        lock(&self.sessions).remove(id)
     }
 
     pub fn take_hosting(&self) -> Option<HostedRoom> {
         lock(&self.hosting).take()
+    }
+
+    /// The link this app's own client joins its hosted room with.
+    pub fn hosting_link(&self) -> Option<String> {
+        lock(&self.hosting).as_ref().map(|h| h.local_link().link)
     }
 
     pub fn hosting_room(&self) -> Option<String> {
@@ -131,16 +161,34 @@ impl Shell {
         *lock(&self.rooms_channel) = Some(channel);
     }
 
-    /// Leaves the room and closes the hosted one, each bounded in time.
-    pub async fn shut_down(&self) {
-        if let Some(session) = self.replace_session(None) {
-            let _ = tokio::time::timeout(Duration::from_secs(2), session.client.leave()).await;
-            let _ = tokio::time::timeout(Duration::from_secs(2), session.pump).await;
+    /// Leaves room `id` (closing it if this app hosts it), bounded in time.
+    pub async fn leave(&self, id: &str) {
+        let Some(session) = self.take_session(id) else {
+            return;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), session.client.leave()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), session.pump).await;
+        if session.hosted {
+            self.close_hosting().await;
         }
+    }
+
+    async fn close_hosting(&self) {
         if let Some(hosting) = self.take_hosting() {
             if let Err(e) = hosting.close().await {
                 tracing::warn!("the hosted room did not close cleanly: {e}");
             }
         }
+    }
+
+    /// Leaves every room and closes the hosted one, each bounded in time.
+    pub async fn shut_down(&self) {
+        let sessions: Vec<Session> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        let leaving = sessions.into_iter().map(|session| async move {
+            let _ = tokio::time::timeout(Duration::from_secs(2), session.client.leave()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), session.pump).await;
+        });
+        futures_util::future::join_all(leaving).await;
+        self.close_hosting().await;
     }
 }
