@@ -645,3 +645,208 @@ fn a_room_notifies_as_chosen_and_a_click_opens_it_at_the_message() {
     host.stop();
     drop(bob);
 }
+
+/// A client in `room` who says each line it is given, and otherwise just listens.
+fn talker(
+    url: String,
+    room: &'static str,
+    nick: &'static str,
+) -> (mpsc::Sender<String>, std::thread::JoinHandle<()>) {
+    let (say_tx, say_rx) = mpsc::channel::<String>();
+    let thread = with_client_in(url, room, nick, move |client, mut events| {
+        Box::pin(async move {
+            let (tx, mut told) = tokio::sync::mpsc::channel::<String>(8);
+            std::thread::spawn(move || {
+                while let Ok(text) = say_rx.recv() {
+                    if tx.blocking_send(text).is_err() {
+                        break;
+                    }
+                }
+            });
+            loop {
+                tokio::select! {
+                    text = told.recv() => match text {
+                        Some(text) => { client.send(text).await.unwrap(); }
+                        None => break,
+                    },
+                    event = events.recv() => if event.is_none() { break },
+                }
+            }
+        })
+    });
+    (say_tx, thread)
+}
+
+/// What the sidebar shows: each room's name, whether it is shown, and its two counts.
+fn sidebar(app: &Driver) -> serde_json::Value {
+    app.js(
+        "return [...document.querySelectorAll('#room-tabs .room-tab')].map((t) => ({ \
+           room: t.dataset.room, shown: t.getAttribute('aria-current') === 'true', \
+           unread: Number(t.querySelector('.count.unread')?.textContent ?? 0), \
+           mentions: Number((t.querySelector('.count.mention')?.textContent ?? '@0').slice(1)) }))",
+        vec![],
+    )
+}
+
+#[test]
+fn two_rooms_at_once_each_counts_what_arrives_while_the_other_is_shown() {
+    const NAME: &str = "two_rooms_at_once_each_counts_what_arrives_while_the_other_is_shown";
+    if !sandbox::sandboxed(NAME) {
+        return;
+    }
+    let (_x, display) = xvfb();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"nickname":"ivy"}"#).unwrap();
+    let port = PORT + 8;
+    let host = InProcessHost::start(port);
+    let url = format!("wss://127.0.0.1:{port}/ws");
+    let (mut ivy, _) = Driver::launch(4476, &display, dir.path());
+    ivy.wait_text("#greeting", "Hello, ivy!");
+    ivy.type_keys("#address-input", &format!("127.0.0.1:{port}"));
+    ivy.type_keys("#address-room", "Lobby\u{E007}");
+    ivy.wait_text("#messages", "Welcome to Lobby, ivy!");
+    // A second room, from the sidebar's "+": the first stays joined.
+    ivy.click("#room-add");
+    ivy.wait_text("#greeting", "Hello, ivy!");
+    ivy.type_keys("#address-input", &format!("127.0.0.1:{port}"));
+    ivy.type_keys("#address-room", "Garden\u{E007}");
+    ivy.wait_text("#messages", "Welcome to Garden, ivy!");
+
+    let (bob, bob_thread) = talker(url.clone(), "Lobby", "bob");
+    let (carol, carol_thread) = talker(url, "Garden", "carol");
+    ivy.wait_text("#messages", "carol joined");
+    // Lobby is not on screen: bob's lines (one naming ivy) are counted there.
+    for text in [
+        "first in the lobby",
+        "@ivy are you in the garden?",
+        "third in the lobby",
+    ] {
+        bob.send(text.into()).unwrap();
+    }
+    carol.send("roses are out".into()).unwrap();
+    ivy.wait_text("#messages", "roses are out");
+    ivy.wait_until(
+        "Lobby's counts",
+        "const t = document.querySelector('#room-tabs .room-tab[data-room=\"Lobby\"]'); \
+         return t.querySelector('.count.unread')?.textContent === '3'",
+    );
+    let focused = ivy.js("return document.hasFocus()", vec![]);
+    let bar = sidebar(&ivy);
+    println!("measured: sidebar while Garden is shown (window focused: {focused}): {bar}");
+    assert_eq!(bar[0]["room"], "Lobby");
+    assert_eq!(bar[0]["shown"], false);
+    assert_eq!(bar[0]["unread"], 3);
+    assert_eq!(bar[0]["mentions"], 1);
+    assert_eq!(bar[1]["room"], "Garden");
+    assert_eq!(bar[1]["shown"], true);
+    // Garden is on screen: counted only when the window is not looked at.
+    let garden_unread = if focused == serde_json::json!(true) {
+        0
+    } else {
+        1
+    };
+    assert_eq!(bar[1]["unread"], garden_unread);
+    ivy.screenshot(&docs_dir().join("rooms.png"));
+
+    // A draft in Garden, and Lobby read from its top: both are as they were when shown again.
+    ivy.type_keys("#message-input", "half a thought");
+    // (20: more at once than this is a flood the host refuses, past its burst of 30.)
+    for i in 0..20 {
+        bob.send(format!("lobby line {i}")).unwrap();
+    }
+    ivy.click("#room-tabs .room-tab[data-room='Lobby']");
+    ivy.wait_text("#messages", "lobby line 19");
+    let bar = sidebar(&ivy);
+    assert_eq!(
+        (bar[0]["shown"].clone(), bar[0]["unread"].clone()),
+        (true.into(), 0.into())
+    );
+    assert_eq!(
+        ivy.js(
+            "return document.getElementById('message-input').value",
+            vec![]
+        ),
+        serde_json::json!("")
+    );
+    let top = ivy.js(
+        "const m = document.getElementById('messages'); m.scrollTop = 40; return m.scrollTop",
+        vec![],
+    );
+    ivy.click("#room-tabs .room-tab[data-room='Garden']");
+    ivy.wait_text("#room-name", "Garden");
+    assert_eq!(
+        ivy.js(
+            "return document.getElementById('message-input').value",
+            vec![]
+        ),
+        serde_json::json!("half a thought")
+    );
+    ivy.click("#room-tabs .room-tab[data-room='Lobby']");
+    ivy.wait_text("#room-name", "Lobby");
+    let back = ivy.js(
+        "return document.getElementById('messages').scrollTop",
+        vec![],
+    );
+    println!("measured: Lobby scrolled to {top} before switching away, at {back} when back; Garden's draft kept");
+    assert_eq!(top, back);
+
+    // Switching, timed in the page: from the click until the next frame is painted.
+    let times = ivy.js(
+        "const times = []; \
+         const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))); \
+         return (async () => { \
+           for (let i = 0; i < 20; i++) { \
+             const room = i % 2 ? 'Lobby' : 'Garden'; \
+             const t0 = performance.now(); \
+             document.querySelector(`#room-tabs .room-tab[data-room=\"${room}\"]`).click(); \
+             await frame(); \
+             if (document.getElementById('room-name').textContent !== room) return 'not switched'; \
+             times.push(performance.now() - t0); \
+           } \
+           return times; })()",
+        vec![],
+    );
+    let mut times: Vec<f64> = times
+        .as_array()
+        .unwrap_or_else(|| panic!("switching: {times}"))
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "measured: 20 room switches, click to painted: median {:.1} ms, slowest {:.1} ms",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+
+    // Ctrl+K: a room by the start of its name.
+    ivy.type_keys("#message-input", "\u{E009}k\u{E000}");
+    ivy.wait_until(
+        "the room switcher",
+        "return document.getElementById('switch-dialog').open",
+    );
+    let shown = ivy.js(
+        "return document.getElementById('room-name').textContent",
+        vec![],
+    );
+    let other = if shown == serde_json::json!("Lobby") {
+        "Garden"
+    } else {
+        "Lobby"
+    };
+    ivy.type_keys(
+        "#switch-input",
+        &format!("{}\u{E007}", &other[..3].to_lowercase()),
+    );
+    ivy.wait_text("#room-name", other);
+    println!(
+        "measured: Ctrl+K, \"{}\", Enter: {other} shown",
+        &other[..3].to_lowercase()
+    );
+
+    drop(bob);
+    drop(carol);
+    drop(ivy);
+    host.stop();
+    drop((bob_thread, carol_thread));
+}

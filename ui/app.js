@@ -23,6 +23,8 @@ const state = {
   chat: null,
   /** Every room joined, in the order joined (the sidebar's). */
   joined: [],
+  /** The room on screen, also while another one's event is handled. */
+  screenChat: null,
   rooms: [],
   /** Rooms joined lately (the app only). */
   recent: [],
@@ -119,6 +121,7 @@ function goHome() {
     clearTyping();
     state.chat = null;
   }
+  state.screenChat = null;
   view.home({
     nickname: state.nickname,
     canHost: transport.canHost,
@@ -236,6 +239,7 @@ view.onJoinAddress(async (address, room) => {
     view.homeError('address', 'Which room? Type its name (or paste a lanchat:// link).');
     return;
   }
+  view.addressUsed();
   await enterRoom({ address: address.trim() }, name, { hosting: null, passphrase: null });
 });
 
@@ -262,7 +266,8 @@ transport.onOpenLink?.(openLink);
  * room joined already is just shown.
  */
 async function enterRoom(target, room, { hosting, passphrase, trustNewKey = false }) {
-  const already = state.joined.find((c) => sameNick(c.room, room));
+  // The same room of the same host (by the list's key or the address used).
+  const already = state.joined.find((c) => sameNick(c.room, room) && sameTarget(c.target, target));
   if (already && !trustNewKey) {
     showRoom(already);
     return;
@@ -299,6 +304,10 @@ async function enterRoom(target, room, { hosting, passphrase, trustNewKey = fals
   } catch (e) {
     inRoom(chat, () => banner(`Cannot join: ${message(e)}`, 'error'));
   }
+}
+
+function sameTarget(a, b) {
+  return (a.key ?? null) === (b.key ?? null) && (a.address ?? null) === (b.address ?? null);
 }
 
 /**
@@ -346,6 +355,7 @@ function showRoom(chat) {
     clearTyping();
   }
   state.chat = chat;
+  state.screenChat = chat;
   state.privateTo = null;
   if (chat.id) transport.show(chat.id);
   view.showRoom(chat.room, chat.conversation, chat.draft);
@@ -359,7 +369,7 @@ function showRoom(chat) {
     chat.unread = 0;
     chat.mentions = 0;
   }
-  renderRoomBar();
+  drawRoomBar();
   updateTitle();
 }
 
@@ -369,6 +379,7 @@ async function dropRoom(chat) {
   for (const timer of chat.typing.values()) clearTimeout(timer);
   view.dropConversation(chat.conversation);
   if (state.chat === chat) state.chat = null;
+  if (state.screenChat === chat) state.screenChat = null;
   renderRoomBar();
   updateTitle();
   if (chat.id) await transport.leave(chat.id).catch(() => {});
@@ -389,8 +400,20 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
+/** The sidebar is drawn at most once a frame (a timer too: frames stop while hidden). */
 function renderRoomBar() {
-  if (!transport.canJoinSeveral) return;
+  if (!transport.canJoinSeveral || state.barDrawing) return;
+  let done = false;
+  const draw = () => {
+    if (done) return;
+    done = true;
+    state.barDrawing = null;
+    drawRoomBar();
+  };
+  state.barDrawing = { frame: requestAnimationFrame(draw), timer: setTimeout(draw, 100) };
+}
+
+function drawRoomBar() {
   desktop.roomBar(
     state.joined.map((c) => ({
       key: c,
@@ -398,7 +421,7 @@ function renderRoomBar() {
       hosting: Boolean(c.hosting),
       unread: c.unread,
       mentions: c.mentions,
-      current: c === state.chat && !view.muted,
+      current: c === state.screenChat,
     })),
     (c) => showRoom(c),
     () => goHome(),

@@ -43,32 +43,55 @@ export class DesktopView {
     const shown = rooms.length > 0;
     this.roomBarNav.hidden = !shown;
     document.body.classList.toggle('with-rooms', shown);
-    this.roomTabs.replaceChildren();
-    for (const r of rooms) {
-      const item = el('li');
-      const tab = el('button', 'room-tab');
-      tab.type = 'button';
-      tab.dataset.room = r.room;
-      tab.setAttribute('aria-current', String(r.current));
-      tab.append(el('span', 'tab-name', r.room));
-      if (r.hosting) tab.append(el('span', 'tab-host', 'hosting'));
-      if (r.mentions > 0) {
-        const badge = el('span', 'count mention', `@${r.mentions}`);
-        badge.title = `${r.mentions} mentioning you or private`;
-        tab.append(badge);
+    // Each room keeps its tab (updated in place: a busy room redraws it often).
+    this.tabs ??= new Map();
+    const items = rooms.map((r) => {
+      let tab = this.tabs.get(r.key);
+      if (!tab) {
+        tab = this.newTab(r.key);
+        this.tabs.set(r.key, tab);
       }
-      if (r.unread > 0) {
-        const badge = el('span', 'count unread', String(r.unread));
-        badge.title = `${r.unread} unread`;
-        tab.append(badge);
-      }
-      const label = [r.room, r.hosting ? 'you host it' : null,
-        r.unread ? `${r.unread} unread` : null, r.mentions ? `${r.mentions} mentions` : null];
-      tab.setAttribute('aria-label', label.filter(Boolean).join(', '));
-      tab.addEventListener('click', () => onPick(r.key));
-      item.append(tab);
-      this.roomTabs.append(item);
+      this.fillTab(tab, r);
+      return tab.item;
+    });
+    for (const [key, tab] of this.tabs) {
+      if (!rooms.some((r) => r.key === key)) this.tabs.delete(key);
+      else continue;
+      tab.item.remove();
     }
+    items.forEach((item, i) => {
+      if (this.roomTabs.children[i] !== item) this.roomTabs.insertBefore(item, this.roomTabs.children[i] ?? null);
+    });
+  }
+
+  newTab(key) {
+    const item = el('li');
+    const button = el('button', 'room-tab');
+    button.type = 'button';
+    const name = el('span', 'tab-name');
+    const host = el('span', 'tab-host', 'hosting');
+    const mention = el('span', 'count mention');
+    const unread = el('span', 'count unread');
+    button.append(name, host, mention, unread);
+    button.addEventListener('click', () => this.onPick?.(key));
+    item.append(button);
+    return { item, button, name, host, mention, unread };
+  }
+
+  fillTab(tab, r) {
+    tab.button.dataset.room = r.room;
+    tab.button.setAttribute('aria-current', String(r.current));
+    tab.name.textContent = r.room;
+    tab.host.hidden = !r.hosting;
+    tab.mention.hidden = r.mentions === 0;
+    tab.mention.textContent = `@${r.mentions}`;
+    tab.mention.title = `${r.mentions} mentioning you or private`;
+    tab.unread.hidden = r.unread === 0;
+    tab.unread.textContent = String(r.unread);
+    tab.unread.title = `${r.unread} unread`;
+    const label = [r.room, r.hosting ? 'you host it' : null,
+      r.unread ? `${r.unread} unread` : null, r.mentions ? `${r.mentions} mentions` : null];
+    tab.button.setAttribute('aria-label', label.filter(Boolean).join(', '));
   }
 
   /** Ctrl+K: a box to type a room's name; Enter goes to the first that matches. */

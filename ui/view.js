@@ -331,6 +331,12 @@ export class View {
     });
   }
 
+  /** The address form, emptied once its room is being joined. */
+  addressUsed() {
+    this.addressInput.value = '';
+    this.addressRoom.value = '';
+  }
+
   homeError(which, message) {
     const target = which === 'host' ? this.hostError : this.addressError;
     target.textContent = message || '';

@@ -514,9 +514,24 @@ impl InProcessHost {
     }
 }
 
-/// A client of the test's own, on a runtime of its own thread: joins, then does `work`.
+/// A client of the test's own, on a runtime of its own thread: joins Lobby, then does `work`.
 pub fn with_client<T: Send + 'static>(
     url: String,
+    nick: &'static str,
+    work: impl FnOnce(
+            lanchat::client::Client,
+            tokio::sync::mpsc::Receiver<lanchat::client::ClientEvent>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>
+        + Send
+        + 'static,
+) -> std::thread::JoinHandle<T> {
+    with_client_in(url, "Lobby", nick, work)
+}
+
+/// [`with_client`] in room `room`.
+pub fn with_client_in<T: Send + 'static>(
+    url: String,
+    room: &'static str,
     nick: &'static str,
     work: impl FnOnce(
             lanchat::client::Client,
@@ -532,7 +547,7 @@ pub fn with_client<T: Send + 'static>(
             .unwrap();
         runtime.block_on(async move {
             let (client, mut events) = lanchat::client::Client::connect(
-                lanchat::client::ClientOptions::new(url.as_str(), "Lobby", nick),
+                lanchat::client::ClientOptions::new(url.as_str(), room, nick),
             );
             loop {
                 match tokio::time::timeout(PATIENCE, events.recv()).await {
