@@ -435,6 +435,24 @@ fn closed_to_the_tray_the_app_keeps_hosting_and_its_menu_acts() {
     println!("measured: Quit from the tray, confirmed: the app was gone {gone:?} later");
     drop(ivy);
     drop(bob);
+
+    // Started at login (the autostart entry's --hidden): in the tray, no window, until
+    // Show LAN Chat.
+    let (ivy, _) = Driver::launch_on_bus(4472, &display, dir.path(), Some(&bus), &["--hidden"]);
+    let item = sni::the_item(&bus);
+    std::thread::sleep(Duration::from_millis(500));
+    let window = x.window("LAN Chat");
+    println!(
+        "measured: started with --hidden: tray item {}, window shown: {:?}",
+        item.path,
+        window.map(|w| w.mapped)
+    );
+    assert!(!window.is_some_and(|w| w.mapped), "the window showed");
+    sni::click_entry(&bus, &item, "Show LAN Chat");
+    wait_for("the window shown from the tray", || {
+        x.window("LAN Chat").is_some_and(|w| w.mapped)
+    });
+    drop(ivy);
 }
 
 /// A notification server of the test's own (dunst, on the test's bus and display), keeping
