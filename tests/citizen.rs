@@ -468,6 +468,9 @@ fn notification_server(display: &str, bus: &str, dir: &std::path::Path) -> Guard
         .args(["-config", config.to_str().unwrap()])
         .env("DISPLAY", display)
         .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        // No accessibility bus: its socket is one per user, and tests run side by side.
+        .env("NO_AT_BRIDGE", "1")
+        .env("GTK_A11Y", "none")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

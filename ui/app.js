@@ -4,7 +4,8 @@
 import { createTransport, checkNickname, notifyModes } from './transport.js';
 import { View } from './view.js';
 import { DesktopView } from './desktop-view.js';
-import { mentions } from './format.js';
+import { Attention } from './attention.js';
+import { wireSharing } from './sharing.js';
 import { OwnStatus } from './status.js';
 
 const transport = createTransport();
@@ -46,6 +47,14 @@ function message(error) {
 
 /** The user's own status (status.js); made once the settings are read. */
 let ownStatus = null;
+
+const attention = new Attention({
+  state,
+  view,
+  transport,
+  ownStatus: () => ownStatus?.status ?? 'available',
+  onCounts: () => renderRoomBar(),
+});
 
 function statusChanged(status) {
   view.ownStatus(status);
@@ -119,6 +128,8 @@ function goHome() {
   if (state.chat) {
     state.chat.draft = view.messageInput.value;
     clearTyping();
+    clearTimeout(state.typingIdle);
+    sendTyping(false);
     state.chat = null;
   }
   state.screenChat = null;
@@ -129,7 +140,7 @@ function goHome() {
   });
   view.rooms(state.rooms, joinListed);
   showRecent();
-  updateTitle();
+  attention.updateTitle();
   renderRoomBar();
   if (transport.kind === 'app') {
     Promise.all([transport.startAtLogin(), transport.trayAvailable()])
@@ -331,11 +342,6 @@ function inRoom(chat, handle) {
   }
 }
 
-/** Whether `chat` is the room on the user's screen (and not one handled meanwhile). */
-function onScreen(chat) {
-  return !view.muted && state.chat === chat;
-}
-
 /** The banner under the room's header, kept with the room for when it is shown again. */
 function banner(...args) {
   state.chat.banner = args[0] ? args : null;
@@ -353,6 +359,9 @@ function showRoom(chat) {
   if (was && was !== chat) {
     was.draft = view.messageInput.value;
     clearTyping();
+    // Typing there stops when the user leaves its draft (the host would wait 6 s).
+    clearTimeout(state.typingIdle);
+    sendTyping(false);
   }
   state.chat = chat;
   state.screenChat = chat;
@@ -370,7 +379,7 @@ function showRoom(chat) {
     chat.mentions = 0;
   }
   drawRoomBar();
-  updateTitle();
+  attention.updateTitle();
 }
 
 /** Leaves `chat` (the host's room closes if this app hosts it) and forgets it. */
@@ -381,7 +390,7 @@ async function dropRoom(chat) {
   if (state.chat === chat) state.chat = null;
   if (state.screenChat === chat) state.screenChat = null;
   renderRoomBar();
-  updateTitle();
+  attention.updateTitle();
   if (chat.id) await transport.leave(chat.id).catch(() => {});
 }
 
@@ -750,7 +759,7 @@ function roomEvent(ev, live) {
   if (!entry) return;
   view.append(entry);
   const fromOther = ['message', 'private', 'location', 'file'].includes(ev.type) && !entry.own;
-  if (live && fromOther) attention(ev, entry);
+  if (live && fromOther) attention.message(ev, entry);
   if (current) {
     chat.usersSeq = ev.seq;
     if (['joined', 'left', 'renamed'].includes(ev.type)) usersChanged();
@@ -888,66 +897,9 @@ view.onLocation(async () => {
   }
 });
 
-// ---- files ----
+// ---- files (sharing.js) ----
 
-async function shareFiles(files) {
-  if (!state.chat || !files.length) return;
-  for (const file of files) {
-    const transfer = `t${++state.transfers}`;
-    const row = view.transfer(file.name, 'Sending', () => transport.cancelTransfer(transfer));
-    try {
-      const sent = await transport.shareFile(
-        file,
-        state.privateTo,
-        (done, total) => row.progress(done, total),
-        transfer,
-      );
-      if (sent) row.end();
-      else row.fail(`Cancelled: ${file.name} was not shared`);
-    } catch (e) {
-      row.fail(`Cannot share ${file.name}: ${message(e)}`);
-    }
-  }
-}
-
-async function saveFile(ev, say) {
-  if (!transport.canShowInFolder) {
-    // The browser downloads it itself, with its own progress.
-    await transport.saveFile(ev).catch((e) => say(`Cannot save: ${message(e)}`, true));
-    say('Saving in your browser’s downloads', true);
-    return;
-  }
-  const transfer = `t${++state.transfers}`;
-  const row = view.transfer(ev.name, 'Saving', () => transport.cancelTransfer(transfer));
-  say('Saving…');
-  try {
-    const where = await transport.saveFile(ev, (done, total) => row.progress(done, total), transfer);
-    row.end();
-    if (where) say(`Saved as ${where}`, true, where);
-    else say('Cancelled', true);
-  } catch (e) {
-    row.fail(`Cannot save ${ev.name}: ${message(e)}`);
-    say('Not saved', true);
-  }
-}
-
-view.onShareFile(async () => {
-  if (!state.chat) return;
-  shareFiles(await transport.pickFiles());
-});
-view.onPasteFiles(async (files) => {
-  try {
-    shareFiles(await Promise.all(files.map((f) => transport.stashPasted(f))));
-  } catch (e) {
-    view.system(`Cannot share what was pasted: ${message(e)}`);
-  }
-});
-transport.onFilesDropped((files) => shareFiles(files));
-window.addEventListener('dragover', (e) => e.preventDefault());
-window.addEventListener('drop', (e) => {
-  e.preventDefault();
-  if (!window.__TAURI__) shareFiles([...(e.dataTransfer?.files || [])]);
-});
+const { saveFile } = wireSharing({ state, view, transport, message });
 
 // ---- leaving ----
 
@@ -986,56 +938,11 @@ transport.onCloseRequested(async () => {
   await transport.quit();
 });
 
-// ---- attention: notifications and unread count ----
-
-/** At most one desktop notification this often; those in between are counted in it. */
-const NOTIFY_EVERY_MS = 3000;
+// ---- attention: notifications and unread counts (attention.js) ----
 
 desktop.onNotifyMode((mode) => {
   if (state.chat) notifyModes.set(state.chat.room, mode);
 });
-
-function attention(ev, entry) {
-  const chat = state.chat;
-  const privately = ev.type === 'private';
-  const mentioned = ev.type === 'message' && mentions(ev.text, chat.you);
-  // Seen as it comes: the room on screen, in a window the user is looking at.
-  if (!view.muted && state.focused && !document.hidden) return;
-  if (chat.unread === 0) view.conversation.markUnread(entry);
-  chat.unread += 1;
-  if (privately || mentioned) chat.mentions += 1;
-  updateTitle();
-  renderRoomBar();
-  // Busy is "do not disturb": counted in the title and the tray, never a notification.
-  if (ownStatus?.status === 'busy') return;
-  // The room's choice: a private message counts as a mention (it is to the user alone).
-  const mode = notifyModes.get(chat.room);
-  if (mode === 'none' || (mode === 'mentions' && !privately && !mentioned)) return;
-  const what = { location: 'shared a location', file: `shared ${ev.name}` }[ev.type] ?? ev.text;
-  const title = privately
-    ? `${ev.from} (private)`
-    : mentioned ? `${ev.from} mentioned you in ${state.chat.room}` : `${ev.from} in ${state.chat.room}`;
-  // A busy room does not make a notification per message: the first now, then one every
-  // few seconds saying how many more came (a private message or a mention still leads).
-  // Clicking it opens the room at this message.
-  const at = { room: chat.room, seq: ev.seq ?? null };
-  const pending = state.notifyPending;
-  if (pending) {
-    pending.count += 1;
-    if (privately || mentioned || !pending.important) Object.assign(pending, { title, what, at, important: privately || mentioned });
-    return;
-  }
-  transport.notify(title, what, at).catch((e) => console.warn('notification:', e));
-  state.notifyPending = { count: 0, title, what, at, important: false };
-  setTimeout(function flushNotice() {
-    const p = state.notifyPending;
-    state.notifyPending = null;
-    if (p && p.count > 0 && !(state.focused && !document.hidden)) {
-      const more = p.count > 1 ? ` (and ${p.count - 1} more)` : '';
-      transport.notify(p.title, `${p.what}${more}`, p.at).catch((e) => console.warn('notification:', e));
-    }
-  }, NOTIFY_EVERY_MS);
-}
 
 /** A notification was clicked: its room, at its message (the window is brought forward). */
 transport.onNoticeOpened(({ room, seq }) => {
@@ -1046,31 +953,13 @@ transport.onNoticeOpened(({ room, seq }) => {
   if (seq !== null && seq !== undefined) openAt({ seq });
 });
 
-/** Unread messages in every room joined. */
-function totalUnread() {
-  return state.joined.reduce((sum, c) => sum + c.unread, 0);
-}
-
-/** The window's title and the tray show the unread count; set at most once a frame. */
-function updateTitle() {
-  if (state.titling) return;
-  state.titling = setTimeout(() => {
-    state.titling = null;
-    const unread = totalUnread();
-    const base = state.chat ? `${state.chat.room} – LAN Chat` : 'LAN Chat';
-    const title = unread > 0 ? `(${unread}) ${base}` : base;
-    transport.setTitle(title).catch(() => {});
-    transport.setUnread(unread).catch(() => {});
-  }, 50);
-}
-
 window.addEventListener('focus', () => {
   state.focused = true;
   const chat = state.chat;
   if (chat && (chat.unread > 0 || chat.mentions > 0)) {
     chat.unread = 0;
     chat.mentions = 0;
-    updateTitle();
+    attention.updateTitle();
     renderRoomBar();
   }
 });

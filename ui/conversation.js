@@ -21,6 +21,8 @@ export const MAX_SHOWN = 500;
 const MAX_TAIL = 1000;
 /** How close to an end of the list (px) a scroll fetches more. */
 const NEAR = 300;
+/** How long a list shown again keeps following the newest whatever it measures. */
+const SHOWN_SETTLE_MS = 500;
 /** Entries of one person closer than this (ms) are grouped under one name. */
 const GROUP_MS = 5 * 60 * 1000;
 
@@ -66,7 +68,9 @@ export class Conversation {
   }
 
   reset() {
+    this.followUntil = 0;
     this.list.replaceChildren();
+    this.followWhenShown ??= true;
     /** The live end: the most recent entries, in order. */
     this.tail = [];
     /** Entries in the DOM, in order. */
@@ -83,7 +87,29 @@ export class Conversation {
     this.jump.hidden = true;
   }
 
+  /**
+   * Another room is shown instead: remember whether the reader was following the newest,
+   * which is what "at the bottom" means while the list is not displayed.
+   */
+  hide() {
+    if (this.hidden) return;
+    this.followWhenShown = this.atBottom();
+    this.hidden = true;
+  }
+
+  /** Shown again: still following the newest if it was, else where it was left. */
+  show() {
+    this.hidden = false;
+    if (!this.followWhenShown) return;
+    this.scrollToBottom();
+    // What arrives while the list is laid out again (its first frames) is followed too: the
+    // heights it measures meanwhile can say "not at the bottom" when it is.
+    this.followUntil = performance.now() + SHOWN_SETTLE_MS;
+  }
+
   atBottom() {
+    // Not displayed: every height is 0; it follows if it did when hidden.
+    if (this.hidden) return this.followWhenShown;
     const m = this.list;
     return m.scrollHeight - m.scrollTop - m.clientHeight < 24;
   }
@@ -126,7 +152,7 @@ export class Conversation {
       this.showJump();
       return;
     }
-    const follow = this.atBottom() || queued.some((e) => e.own);
+    const follow = this.atBottom() || queued.some((e) => e.own) || performance.now() < this.followUntil;
     if (!follow) {
       // The reader is looking at something above: the new ones wait below, counted.
       this.live = false;

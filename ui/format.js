@@ -3,6 +3,16 @@
 // createElement and text nodes only: no HTML is ever parsed, so nothing a message says can
 // become markup.
 
+const TIME = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' });
+
+/** A date as this computer writes it. */
+export const DATE = new Intl.DateTimeFormat([], { year: 'numeric', month: 'numeric', day: 'numeric' });
+
+/** A time of day, as this computer writes it. */
+export function clock(ts) {
+  return TIME.format(ts);
+}
+
 const INLINE = new RegExp(
   [
     '(`[^`\\n]+`)', // inline code

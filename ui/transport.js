@@ -227,10 +227,10 @@ class AppTransport {
    * Shares a picked or dropped file; `onProgress(bytesOnHost, total)`. Resolves `true` when
    * the host has it, `false` when cancelled (`cancelTransfer(transfer)`).
    */
-  shareFile(file, to, onProgress, transfer) {
+  shareFile(file, to, onProgress, transfer, room = this.current) {
     const channel = new this.tauri.core.Channel();
     channel.onmessage = ([done, total]) => onProgress(done, total);
-    return this.invoke('share_file', { room: this.current, path: file.path, to: to || null, transfer, onProgress: channel });
+    return this.invoke('share_file', { room, path: file.path, to: to || null, transfer, onProgress: channel });
   }
 
   cancelTransfer(transfer) {

@@ -3,8 +3,10 @@
 // Elements are looked up once.
 
 import { Conversation } from './conversation.js';
-import { formatText, isPlain, isTall } from './format.js';
+import { formatText, isPlain, isTall, clock } from './format.js';
 import { $, el, copyButton } from './dom.js';
+import { fileViews } from './files-view.js';
+import { searchViews } from './search-view.js';
 
 /** The longest message the host takes, in characters (PROTOCOL.md, "Rules"). */
 const MAX_TEXT_CHARS = 4000;
@@ -14,13 +16,6 @@ const MAX_TEXT_CHARS = 4000;
  * (an ICU object of tens of kB) per call, which WebKit frees only when it collects garbage
  * again, so a busy room made the page grow by about that much per message.
  */
-const TIME = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' });
-
-const DATE = new Intl.DateTimeFormat([], { year: 'numeric', month: 'numeric', day: 'numeric' });
-
-function clock(ts) {
-  return TIME.format(ts);
-}
 
 /** How a status reads next to a name. */
 const STATUS_WORDS = { available: 'available', away: 'away', busy: 'busy, do not disturb' };
@@ -88,43 +83,6 @@ class OtherMessage {
     if (spareRows.length < SPARE_ROWS) spareRows.push(this.row);
     this.row = null;
   }
-}
-
-/** "1.4 MB": a size for people. */
-export function humanSize(bytes) {
-  if (bytes < 1000) return `${Math.round(bytes)} bytes`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = -1;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
-
-/** `text` with the search's words marked (text nodes and <mark> only). */
-function highlight(text, terms) {
-  const out = document.createDocumentFragment();
-  const short = text.length > 300 ? `${text.slice(0, 300)}…` : text;
-  const lower = short.toLowerCase();
-  let at = 0;
-  while (at < short.length) {
-    let next = -1;
-    let len = 0;
-    for (const t of terms) {
-      const i = lower.indexOf(t, at);
-      if (i >= 0 && (next < 0 || i < next)) {
-        next = i;
-        len = t.length;
-      }
-    }
-    if (next < 0) break;
-    out.append(short.slice(at, next), el('mark', null, short.slice(next, next + len)));
-    at = next + len;
-  }
-  out.append(short.slice(at));
-  return out;
 }
 
 export function mapLink(lat, lon) {
@@ -367,7 +325,9 @@ export class View {
     jump.hidden = true;
     jump.dataset.elsewhere = '';
     this.typing.parentNode.insertBefore(jump, this.typing);
-    return this.adopt(list, jump);
+    const conversation = this.adopt(list, jump);
+    conversation.hide();
+    return conversation;
   }
 
   /**
@@ -375,6 +335,8 @@ export class View {
    * the shown list is always `#messages`.
    */
   showConversation(conversation) {
+    // Those leaving the screen note where the reader was before they stop being displayed.
+    for (const c of this.conversations) if (c !== conversation) c.hide();
     for (const c of this.conversations) {
       const away = c !== conversation;
       c.list.toggleAttribute('data-elsewhere', away);
@@ -382,6 +344,7 @@ export class View {
       c.list.id = away ? '' : 'messages';
       c.jump.id = away ? '' : 'jump-button';
     }
+    conversation.show();
     this.conversation = conversation;
     this.messages = conversation.list;
     this.jumpButton = conversation.jump;
@@ -766,203 +729,7 @@ export class View {
     });
   }
 
-  /**
-   * A shared file's card: name, size and type (an image: its thumbnail, which `thumb()`
-   * resolves to a URL), and a Save button that calls `onSave(setState)`.
-   */
-  fileCard(args) {
-    return this.append(this.fileEntry(args)).node;
-  }
-
-  fileEntry({ ev, own, thumb, full, onSave, onShow }) {
-    const item = el('li', `message file ${own ? 'own' : 'other'}${ev.to ? ' private' : ''}`);
-    item.dataset.file = ev.id;
-    const meta = el('p', 'meta');
-    meta.append(el('span', 'from', own ? 'You' : ev.from));
-    if (ev.to) meta.append(el('span', 'badge', own ? `private to ${ev.to}` : 'private'));
-    const time = el('time', 'time', clock(ev.ts));
-    time.dateTime = new Date(ev.ts).toISOString();
-    meta.append(time);
-    const card = el('div', 'file-card');
-    if (ev.image) {
-      const img = el('img', 'thumb');
-      img.alt = ev.name;
-      img.width = Math.min(240, ev.image.width);
-      img.height = Math.round((img.width * ev.image.height) / Math.max(1, ev.image.width));
-      thumb().then(
-        (url) => { img.src = url; },
-        () => img.replaceWith(el('p', 'hint', 'No preview: the host no longer has this image')),
-      );
-      img.title = 'Show full size';
-      img.addEventListener('click', () => this.showImage(ev.name, full));
-      card.append(img);
-    }
-    const line = el('p', 'file-line');
-    line.append(el('span', 'file-name', ev.name));
-    line.append(el('span', 'file-size', `${humanSize(ev.size)} · ${ev.mime}`));
-    const save = el('button', 'ghost small', 'Save');
-    save.type = 'button';
-    const status = el('span', 'file-status');
-    save.addEventListener('click', () => {
-      save.disabled = true;
-      onSave((text, done, path) => {
-        status.textContent = text;
-        if (done) save.disabled = false;
-        if (path && onShow) {
-          const show = el('button', 'ghost small', 'Show in folder');
-          show.type = 'button';
-          show.addEventListener('click', () => onShow(path));
-          status.append(' ', show);
-        }
-      });
-    });
-    line.append(save, status);
-    card.append(line);
-    item.append(meta, card);
-    return { node: item, seq: ev.seq ?? null, ts: ev.ts, from: own ? null : ev.from, own };
-  }
-
-  /** An image at full size, over the conversation; `url()` resolves to its address. */
-  showImage(name, url) {
-    if (!this.imageDialog) {
-      this.imageDialog = el('dialog', 'image-dialog');
-      this.imageDialog.addEventListener('click', () => this.imageDialog.close());
-      document.body.append(this.imageDialog);
-    }
-    const dialog = this.imageDialog;
-    dialog.replaceChildren(el('p', 'hint', `Loading ${name}…`));
-    dialog.showModal();
-    url().then(
-      (src) => {
-        const img = el('img');
-        img.alt = name;
-        img.src = src;
-        dialog.replaceChildren(img, el('p', 'hint', `${name} · click to close`));
-      },
-      (e) => dialog.replaceChildren(el('p', 'error', `Cannot show ${name}: ${e?.message || e}`)),
-    );
-  }
-
-  /**
-   * A transfer of ours in progress: a bar with speed and time left, and Cancel.
-   * `verb`: "Sending" or "Saving".
-   */
-  transfer(name, verb, onCancel) {
-    const item = el('li', 'system transfer');
-    const label = el('span', null, `${verb} ${name}…`);
-    // Indeterminate (while the file is read to hash it) until the first report.
-    const bar = el('progress');
-    const detail = el('span', 'hint');
-    const cancel = el('button', 'ghost small', 'Cancel');
-    cancel.type = 'button';
-    cancel.addEventListener('click', () => {
-      cancel.disabled = true;
-      onCancel();
-    });
-    item.append(label, bar, detail, cancel);
-    const entry = this.append({ node: item, seq: null, ts: Date.now(), from: null, own: true });
-    const conversation = this.conversation;
-    // Speed counts from the first report (reading the file to hash it comes before).
-    let first = null;
-    return {
-      progress(done, total) {
-        bar.max = Math.max(1, total);
-        bar.value = done;
-        const now = performance.now();
-        first ??= { at: now, done };
-        const seconds = (now - first.at) / 1000;
-        const rate = seconds > 0.1 ? (done - first.done) / seconds : 0;
-        const left = rate > 0 ? Math.ceil((total - done) / rate) : null;
-        const percent = Math.floor((done * 100) / Math.max(1, total));
-        const speed = rate > 0 ? ` · ${humanSize(rate)}/s` : '';
-        detail.textContent = `${percent}%${speed}${left !== null ? ` · ${left} s left` : ''}`;
-      },
-      end(text) {
-        conversation.remove(entry);
-        if (text) label.textContent = text;
-      },
-      fail(text) {
-        label.textContent = text;
-        bar.remove();
-        cancel.remove();
-        detail.textContent = '';
-        item.classList.add('failed');
-      },
-    };
-  }
-
-  // ---- search ----
-
-  searchSetup() {
-    this.searchPanel = $('search-panel');
-    this.searchInput = $('search-input');
-    this.searchFrom = $('search-from');
-    this.searchStatus = $('search-status');
-    this.searchResultsList = $('search-results');
-    this.searchMore = $('search-more');
-    $('search-button').addEventListener('click', () => this.openSearch());
-    $('search-close').addEventListener('click', () => this.closeSearch());
-    document.addEventListener('keydown', (e) => {
-      if (this.screens.chat.hidden) return;
-      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'f') {
-        e.preventDefault();
-        this.openSearch();
-      } else if (e.key === 'Escape' && !this.searchPanel.hidden) {
-        this.closeSearch();
-      }
-    });
-  }
-
-  openSearch() {
-    this.searchPanel.hidden = false;
-    this.searchInput.focus();
-    this.searchInput.select();
-  }
-
-  closeSearch() {
-    this.searchPanel.hidden = true;
-    this.searchResultsList.replaceChildren();
-    this.searchStatus.textContent = '';
-    this.searchMore.hidden = true;
-  }
-
-  /** `handler(words, from)` when a search is asked for; `more()` for older results. */
-  onSearch(handler, more) {
-    $('search-form').addEventListener('submit', (e) => {
-      e.preventDefault();
-      const words = this.searchInput.value.trim();
-      if (!words) return;
-      this.searchResultsList.replaceChildren();
-      this.searchStatus.textContent = 'Searching…';
-      handler(words, this.searchFrom.value.trim() || null);
-    });
-    this.searchMore.addEventListener('click', () => more());
-  }
-
-  /** Search results (newest first), each a button that calls `onPick(event)`. */
-  searchResults({ words, hits, more, error, onPick }) {
-    if (error) {
-      this.searchStatus.textContent = `Cannot search: ${error}`;
-      return;
-    }
-    const shown = this.searchResultsList.children.length + hits.length;
-    this.searchStatus.textContent = shown === 0
-      ? `Nothing found for “${words}”.`
-      : `${shown}${more ? '+' : ''} ${shown === 1 ? 'result' : 'results'} for “${words}”, newest first.`;
-    const terms = words.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-    for (const ev of hits) {
-      const item = el('li');
-      const pick = el('button', 'search-hit');
-      pick.type = 'button';
-      pick.append(el('strong', null, ev.from || ''), ' ',
-        el('span', 'muted', `${DATE.format(ev.ts)} ${clock(ev.ts)}`), el('br'));
-      pick.append(highlight(ev.text ?? ev.name ?? '', terms));
-      pick.addEventListener('click', () => onPick(ev));
-      item.append(pick);
-      this.searchResultsList.append(item);
-    }
-    this.searchMore.hidden = !more;
-  }
+  // File cards and transfers: files-view.js; search: search-view.js (mixed in below).
 
   // ---- mentions ----
 
@@ -1026,3 +793,6 @@ export class View {
     document.title = text;
   }
 }
+
+// The View's file cards and transfers, and its search panel, live in modules of their own.
+Object.assign(View.prototype, fileViews, searchViews);

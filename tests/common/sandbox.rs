@@ -1,5 +1,5 @@
-//! Runs a test again inside fresh network and mount namespaces (plus a user namespace when
-//! not root), so it can build its own network and run mDNS without touching the machine's
+//! Runs a test again inside fresh network, mount and PID namespaces (plus a user namespace
+//! when not root), so it can build its own network and run mDNS without touching the machine's
 //! real one, and leaves nothing behind. Standard library only: used by the engine's tests
 //! and the app's.
 
@@ -25,10 +25,20 @@ pub fn sandboxed(name: &str) -> bool {
     let exe = std::env::current_exe().expect("test executable");
     // As root, new network and mount namespaces are enough (and let avahi-daemon run);
     // otherwise a user namespace makes us root inside it.
+    // A PID namespace too: when the test ends, however it ends (a crash skips its clean-up),
+    // the kernel ends everything it started, so nothing it left holds the output pipes open
+    // and this run waits for nothing.
     let namespaces: &[&str] = if is_real_root() {
-        &["--net", "--mount"]
+        &["--net", "--mount", "--pid", "--fork"]
     } else {
-        &["--user", "--map-root-user", "--net", "--mount"]
+        &[
+            "--user",
+            "--map-root-user",
+            "--net",
+            "--mount",
+            "--pid",
+            "--fork",
+        ]
     };
     let output = StdCommand::new("unshare")
         .args(namespaces)

@@ -384,8 +384,15 @@ impl Driver {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-failures");
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join(format!("{}.png", self.session));
-        self.screenshot(&path);
-        path.display().to_string()
+        // A hidden window (in the tray) has no picture: say so rather than hide the failure.
+        let v = self.call("GET", "/screenshot", None);
+        match v["value"].as_str() {
+            Some(data) => {
+                let _ = std::fs::write(&path, decode_base64(data));
+                path.display().to_string()
+            }
+            None => format!("no screenshot ({v})"),
+        }
     }
 
     pub fn screenshot(&self, path: &Path) {

@@ -34,31 +34,69 @@ fn connect(bus: &str) -> Connection {
         .expect("the test's session bus")
 }
 
-/// A tray (panel) at the bottom of the display, once its watcher is on the bus.
-pub fn tray_host(display: &str, bus: &str) -> Guard {
-    let tray = Command::new("gtk-sni-tray-standalone")
-        .args(["--watcher", "--bottom", "--beginning", "--size", "32"])
-        .env("DISPLAY", display)
-        .env("DBUS_SESSION_BUS_ADDRESS", bus)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gtk-sni-tray-standalone (haskell-gtk-sni-tray-utils) must be installed");
-    let guard = Guard(tray, "TERM");
+/// A tray at the bottom of the display: a StatusNotifierWatcher (where items register) and
+/// a StatusNotifier host drawing them (gtk-sni-tray-standalone), once both are on the bus.
+pub fn tray_host(display: &str, bus: &str) -> (Guard, Guard) {
+    let spawn = |program: &str, args: &[&str]| {
+        let child = Command::new(program)
+            .args(args)
+            .env("DISPLAY", display)
+            .env("DBUS_SESSION_BUS_ADDRESS", bus)
+            // No accessibility bus: its socket is one per user, and tests run side by side.
+            .env("NO_AT_BRIDGE", "1")
+            .env("GTK_A11Y", "none")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{program} (haskell-gtk-sni-tray-utils) must be installed: {e}")
+            });
+        Guard(child, "TERM")
+    };
     let connection = connect(bus);
     let dbus = zbus::blocking::fdo::DBusProxy::new(&connection).unwrap();
+    let wait_for_name = |name: &str| {
+        let deadline = Instant::now() + PATIENCE;
+        while !dbus
+            .name_has_owner(name.try_into().unwrap())
+            .unwrap_or(false)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not come up on the bus"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let watcher = spawn("status-notifier-watcher", &[]);
+    wait_for_name("org.kde.StatusNotifierWatcher");
+    let host = spawn(
+        "gtk-sni-tray-standalone",
+        &["--bottom", "--beginning", "--size", "32"],
+    );
+    // The host registers with the watcher; items shown before it would be drawn late.
     let deadline = Instant::now() + PATIENCE;
-    while !dbus
-        .name_has_owner("org.kde.StatusNotifierWatcher".try_into().unwrap())
-        .unwrap_or(false)
-    {
+    loop {
+        let watcher_proxy = Proxy::new(
+            &connection,
+            "org.kde.StatusNotifierWatcher",
+            "/StatusNotifierWatcher",
+            "org.kde.StatusNotifierWatcher",
+        )
+        .unwrap();
+        if watcher_proxy
+            .get_property::<bool>("IsStatusNotifierHostRegistered")
+            .unwrap_or(false)
+        {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
-            "no StatusNotifierWatcher came up"
+            "the tray never registered as a host"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
-    guard
+    (watcher, host)
 }
 
 /// A tray item as the watcher lists it: its bus name and object path.

@@ -60,6 +60,26 @@ pub static UI: &[Asset] = &[
     ui_file!("/status.js", "status.js", "text/javascript; charset=utf-8"),
     ui_file!("/dom.js", "dom.js", "text/javascript; charset=utf-8"),
     ui_file!(
+        "/sharing.js",
+        "sharing.js",
+        "text/javascript; charset=utf-8"
+    ),
+    ui_file!(
+        "/attention.js",
+        "attention.js",
+        "text/javascript; charset=utf-8"
+    ),
+    ui_file!(
+        "/files-view.js",
+        "files-view.js",
+        "text/javascript; charset=utf-8"
+    ),
+    ui_file!(
+        "/search-view.js",
+        "search-view.js",
+        "text/javascript; charset=utf-8"
+    ),
+    ui_file!(
         "/desktop-view.js",
         "desktop-view.js",
         "text/javascript; charset=utf-8"
