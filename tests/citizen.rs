@@ -547,32 +547,7 @@ fn a_room_notifies_as_chosen_and_a_click_opens_it_at_the_message() {
     ivy.wait_text("#messages", "Welcome to Lobby, ivy!");
 
     // bob says what he is told to, when he is told.
-    let (say_tx, say_rx) = mpsc::channel::<String>();
-    let bob = with_client(
-        format!("wss://127.0.0.1:{}/ws", PORT + 6),
-        "bob",
-        move |bob, mut events| {
-            Box::pin(async move {
-                let (tx, mut told) = tokio::sync::mpsc::channel::<String>(8);
-                std::thread::spawn(move || {
-                    while let Ok(text) = say_rx.recv() {
-                        if tx.blocking_send(text).is_err() {
-                            break;
-                        }
-                    }
-                });
-                loop {
-                    tokio::select! {
-                        text = told.recv() => match text {
-                            Some(text) => { bob.send(text).await.unwrap(); }
-                            None => break,
-                        },
-                        event = events.recv() => if event.is_none() { break },
-                    }
-                }
-            })
-        },
-    );
+    let (say_tx, bob) = talker(format!("wss://127.0.0.1:{}/ws", PORT + 6), "Lobby", "bob");
     let x = x11::X::open(&display);
     let window = x.window("LAN Chat").expect("ivy's window");
     let shown_in_page = |ivy: &mut Driver, text: &str| {
