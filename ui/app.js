@@ -4,6 +4,7 @@
 import { createTransport, checkNickname, notifyModes } from './transport.js';
 import { View } from './view.js';
 import { DesktopView } from './desktop-view.js';
+import { ReachView } from './reach-view.js';
 import { Attention } from './attention.js';
 import { wireSharing } from './sharing.js';
 import { OwnStatus } from './status.js';
@@ -11,6 +12,7 @@ import { OwnStatus } from './status.js';
 const transport = createTransport();
 const view = new View();
 const desktop = new DesktopView();
+const reach = new ReachView();
 
 const TYPING_REFRESH_MS = 2500; // the host forgets "typing" after 6 s without a refresh
 const TYPING_IDLE_MS = 4000; // stop saying "typing" this long after the last keystroke
@@ -153,9 +155,11 @@ function goHome() {
   }
   if (!watching) {
     watching = true;
+    if (transport.kind === 'app') wireReach();
     transport
       .watchRooms((change) => {
         state.rooms = change.rooms;
+        offerDoctorSoon();
         if (!state.chat) {
           view.rooms(state.rooms, joinListed);
           showRecent();
@@ -163,6 +167,59 @@ function goHome() {
       })
       .catch((e) => view.homeError('address', `Room discovery is not available: ${message(e)}`));
   }
+}
+
+// ---- "Can't see a room?" (the app) ----
+
+/** After this long with no room listed, the doctor is offered by itself. */
+const OFFER_DOCTOR_AFTER_MS = 6000;
+let offerTimer = null;
+
+function offerDoctorSoon() {
+  if (transport.kind !== 'app') return;
+  clearTimeout(offerTimer);
+  reach.offerDoctor(false);
+  if (state.rooms.length === 0) {
+    offerTimer = setTimeout(() => reach.offerDoctor(state.rooms.length === 0), OFFER_DOCTOR_AFTER_MS);
+  }
+}
+
+function wireReach() {
+  const showAdded = () => transport.addedHosts().then((list) => reach.addedHosts(list));
+  reach.wire({
+    doctor: async () => {
+      reach.doctorRunning();
+      try {
+        reach.doctorReport(await transport.runDoctor());
+      } catch (e) {
+        reach.doctorFailed(message(e));
+      }
+    },
+    scan: async () => {
+      reach.scanning(true);
+      try {
+        reach.scanned(await transport.scanNetwork());
+      } catch (e) {
+        reach.scanFailed(message(e));
+      } finally {
+        reach.scanning(false);
+      }
+    },
+    add: async (address) => {
+      try {
+        reach.hostAdded(await transport.addHost(address));
+      } catch (e) {
+        reach.addFailed(message(e));
+      }
+      showAdded();
+    },
+    remove: async (address) => {
+      await transport.removeHost(address).catch((e) => reach.addFailed(message(e)));
+      showAdded();
+    },
+  });
+  showAdded().catch((e) => console.warn('added hosts:', e));
+  offerDoctorSoon();
 }
 
 async function joinListed(room) {
@@ -476,6 +533,9 @@ function onRoomEvent(e) {
       }
       return;
     }
+    case 'relocated':
+      // The host was found again at another address: say where, once.
+      return view.system(e.message);
     case 'reconnecting':
       // Keep saying why while retrying, in words; the details are one click away.
       if (chat.closedByHost) {

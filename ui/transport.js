@@ -190,6 +190,28 @@ class AppTransport {
     return this.invoke('recent_rooms');
   }
 
+  /** The connectivity doctor's report: {summary, findings, ms, ...}. */
+  runDoctor() {
+    return this.invoke('run_doctor');
+  }
+
+  /** Asks the local subnets for LAN Chat hosts; found rooms join the room list. */
+  scanNetwork() {
+    return this.invoke('scan_network');
+  }
+
+  addHost(address) {
+    return this.invoke('add_host', { address });
+  }
+
+  removeHost(address) {
+    return this.invoke('remove_host', { address });
+  }
+
+  addedHosts() {
+    return this.invoke('added_hosts');
+  }
+
   /** The room just joined goes first in the recent rooms; returns the list. */
   rememberRoom(id) {
     return this.invoke('remember_room', { room: id });

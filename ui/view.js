@@ -236,7 +236,7 @@ export class View {
     this.show('home');
   }
 
-  /** rooms: [{key, room, host, users, locked, compatible, code}] */
+  /** rooms: [{key, room, host, users, locked, compatible, code, via, address}] */
   rooms(list, onJoin) {
     this.roomList.replaceChildren();
     for (const room of list) {
@@ -256,6 +256,11 @@ export class View {
         details.push(`${room.users} ${room.users === 1 ? 'person' : 'people'}`);
       }
       info.append(el('span', 'muted', details.filter(Boolean).join(' · ')));
+      if (room.via === 'scan' || room.via === 'added') {
+        // Not announced: found by asking its address; say so, and where.
+        const how = room.via === 'scan' ? 'found by searching this network' : 'at a host you added';
+        info.append(el('span', 'muted via', `${how} · ${room.address}`));
+      }
       if (room.code) {
         // Two rooms of the same name from different computers show different codes.
         const code = el('span', 'muted code room-code', `key ${room.code}`);

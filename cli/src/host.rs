@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use lanchat::config::ConfigStore;
 use lanchat::discovery::InterfacePolicy;
 use lanchat::host::Limits;
-use lanchat::hosting::{HostedRoom, HostingOptions, HostingWarning};
+use lanchat::hosting::{HostedRoom, HostingOptions, HostingWarning, PortChoice};
 
 use crate::lan;
 use crate::passphrase::read_passphrase;
@@ -17,7 +17,7 @@ pub struct HostArgs {
     /// `None`: dual-stack `[::]` where IPv6 exists (link-local IPv6 peers can connect), else
     /// `0.0.0.0`.
     pub bind: Option<IpAddr>,
-    pub port: u16,
+    pub port: Option<u16>,
     pub name: Option<String>,
     pub max_connections: usize,
     /// The interfaces to announce on, or `None` for no announcement.
@@ -80,7 +80,7 @@ pub async fn run_host(args: HostArgs) -> Result<(), String> {
     let options = HostingOptions {
         passphrase,
         bind: args.bind,
-        port: args.port,
+        port: args.port.map_or(PortChoice::Default, PortChoice::Exactly),
         limits: Limits {
             max_connections: args.max_connections,
             max_per_address: args.max_per_address,

@@ -14,6 +14,7 @@ use lanchat::client::{Client, ClientEvent, ClientOptions, CloseReason, Endpoint}
 use lanchat::config::ConfigStore;
 use lanchat::ids::sleep_until_opt;
 use lanchat::protocol::{self, RoomLink};
+use lanchat::reach::HostFinder;
 
 use crate::lan;
 use crate::output::Output;
@@ -68,10 +69,37 @@ pub async fn run_join(args: JoinArgs) -> Result<(), String> {
     let mut discovered: Discovered = None;
     let host_key = link.as_ref().and_then(|l| l.key);
     let endpoint = match link {
-        Some(link) => Endpoint::Url(link.ws_url()),
+        // A link with the host's key: the host is known by that key, so when its address
+        // changes it is found again (announced, last address, or the scan).
+        Some(link) => match (link.key, link.authority.parse::<std::net::SocketAddr>()) {
+            (Some(key), Ok(addr)) => {
+                let policy = lan::interface_policy(&args.interfaces);
+                let browsing = lan::start_discovery(policy.clone())
+                    .ok()
+                    .and_then(|d| d.browse().ok().map(|b| (d, b)));
+                let finder = HostFinder::new(
+                    key,
+                    format!("the host of {room} (key {})", key.short_code()),
+                    vec![addr],
+                    browsing.as_ref().map(|(_, b)| b.handle()),
+                    policy,
+                );
+                if let Some((discovery, browser)) = browsing {
+                    discovered = Some((discovery, browser, String::new()));
+                }
+                Endpoint::Locate(std::sync::Arc::new(finder))
+            }
+            _ => Endpoint::Url(link.ws_url()),
+        },
         None => {
             let discovery = lan::start_discovery(lan::interface_policy(&args.interfaces))?;
             let mut browser = discovery.browse().map_err(|e| e.to_string())?;
+            // Rooms of hosts added by address are found by name too.
+            tokio::spawn(lan::find_others(
+                browser.handle(),
+                lan::interface_policy(&args.interfaces),
+                false,
+            ));
             let found = lan::find_room(&mut browser, &room, args.host.as_deref(), args.wait)
                 .await
                 .and_then(|found| {

@@ -9,8 +9,11 @@ use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
 
 use lanchat::config::ConfigStore;
-use lanchat::discovery::{DiscoveredRoom, Discovery, InterfacePolicy, RoomBrowser, RoomChange};
+use lanchat::discovery::{
+    BrowserHandle, DiscoveredRoom, Discovery, InterfacePolicy, RoomBrowser, RoomChange,
+};
 use lanchat::protocol;
+use lanchat::reach::{host_ports, rooms_of, AddedHosts, Subnet};
 
 /// The interfaces to use: `--interface` values (saved for next time; `auto` clears the
 /// pin), else the saved ones, else automatic.
@@ -80,18 +83,36 @@ pub async fn run_rooms(
     wait: Duration,
     watch: bool,
     json: bool,
+    scan: bool,
 ) -> Result<(), String> {
-    let discovery = start_discovery(policy)?;
+    let discovery = start_discovery(policy.clone())?;
     let mut browser = discovery.browse().map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + wait;
+    // Hosts added by address, and with --scan the local subnets, are listed beside the
+    // announced rooms, through the same list.
+    let mut others = tokio::spawn(find_others(browser.handle(), policy, scan));
+    let mut others_done = false;
+    let mut deadline = Instant::now() + wait;
     let mut seen = 0usize;
     loop {
         let change = if watch {
             browser.next().await
         } else {
-            match tokio::time::timeout_at(deadline, browser.next()).await {
-                Ok(change) => change,
-                Err(_) => break,
+            tokio::select! {
+                change = tokio::time::timeout_at(deadline, browser.next()) => match change {
+                    Ok(change) => change,
+                    Err(_) if others_done => break,
+                    // Not done asking: list what it finds, then a moment for the changes.
+                    Err(_) => {
+                        let _ = (&mut others).await;
+                        others_done = true;
+                        deadline = Instant::now() + Duration::from_millis(100);
+                        continue;
+                    }
+                },
+                _ = &mut others, if !others_done => {
+                    others_done = true;
+                    continue;
+                }
             }
         };
         let Some(change) = change else { break };
@@ -123,6 +144,45 @@ pub async fn run_rooms(
     drop(browser);
     discovery.shutdown().await;
     Ok(())
+}
+
+/// Lists the rooms of the hosts added by address (`lanchat hosts add`), and with `scan` those
+/// of every LAN Chat host answering on the local subnets.
+pub async fn find_others(browser: BrowserHandle, policy: InterfacePolicy, scan: bool) {
+    let added = async {
+        let Ok(store) = ConfigStore::from_env() else {
+            return;
+        };
+        let rooms = AddedHosts::at(store.dir())
+            .rooms(Duration::from_secs(2))
+            .await;
+        browser.set_found("added", rooms);
+    };
+    let scanned = async {
+        if !scan {
+            return;
+        }
+        let report = lanchat::reach::scan(Subnet::local(&policy), &host_ports()).await;
+        eprintln!(
+            "lanchat: asked {} addresses of {} in {} ms: {} LAN Chat host(s)",
+            report.probed,
+            report
+                .subnets
+                .iter()
+                .map(Subnet::cidr)
+                .collect::<Vec<_>>()
+                .join(", "),
+            report.ms,
+            report.hosts.len()
+        );
+        let rooms = report
+            .hosts
+            .iter()
+            .flat_map(|h| rooms_of(h, "scan"))
+            .collect();
+        browser.set_found("scan", rooms);
+    };
+    tokio::join!(added, scanned);
 }
 
 fn room_json(change: &str, room: &DiscoveredRoom) -> String {

@@ -9,7 +9,9 @@
 //!
 //! - `lanchat host --room NAME [--port N] [--bind ADDR] [--passphrase]` serves rooms until
 //!   Ctrl-C/SIGTERM, announces them on the LAN and keeps their history in the data directory.
-//! - `lanchat rooms [--watch]` lists the rooms on the LAN.
+//! - `lanchat rooms [--watch] [--scan]` lists the rooms on the LAN (and of added hosts).
+//! - `lanchat doctor [--json]` says why rooms are not seen; `lanchat hosts [add|remove
+//!   ADDRESS]` keeps the hosts added by address (`reach`).
 //! - `lanchat join [ADDRESS] --room NAME [--nick NICK] [--json]` chats from a terminal or a
 //!   pipe: every stdin line is sent, every room event is one stdout line. Without an
 //!   address, the room is found on the LAN by name.
@@ -22,6 +24,7 @@ mod lan;
 mod output;
 mod passphrase;
 mod past;
+mod reach;
 mod render;
 
 use std::net::IpAddr;
@@ -51,9 +54,10 @@ enum Command {
         /// The room to open at start (people can create more by joining them).
         #[arg(long)]
         room: String,
-        /// TCP port; 0 or none lets the system pick a free one.
-        #[arg(long, default_value_t = 0)]
-        port: u16,
+        /// TCP port [default: 47474, where others look when multicast does not reach them,
+        /// or when it is taken the next free one up to 47483]; 0 for any free port.
+        #[arg(long)]
+        port: Option<u16>,
         /// Address to listen on (default: every address, IPv6 and IPv4).
         #[arg(long)]
         bind: Option<IpAddr>,
@@ -118,9 +122,29 @@ enum Command {
         /// Print one JSON object per line.
         #[arg(long)]
         json: bool,
+        /// Also ask every address of the local subnets (at most a /22 each) on LAN Chat's
+        /// ports, for rooms where multicast does not reach.
+        #[arg(long)]
+        scan: bool,
         /// Use only this network interface (repeatable; remembered; `auto` resets).
         #[arg(long = "interface", value_name = "NAME")]
         interfaces: Vec<String>,
+    },
+    /// Why rooms are not seen: checks interfaces, mDNS, the firewall and the hosts that
+    /// answer, in a few seconds, and says what to do.
+    Doctor {
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Check only this network interface (repeatable; remembered; `auto` resets).
+        #[arg(long = "interface", value_name = "NAME")]
+        interfaces: Vec<String>,
+    },
+    /// Hosts added by address (on another subnet, or where multicast does not reach):
+    /// their rooms are listed with the others.
+    Hosts {
+        #[command(subcommand)]
+        action: Option<HostsAction>,
     },
     /// Join a room: each stdin line is sent; each room event is printed as one line.
     ///
@@ -161,6 +185,14 @@ enum Command {
     },
     /// Show the saved nickname, or save a new one.
     Nick { name: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum HostsAction {
+    /// Add a host by its address (IP, optionally :PORT).
+    Add { address: String },
+    /// Remove an added host.
+    Remove { address: String },
 }
 
 fn main() -> ExitCode {
@@ -224,13 +256,22 @@ fn main() -> ExitCode {
             watch,
             wait,
             json,
+            scan,
             interfaces,
         } => runtime.block_on(lan::run_rooms(
             lan::interface_policy(&interfaces),
             seconds(wait),
             watch,
             json,
+            scan,
         )),
+        Command::Doctor { json, interfaces } => {
+            runtime.block_on(reach::run_doctor(lan::interface_policy(&interfaces), json))
+        }
+        Command::Hosts { action } => runtime.block_on(reach::run_hosts(action.map(|a| match a {
+            HostsAction::Add { address } => (true, address),
+            HostsAction::Remove { address } => (false, address),
+        }))),
         Command::Join {
             address,
             room,

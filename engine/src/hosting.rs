@@ -17,6 +17,7 @@ use crate::host::{self, Host, HostConfig, HostError, Limits, RoomConfig};
 use crate::identity::{Fingerprint, Identity, IdentityError};
 use crate::lock::{PassphraseError, RoomKey};
 use crate::protocol::{self, Invalid, RoomLink};
+use crate::reach;
 
 /// How to host.
 #[derive(Clone)]
@@ -29,8 +30,8 @@ pub struct HostingOptions {
     pub name: String,
     /// The address to listen on; `None` is every address, IPv6 and IPv4.
     pub bind: Option<IpAddr>,
-    /// 0 lets the system pick a free port.
-    pub port: u16,
+    /// Which port to listen on.
+    pub port: PortChoice,
     pub limits: Limits,
     /// Where history is kept; `None` keeps it in memory only.
     pub data_dir: Option<PathBuf>,
@@ -46,7 +47,7 @@ pub struct HostingOptions {
 }
 
 impl HostingOptions {
-    /// Hosting `room` as `name` on any free port, every address, with the default limits,
+    /// Hosting `room` as `name` on the default port (or the next free one), every address, with the default limits,
     /// history in the default data directory, the page served, not announced.
     pub fn new(room: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
@@ -54,7 +55,7 @@ impl HostingOptions {
             passphrase: None,
             name: name.into(),
             bind: None,
-            port: 0,
+            port: PortChoice::Default,
             limits: Limits::default(),
             data_dir: host::default_data_dir(),
             page: true,
@@ -63,6 +64,17 @@ impl HostingOptions {
             identity: None,
         }
     }
+}
+
+/// The port a host listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortChoice {
+    /// [`reach::DEFAULT_PORT`], or when it is taken the first free one of the
+    /// [`reach::FALLBACK_PORTS`] after it, or else any free port: where others look first
+    /// when multicast does not reach them (the announcement says which it got).
+    Default,
+    /// Exactly this one (0: any free port).
+    Exactly(u16),
 }
 
 /// Why a room could not be hosted.
@@ -156,12 +168,7 @@ impl HostedRoom {
             page: options.page,
             data_dir: options.data_dir,
         })?;
-        let port = options.port;
-        let listener = match options.bind {
-            Some(ip) => host::listen((ip, port).into()),
-            None => host::listen_everywhere(port),
-        }
-        .map_err(|source| HostingError::Listen { port, source })?;
+        let listener = listen(options.bind, options.port)?;
         let local = listener
             .local_addr()
             .map_err(|e| HostingError::Host(HostError::Listener(e)))?;
@@ -272,6 +279,33 @@ impl HostedRoom {
             }
         }
     }
+}
+
+/// Listens where `bind` says (every address if `None`) on the port `choice` says.
+fn listen(
+    bind: Option<IpAddr>,
+    choice: PortChoice,
+) -> Result<tokio::net::TcpListener, HostingError> {
+    let on = |port: u16| match bind {
+        Some(ip) => host::listen((ip, port).into()),
+        None => host::listen_everywhere(port),
+    };
+    let ports: Vec<u16> = match choice {
+        PortChoice::Exactly(port) => vec![port],
+        PortChoice::Default => {
+            let mut ports = reach::host_ports();
+            ports.push(0);
+            ports
+        }
+    };
+    let mut failure = None;
+    for port in ports {
+        match on(port) {
+            Ok(listener) => return Ok(listener),
+            Err(source) => failure = Some(HostingError::Listen { port, source }),
+        }
+    }
+    Err(failure.expect("at least one port is tried"))
 }
 
 fn link(interface: &str, addr: SocketAddr, room: &str, key: Fingerprint) -> ShareLink {

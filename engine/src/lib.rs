@@ -28,6 +28,10 @@
 //!   and search results (`transfer::past`).
 //! - [`discovery`]: rooms that appear by themselves: mDNS/DNS-SD announce and browse, and
 //!   the choice of network interfaces.
+//! - [`reach`]: rooms reachable where multicast is not: the fixed default port, the scan of
+//!   the local subnets, hosts added by address, and finding a known host after it moved.
+//! - [`doctor`]: why rooms are not seen, in plain words: interfaces, mDNS out and back,
+//!   other devices, this computer's firewall rules, hosts answering on their port.
 //! - [`config`]: the user's saved settings (nickname, host id, pinned interfaces) in the
 //!   platform config directory.
 //! - [`lock`]: locked rooms: the room key (passphrase stretched with a per-room salt),
@@ -59,6 +63,7 @@
 pub mod client;
 pub mod config;
 pub mod discovery;
+pub mod doctor;
 pub mod host;
 pub mod hosting;
 pub mod identity;
@@ -67,5 +72,6 @@ pub mod limiter;
 pub mod lock;
 pub mod private;
 pub mod protocol;
+pub mod reach;
 pub mod tls;
 pub mod trust;

@@ -6,6 +6,7 @@ use lanchat::client::{Client, ClientOptions, Endpoint};
 use lanchat::discovery::ShareLink;
 use lanchat::hosting::{HostedRoom, HostingOptions};
 use lanchat::protocol::{self, RoomLink};
+use lanchat::reach::HostFinder;
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
@@ -64,6 +65,7 @@ pub async fn watch_rooms(
     if !shell.set_browser(handle.clone()) {
         return Ok(());
     }
+    crate::reach::refresh_added(&shell).await;
     let channel = shell.rooms_channel.clone();
     tauri::async_runtime::spawn(async move {
         // Every kind of change (appeared, updated, gone) is sent as the whole list.
@@ -198,7 +200,25 @@ pub async fn join_room(
             host_key = link.key;
             hosted = shell.hosting_link().as_deref() == Some(address.as_str());
             recent = RecentRoom::new(&room, "", &link, passphrase.is_some());
-            Endpoint::Url(link.ws_url())
+            // A host known by its key is found again wherever it moves (announced, its
+            // last address, the scan); this app's own room stays at its own address.
+            match (
+                link.key,
+                link.authority.parse::<std::net::SocketAddr>(),
+                hosted,
+            ) {
+                (Some(key), Ok(addr), false) => Endpoint::Locate(Arc::new(HostFinder::new(
+                    key,
+                    format!("the host of {room} (key {})", key.short_code()),
+                    vec![addr],
+                    shell.browser(),
+                    shell
+                        .discovery()
+                        .map(|d| d.policy().clone())
+                        .unwrap_or_default(),
+                ))),
+                _ => Endpoint::Url(link.ws_url()),
+            }
         }
         JoinTarget::Listed { key } => {
             let browser = shell.browser().ok_or(CommandError::RoomGone)?;
@@ -220,7 +240,23 @@ pub async fn join_room(
                 key: found.host_key,
             };
             recent = RecentRoom::new(&room, &found.host, &link, found.locked);
-            Endpoint::Locate(Arc::new(browser.locator(&found)))
+            match found.host_key {
+                // Found by the scan or at an added host: known by its key from here on.
+                Some(key) if !found.key.ends_with(lanchat::discovery::SERVICE_TYPE) => {
+                    host_key = Some(key);
+                    Endpoint::Locate(Arc::new(HostFinder::new(
+                        key,
+                        found.label(),
+                        found.addrs.clone(),
+                        Some(browser.clone()),
+                        shell
+                            .discovery()
+                            .map(|d| d.policy().clone())
+                            .unwrap_or_default(),
+                    )))
+                }
+                _ => Endpoint::Locate(Arc::new(browser.locator(&found))),
+            }
         }
     };
     let nickname = shell

@@ -45,6 +45,8 @@ pub enum CommandError {
     Autostart(String),
     #[error("cannot show a notification: {0}")]
     Notify(String),
+    #[error("{0}")]
+    AddedHosts(#[from] lanchat::reach::AddedHostsError),
 }
 
 impl CommandError {
@@ -66,6 +68,10 @@ impl CommandError {
             CommandError::Pasted(_) => "cannot_paste".into(),
             CommandError::Autostart(_) => "autostart".into(),
             CommandError::Notify(_) => "cannot_notify".into(),
+            CommandError::AddedHosts(lanchat::reach::AddedHostsError::NotAnAddress(_)) => {
+                "bad_address".into()
+            }
+            CommandError::AddedHosts(_) => "cannot_add_host".into(),
             CommandError::Discovery(_) => "discovery_unavailable".into(),
             CommandError::Host(_) => "cannot_host".into(),
             CommandError::Address(_) => "bad_address".into(),

@@ -15,6 +15,11 @@ pub struct RoomView {
     pub compatible: bool,
     /// The host key's short code: two rooms of the same name from different keys differ.
     pub code: Option<String>,
+    /// How it was found: "lan" (announced), "scan" (asked on LAN Chat's port), "added"
+    /// (a host added by address).
+    pub via: &'static str,
+    /// Where it answers, for rooms not announced ("10.0.0.5:47474").
+    pub address: Option<String>,
 }
 
 impl From<&DiscoveredRoom> for RoomView {
@@ -27,6 +32,12 @@ impl From<&DiscoveredRoom> for RoomView {
             locked: r.locked,
             compatible: r.compatible(),
             code: r.code(),
+            via: match r.key.split_once(':') {
+                Some(("scan", _)) => "scan",
+                Some(("added", _)) => "added",
+                _ => "lan",
+            },
+            address: r.addrs.first().map(ToString::to_string),
         }
     }
 }

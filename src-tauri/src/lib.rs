@@ -12,6 +12,7 @@
 //! - [`idle`]: how long the desktop has had no input, for "away" by itself.
 //! - [`notices`]: desktop notifications; a click opens the room at the message.
 //! - [`recent`]: the rooms joined lately, for the home screen.
+//! - [`reach`]: "Can't see a room?": the doctor, the scan, hosts added by address.
 //! - [`links`]: `lanchat://` links from the command line or a second launch.
 //! - [`tray`]: the tray icon the app lives in while its window is closed; [`login`]:
 //!   starting at login, hidden in the tray.
@@ -28,6 +29,7 @@ mod links;
 mod login;
 mod notices;
 mod past;
+mod reach;
 mod recent;
 mod relay;
 mod state;
@@ -119,6 +121,11 @@ pub fn run() {
             files::cancel_transfer,
             files::show_in_folder,
             files::stash_pasted,
+            reach::run_doctor,
+            reach::scan_network,
+            reach::add_host,
+            reach::remove_host,
+            reach::added_hosts,
         ])
         .on_window_event(|window, event| {
             // To the tray; without one, closing while hosting would close the room for

@@ -3,6 +3,7 @@
 //! check exactly what goes over the wire.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod lan;
 pub mod process;
 pub mod sandbox;
 

@@ -64,7 +64,12 @@ impl Proc {
 
     /// Reads stdout until a line contains `needle`; returns that line.
     pub async fn expect(&mut self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+        self.expect_within(needle, PATIENCE * 2).await
+    }
+
+    /// [`Proc::expect`] with a patience of its own, for what takes longer by design.
+    pub async fn expect_within(&mut self, needle: &str, patience: std::time::Duration) -> String {
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
             match tokio::time::timeout_at(deadline, self.stdout.next_line()).await {
                 Ok(Ok(Some(line))) => {

@@ -154,7 +154,7 @@ async fn resolve(authority: &str) -> std::io::Result<Vec<SocketAddr>> {
 }
 
 /// The WebSocket URL for a candidate address (an IPv6 scope is for the socket, not the URL).
-fn url_for(addr: SocketAddr) -> String {
+pub(super) fn url_for(addr: SocketAddr) -> String {
     RoomLink {
         authority: SocketAddr::new(addr.ip(), addr.port()).to_string(),
         room: None,

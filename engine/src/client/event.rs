@@ -77,6 +77,8 @@ pub enum ClientEvent {
     Disconnected { reason: String },
     /// The next attempt starts after `delay`.
     Reconnecting { attempt: u32, delay: Duration },
+    /// The host was found at another address than before (see [`crate::reach`]).
+    Relocated { message: String },
     /// The client stopped for good.
     Closed { reason: CloseReason },
 }
@@ -242,6 +244,10 @@ impl Serialize for ClientEvent {
                 s.serialize_field("kind", "reconnecting")?;
                 s.serialize_field("attempt", attempt)?;
                 s.serialize_field("delayMs", &(delay.as_millis() as u64))?;
+            }
+            ClientEvent::Relocated { message } => {
+                s.serialize_field("kind", "relocated")?;
+                s.serialize_field("message", message)?;
             }
             ClientEvent::Closed { reason } => {
                 s.serialize_field("kind", "closed")?;

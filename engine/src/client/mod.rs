@@ -13,10 +13,12 @@
 //! - [`session`]: the membership's rules as a state machine without I/O (join, welcome,
 //!   resume, acknowledgements, de-duplication, resending, the rate-limit hold);
 //! - `task`: the connection loop that drives it, with reconnects; `dial`: finding and
-//!   opening the host's WebSocket; [`event`]: what is reported, and its JSON shape.
+//!   opening the host's WebSocket; [`event`]: what is reported, and its JSON shape;
+//!   `probe`: asking an address what it hosts, without joining.
 
 mod dial;
 pub mod event;
+mod probe;
 pub mod session;
 mod task;
 pub mod transfer;
@@ -32,6 +34,7 @@ use crate::ids::random_hex;
 use crate::protocol;
 use crate::trust::KnownHosts;
 pub use event::{ClientEvent, CloseReason, Request, VerifiedHost};
+pub use probe::{probe, HostAnswer, ProbeError};
 pub use transfer::{FileAccess, Incoming, Outgoing, TransferError};
 
 /// Finds where a host is right now (a room discovered over mDNS moves when its host
@@ -45,6 +48,11 @@ pub trait Locator: Send + Sync + 'static {
     fn describe(&self) -> String;
     /// The host's id and the key its announcement says it has.
     fn announced_key(&self) -> Option<(String, Fingerprint)> {
+        None
+    }
+    /// The host answered at `addr` (and the room welcomed us): what to tell the user about
+    /// it, if anything (it moved).
+    fn connected(&self, _addr: SocketAddr) -> Option<String> {
         None
     }
 }

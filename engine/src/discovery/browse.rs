@@ -71,6 +71,8 @@ pub enum RoomChange {
 struct Inner {
     daemon: ServiceDaemon,
     rooms: Mutex<BTreeMap<String, DiscoveredRoom>>,
+    /// Where changes go, for rooms found by other means than mDNS ([`BrowserHandle::set_found`]).
+    changes: mpsc::Sender<RoomChange>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -98,12 +100,13 @@ pub struct RoomBrowser {
 impl RoomBrowser {
     pub(super) fn start(daemon: ServiceDaemon) -> Result<Self, DiscoveryError> {
         let events = daemon.browse(SERVICE_TYPE)?;
+        let (tx, changes) = mpsc::channel(256);
         let inner = Arc::new(Inner {
             daemon,
             rooms: Mutex::new(BTreeMap::new()),
+            changes: tx.clone(),
             task: Mutex::new(None),
         });
-        let (tx, changes) = mpsc::channel(256);
         let weak = Arc::downgrade(&inner);
         let task = tokio::spawn(async move {
             while let Ok(event) = events.recv_async().await {
@@ -170,6 +173,51 @@ impl BrowserHandle {
         self.inner.rooms().get(key).cloned()
     }
 
+    /// Asks the network whether a room is still there (see [`RoomBrowser::verify`]).
+    pub fn verify(&self, key: &str) {
+        let _ = self.inner.daemon.verify(key.to_owned(), VERIFY_TIMEOUT);
+    }
+
+    /// Lists rooms found another way (`source`: "scan", "added"; their keys start with
+    /// `source:`), replacing what that source found before. A room also announced over
+    /// mDNS by the same host is listed once, as announced. The changes are reported like
+    /// any other.
+    pub fn set_found(&self, source: &str, found: Vec<DiscoveredRoom>) {
+        let prefix = format!("{source}:");
+        let mut changes = Vec::new();
+        {
+            let mut rooms = self.inner.rooms();
+            let announced: std::collections::HashSet<(Option<Fingerprint>, String)> = rooms
+                .values()
+                .filter(|r| r.key.ends_with(SERVICE_TYPE))
+                .map(|r| (r.host_key, protocol::name_key(&r.room)))
+                .collect();
+            let fresh: BTreeMap<String, DiscoveredRoom> = found
+                .into_iter()
+                .filter(|r| !announced.contains(&(r.host_key, protocol::name_key(&r.room))))
+                .map(|r| (r.key.clone(), r))
+                .collect();
+            let stale: Vec<String> = rooms
+                .keys()
+                .filter(|k| k.starts_with(&prefix) && !fresh.contains_key(*k))
+                .cloned()
+                .collect();
+            for key in stale {
+                changes.extend(rooms.remove(&key).map(RoomChange::Gone));
+            }
+            for (key, room) in fresh {
+                match rooms.insert(key, room.clone()) {
+                    None => changes.push(RoomChange::Appeared(room)),
+                    Some(old) if old != room => changes.push(RoomChange::Updated(room)),
+                    Some(_) => {}
+                }
+            }
+        }
+        for change in changes {
+            let _ = self.inner.changes.try_send(change);
+        }
+    }
+
     /// A locator that always has the room's latest addresses, for the client.
     pub fn locator(&self, room: &DiscoveredRoom) -> RoomLocator {
         RoomLocator {
@@ -218,6 +266,22 @@ fn apply(inner: &Inner, event: ServiceEvent) -> Option<RoomChange> {
         ServiceEvent::ServiceResolved(resolved) => {
             let room = parse(&resolved)?;
             let mut rooms = inner.rooms();
+            // Announced now: no longer listed as found by a scan or an added address.
+            let same = |r: &DiscoveredRoom| {
+                !r.key.ends_with(SERVICE_TYPE)
+                    && r.host_key == room.host_key
+                    && protocol::name_key(&r.room) == protocol::name_key(&room.room)
+            };
+            let duplicates: Vec<String> = rooms
+                .values()
+                .filter(|r| same(r))
+                .map(|r| r.key.clone())
+                .collect();
+            for key in duplicates {
+                if let Some(gone) = rooms.remove(&key) {
+                    let _ = inner.changes.try_send(RoomChange::Gone(gone));
+                }
+            }
             match rooms.insert(room.key.clone(), room.clone()) {
                 None => Some(RoomChange::Appeared(room)),
                 Some(old) if old != room => Some(RoomChange::Updated(room)),

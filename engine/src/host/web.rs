@@ -80,6 +80,11 @@ pub static UI: &[Asset] = &[
         "text/javascript; charset=utf-8"
     ),
     ui_file!(
+        "/reach-view.js",
+        "reach-view.js",
+        "text/javascript; charset=utf-8"
+    ),
+    ui_file!(
         "/desktop-view.js",
         "desktop-view.js",
         "text/javascript; charset=utf-8"

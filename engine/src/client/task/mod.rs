@@ -285,6 +285,13 @@ impl Driver {
                                 }
                                 if let HostFrame::Welcome(welcome) = &frame {
                                     let addr = ws.get_ref().get_ref().0.peer_addr();
+                                    if let (super::Endpoint::Locate(locator), Ok(addr)) =
+                                        (&self.options.endpoint, &addr)
+                                    {
+                                        if let Some(message) = locator.connected(*addr) {
+                                            let _ = self.emit(ClientEvent::Relocated { message }).await;
+                                        }
+                                    }
                                     if let (Some(ticket), Ok(addr)) = (&welcome.files, addr) {
                                         self.files.send_replace(Some(super::FileAccess {
                                             addr,
