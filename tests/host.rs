@@ -1126,3 +1126,49 @@ async fn a_long_resume_comes_in_pieces_no_frame_over_64_kib_and_nothing_left_out
     assert_eq!(live["text"], "after the resume");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn reach_connects_back_once_to_the_askers_own_address_only() {
+    let host = TestHost::start(Limits::default()).await;
+    // A port where this "computer" listens, and one where nothing does.
+    let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let open_port = open.local_addr().unwrap().port();
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (mut asker, _) = Raw::hello(&host.url).await;
+    asker
+        .send(json!({"type":"reach","id":"r1","port":open_port}))
+        .await;
+    let (reached, (_, from)) =
+        tokio::join!(asker.recv_json(), async { open.accept().await.unwrap() });
+    println!("measured: reach: {reached}; the host connected back from {from}");
+    assert_eq!(reached["type"], "reached");
+    assert_eq!(reached["id"], "r1");
+    assert_eq!(reached["reached"], true);
+    assert_eq!(from.ip(), std::net::IpAddr::from([127, 0, 0, 1]));
+    // Once per connection.
+    asker
+        .send(json!({"type":"reach","id":"r2","port":open_port}))
+        .await;
+    let refused = asker.recv_json().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "r2");
+
+    let (mut other, _) = Raw::hello(&host.url).await;
+    other
+        .send(json!({"type":"reach","id":"r3","port":closed_port}))
+        .await;
+    let answer = other.recv_json().await;
+    assert_eq!(answer["reached"], false, "{answer}");
+
+    // Not for members: a connection in a room is a chat, not a probe.
+    let (mut member, _) = Raw::join(&host.url, "Tokyo", "alice").await;
+    member
+        .send(json!({"type":"reach","id":"r4","port":open_port}))
+        .await;
+    let refused = member.until(|v| v["id"] == "r4").await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    host.stop().await;
+}

@@ -407,3 +407,62 @@ async fn a_host_on_another_subnet_is_added_by_address_and_its_rooms_listed() {
     host.signal("TERM");
     host.finish().await;
 }
+
+#[tokio::test]
+async fn a_host_whose_firewall_drops_its_port_hears_it_from_another_host() {
+    if !sandboxed("a_host_whose_firewall_drops_its_port_hears_it_from_another_host") {
+        return;
+    }
+    two_hosts();
+    // a's firewall lets this computer's own traffic in, and drops LAN Chat's port from
+    // anywhere else: a typical "deny by port" rule.
+    sh("ip netns exec a nft add table inet filter
+        ip netns exec a nft add chain inet filter input '{ type filter hook input priority 0; policy accept; }'
+        ip netns exec a nft add rule inet filter input iif lo accept
+        ip netns exec a nft add rule inet filter input tcp dport 47474 drop");
+    let (hd, bd) = (config_dir("h"), config_dir("b"));
+    let (host, _) = host_in("a", "Tokyo", "host-a", hd.path()).await;
+    // Another LAN Chat host on the network: the one asked to connect back.
+    let (peer, _) = host_in("b", "Garden", "host-b", bd.path()).await;
+
+    let report = doctor("a", hd.path(), "hosting, port dropped").await;
+    let firewall = findings(&report, "firewall");
+    assert!(firewall.iter().any(|f| f.0 == "problem" && f.1 == "This computer's firewall drops this host's port 47474 (nftables: tcp dport 47474 drop)"), "{firewall:?}");
+    let reach = findings(&report, "reach");
+    let (level, title, _, fix) = &reach[0];
+    assert_eq!(level, "problem");
+    assert_eq!(
+        title,
+        "host-b (10.201.0.2) cannot reach this host's port 47474"
+    );
+    assert_eq!(
+        fix,
+        "To allow it: `sudo nft insert rule inet filter input tcp dport 47474-47483 accept`"
+    );
+    let hosting = findings(&report, "hosting");
+    assert!(
+        hosting[0]
+            .2
+            .contains("lanchat://10.201.0.1:47474/Tokyo?key="),
+        "{hosting:?}"
+    );
+
+    let fix = fix
+        .strip_prefix("To allow it: `sudo ")
+        .unwrap()
+        .trim_end_matches('`');
+    sh(&format!("ip netns exec a {fix}"));
+    let report = doctor("a", hd.path(), "hosting, after the fix").await;
+    let reach = findings(&report, "reach");
+    assert_eq!(reach[0].0, "ok", "{reach:?}");
+    assert!(
+        reach[0]
+            .1
+            .starts_with("host-b (10.201.0.2) reached this host's port 47474 in "),
+        "{reach:?}"
+    );
+    peer.signal("TERM");
+    peer.finish().await;
+    host.signal("TERM");
+    host.finish().await;
+}

@@ -14,10 +14,11 @@ pub async fn run_doctor(policy: InterfacePolicy, json: bool) -> Result<(), Strin
     // Discovery runs beside the checks, so announced rooms are checked where they are.
     let discovery = lan::start_discovery(policy.clone()).ok();
     let browser = discovery.as_ref().and_then(|d| d.browse().ok());
+    let hosting = local_host(&policy).await;
     let report = lanchat::doctor::run(DoctorOptions {
         policy,
         browser: browser.as_ref().map(|b| b.handle()),
-        hosting: None,
+        hosting,
         scan: true,
     })
     .await;
@@ -34,6 +35,23 @@ pub async fn run_doctor(policy: InterfacePolicy, json: bool) -> Result<(), Strin
         print!("{}", render(&report));
     }
     Ok(())
+}
+
+/// A LAN Chat host running on this computer (`lanchat host`, or the app hosting), if one
+/// answers on LAN Chat's ports: the doctor then checks it as a host, with its links.
+async fn local_host(policy: &InterfacePolicy) -> Option<(u16, Vec<lanchat::discovery::ShareLink>)> {
+    for port in lanchat::reach::host_ports() {
+        let here = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let short = Duration::from_millis(300);
+        if let Ok(answer) = lanchat::client::probe(here, short, Duration::from_secs(2)).await {
+            let room = answer.rooms.first().map_or("Lobby", |r| r.name.as_str());
+            return Some((
+                port,
+                lanchat::discovery::share_links(port, room, answer.key, policy),
+            ));
+        }
+    }
+    None
 }
 
 /// The report as text, one finding per paragraph.

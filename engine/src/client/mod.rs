@@ -34,7 +34,7 @@ use crate::ids::random_hex;
 use crate::protocol;
 use crate::trust::KnownHosts;
 pub use event::{ClientEvent, CloseReason, Request, VerifiedHost};
-pub use probe::{probe, HostAnswer, ProbeError};
+pub use probe::{probe, reach_back, HostAnswer, ProbeError, ReachBack};
 pub use transfer::{FileAccess, Incoming, Outgoing, TransferError};
 
 /// Finds where a host is right now (a room discovered over mDNS moves when its host

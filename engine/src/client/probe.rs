@@ -61,6 +61,84 @@ pub async fn probe(
     connect: Duration,
     patience: Duration,
 ) -> Result<HostAnswer, ProbeError> {
+    let (mut ws, answer) = hello(addr, connect, patience).await?;
+    let _ = ws.close(None).await;
+    Ok(answer)
+}
+
+/// What a host said to `reach`: whether it could connect back to this computer's `port`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReachBack {
+    /// The host that tried.
+    pub by: HostAnswer,
+    pub port: u16,
+    pub reached: bool,
+    pub ms: u64,
+}
+
+/// Asks the host at `addr` to connect back to this computer on `port` (how a host learns
+/// whether others can reach it).
+pub async fn reach_back(
+    addr: SocketAddr,
+    port: u16,
+    patience: Duration,
+) -> Result<ReachBack, ProbeError> {
+    let (mut ws, by) = hello(addr, patience, patience).await?;
+    let not_lanchat = |why: String| ProbeError::NotLanChat { addr, why };
+    let ask = ClientFrame::Reach {
+        id: "reach".into(),
+        port,
+    };
+    let exchange = async {
+        let text = protocol::encode(&ask).map_err(|e| e.to_string())?;
+        ws.send(Message::text(text))
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            match next_frame(&mut ws).await? {
+                HostFrame::Reached {
+                    reached, ms, port, ..
+                } => return Ok((reached, ms, port)),
+                HostFrame::Error { message, .. } => return Err(message),
+                _ => continue,
+            }
+        }
+    };
+    // The host tries for at most a second.
+    let (reached, ms, port) = tokio::time::timeout(patience + Duration::from_secs(1), exchange)
+        .await
+        .map_err(|_| not_lanchat("no answer to reach".into()))?
+        .map_err(not_lanchat)?;
+    let _ = ws.close(None).await;
+    Ok(ReachBack {
+        by,
+        port,
+        reached,
+        ms,
+    })
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+async fn next_frame(ws: &mut Ws) -> Result<HostFrame, String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                return protocol::decode_host(&text).map_err(|e| e.to_string())
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("closed".to_owned()),
+        }
+    }
+}
+
+/// Connects, says hello and reads the host's: the open connection and what it said.
+async fn hello(
+    addr: SocketAddr,
+    connect: Duration,
+    patience: Duration,
+) -> Result<(Ws, HostAnswer), ProbeError> {
     let started = Instant::now();
     let stream = match tokio::time::timeout(connect, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => stream,
@@ -91,20 +169,10 @@ pub async fn probe(
         ws.send(Message::text(text))
             .await
             .map_err(|e| e.to_string())?;
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    let frame = protocol::decode_host(&text).map_err(|e| e.to_string())?;
-                    let _ = ws.close(None).await;
-                    return Ok(frame);
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e.to_string()),
-                None => return Err("closed before saying hello".to_owned()),
-            }
-        }
+        let frame = next_frame(&mut ws).await?;
+        Ok::<_, String>((ws, frame))
     };
-    let frame = tokio::time::timeout(patience, exchange)
+    let (ws, frame) = tokio::time::timeout(patience, exchange)
         .await
         .map_err(|_| not_lanchat("no hello in time".into()))?
         .map_err(not_lanchat)?;
@@ -118,15 +186,18 @@ pub async fn probe(
             id,
             rooms,
             ..
-        } => Ok(HostAnswer {
-            addr,
-            name: host,
-            id,
-            key,
-            version,
-            rooms,
-            ms: started.elapsed().as_millis() as u64,
-        }),
+        } => Ok((
+            ws,
+            HostAnswer {
+                addr,
+                name: host,
+                id,
+                key,
+                version,
+                rooms,
+                ms: started.elapsed().as_millis() as u64,
+            },
+        )),
         HostFrame::Error { message, .. } => Err(not_lanchat(message)),
         _ => Err(not_lanchat("no hello".into())),
     }

@@ -289,6 +289,8 @@ impl Session {
             }
             HostFrame::Status { .. } => Vec::new(),
             HostFrame::Ack { id, seq, ts } => self.ack(id, seq, ts),
+            // Only the doctor asks `reach` (see `client::probe`); a member never does.
+            HostFrame::Reached { .. } => Vec::new(),
             HostFrame::Event(event) => {
                 let Some(since) = self.since.as_mut().filter(|_| self.phase == Phase::Live) else {
                     return Vec::new();

@@ -22,7 +22,7 @@ pub use firewall::{Blocking, Firewall};
 pub use interfaces::InterfaceUse;
 pub use mdns::MdnsProbe;
 
-use crate::client::{probe, HostAnswer};
+use crate::client::{probe, reach_back, HostAnswer, ReachBack};
 use crate::discovery::{BrowserHandle, DiscoveredRoom, InterfacePolicy, ShareLink};
 use crate::reach::{self, ScanReport, Subnet};
 
@@ -79,7 +79,19 @@ pub struct Report {
     pub scan: Option<ScanReport>,
     /// Announced rooms checked where they are announced.
     pub announced: Vec<AnnouncedCheck>,
+    /// While hosting: whether another LAN Chat host could connect back to this one's port.
+    pub reach: Option<ReachCheck>,
     pub ms: u64,
+}
+
+/// Another host asked to connect back to this host's port (`reach` in PROTOCOL.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReachCheck {
+    pub port: u16,
+    /// Other hosts asked, in order, until one answered.
+    pub asked: Vec<SocketAddr>,
+    /// What the one that answered said.
+    pub answer: Option<ReachBack>,
 }
 
 /// An announced room, checked at its announced addresses.
@@ -138,8 +150,18 @@ pub async fn run(options: DoctorOptions) -> Report {
         tokio::time::sleep(MDNS_LISTEN).await;
         check_announced(&browser.rooms()).await
     };
-    let (mdns_probes, firewall, scan, announced) =
-        tokio::join!(mdns_probes, firewall, scan, announced);
+    let hosting_port = options.hosting.as_ref().map(|(port, _)| *port);
+    let own_for_reach = interfaces::own_ipv4();
+    let scan_then_reach = async {
+        let scan = scan.await;
+        let reach = match (hosting_port, &scan) {
+            (Some(port), Some(scan)) => Some(check_reach(port, &scan.hosts, &own_for_reach).await),
+            _ => None,
+        };
+        (scan, reach)
+    };
+    let (mdns_probes, firewall, (scan, reach), announced) =
+        tokio::join!(mdns_probes, firewall, scan_then_reach, announced);
     let mut report = Report {
         summary: String::new(),
         findings: Vec::new(),
@@ -149,6 +171,7 @@ pub async fn run(options: DoctorOptions) -> Report {
         firewall: firewall.unwrap_or_default(),
         scan,
         announced,
+        reach,
         ms: 0,
     };
     report.findings = conclude(&report, &options, &subnets);
@@ -163,6 +186,27 @@ pub async fn run(options: DoctorOptions) -> Report {
         );
     report.ms = started.elapsed().as_millis() as u64;
     report
+}
+
+/// Asks other hosts (at most three, until one answers) to connect back to `port` here.
+async fn check_reach(port: u16, hosts: &[HostAnswer], own: &[std::net::Ipv4Addr]) -> ReachCheck {
+    let others = hosts
+        .iter()
+        .filter(|h| !matches!(h.addr.ip(), std::net::IpAddr::V4(ip) if own.contains(&ip) || ip.is_loopback()))
+        .take(3);
+    let mut check = ReachCheck {
+        port,
+        asked: Vec::new(),
+        answer: None,
+    };
+    for host in others {
+        check.asked.push(host.addr);
+        if let Ok(answer) = reach_back(host.addr, port, Duration::from_millis(1500)).await {
+            check.answer = Some(answer);
+            break;
+        }
+    }
+    check
 }
 
 async fn check_announced(rooms: &[DiscoveredRoom]) -> Vec<AnnouncedCheck> {
@@ -484,6 +528,37 @@ fn conclude(report: &Report, options: &DoctorOptions, subnets: &[Subnet]) -> Vec
                 format!("{} on {} is announced but does not answer", check.room, check.host),
                 format!("Tried {}: the host's firewall probably drops its port, or it is on a network this computer cannot reach.", check.addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
                 Some(format!("On {}'s computer, run `lanchat doctor` (or \"Can't see a room?\") to see what blocks it.", check.host)),
+            )),
+        }
+    }
+
+    // Hosting: can others reach the port?
+    if let Some(check) = &report.reach {
+        let port = check.port;
+        let port_fix = fw.port.first().map(|b| format!("To allow it: `{}`", b.fix)).unwrap_or_else(|| {
+            format!("Allow TCP port {port} in this computer's firewall (for example `sudo ufw allow {port}/tcp`).")
+        });
+        match &check.answer {
+            Some(answer) if answer.reached => out.push(finding(
+                Level::Ok,
+                "reach",
+                format!("{} ({}) reached this host's port {port} in {} ms", answer.by.name, answer.by.addr.ip(), answer.ms),
+                String::new(),
+                None,
+            )),
+            Some(answer) => out.push(finding(
+                Level::Problem,
+                "reach",
+                format!("{} ({}) cannot reach this host's port {port}", answer.by.name, answer.by.addr.ip()),
+                "It tried for a second and got no answer: this computer's firewall or the network drops connections to the port, so nobody else can join rooms hosted here.".into(),
+                Some(port_fix),
+            )),
+            None => out.push(finding(
+                Level::Info,
+                "reach",
+                format!("No other LAN Chat host to check port {port} from"),
+                "Ask someone on the network to open one of the links below: if it does not answer, this computer's firewall drops the port.".into(),
+                None,
             )),
         }
     }

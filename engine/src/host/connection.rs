@@ -155,6 +155,8 @@ impl Connection {
             messages: TokenBucket::new(limits.message_rate, std::time::Instant::now()),
             presence: TokenBucket::new(limits.presence_rate, std::time::Instant::now()),
             typing: TokenBucket::new(limits.typing_rate, std::time::Instant::now()),
+            peer: peer.ip().to_canonical(),
+            reach_asked: false,
         };
         let read = async {
             let end = reader.run(&mut ws).await;

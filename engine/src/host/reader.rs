@@ -12,7 +12,7 @@ use super::outbox::{Outbound, Outbox, Stop};
 use super::Limits;
 use crate::ids::sleep_until_opt;
 use crate::limiter::TokenBucket;
-use crate::protocol::{ByeCode, ErrorCode, HostFrame, Invalid};
+use crate::protocol::{self, ByeCode, ClientFrame, ErrorCode, HostFrame, Invalid};
 
 /// The host's half of a key exchange, between `challenge` and `join`.
 pub(super) struct Unlocking {
@@ -51,7 +51,14 @@ pub(super) struct Reader<'a> {
     pub(super) presence: TokenBucket,
     /// Typing announcements: when empty, they are not passed on.
     pub(super) typing: TokenBucket,
+    /// The address the connection comes from: the only one `reach` connects back to.
+    pub(super) peer: std::net::IpAddr,
+    /// `reach` was asked (once per connection).
+    pub(super) reach_asked: bool,
 }
+
+/// How long `reach` tries to connect back.
+const REACH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Reader<'_> {
     /// The `hello` nonce as sent: 32 hex digits.
@@ -98,6 +105,21 @@ impl Reader<'_> {
             }
             // Handling a frame never waits: it queues its replies (one or two) for the writer.
             let result = match message {
+                // The one request that waits (for a connection back, at most a second), and
+                // only on a connection that is in no room: a doctor's probe.
+                Message::Text(text)
+                    if self.hello
+                        && self.in_room.is_none()
+                        && !self.reach_asked
+                        && text.as_str().contains("reach") =>
+                {
+                    match protocol::decode_client(text.as_str()) {
+                        Ok(ClientFrame::Reach { id, port }) => {
+                            Box::pin(self.reach_back(&id, port)).await
+                        }
+                        _ => self.handle(text.as_str()),
+                    }
+                }
                 Message::Text(text) => self.handle(text.as_str()),
                 Message::Binary(_) => self.error(
                     None,
@@ -169,6 +191,27 @@ impl Reader<'_> {
             Some(close),
         ));
         ReaderEnd::Violation
+    }
+
+    /// `reach`: connects back to the client's own address on `port`, once, within a second,
+    /// and says whether that worked. Nothing is sent on that connection.
+    async fn reach_back(&mut self, id: &str, port: u16) -> Result<(), Stop> {
+        self.reach_asked = true;
+        if let Err(invalid) = protocol::validate_id(id) {
+            return self.refuse(None, invalid);
+        }
+        let started = tokio::time::Instant::now();
+        let attempt = tokio::net::TcpStream::connect((self.peer, port));
+        let reached = tokio::select! {
+            () = self.done.cancelled() => return Ok(()),
+            result = tokio::time::timeout(REACH_TIMEOUT, attempt) => matches!(result, Ok(Ok(_))),
+        };
+        self.reply(&HostFrame::Reached {
+            id: id.to_owned(),
+            port,
+            reached,
+            ms: started.elapsed().as_millis() as u64,
+        })
     }
 
     /// Queues a frame for the writer (`run` waits for room after each frame).

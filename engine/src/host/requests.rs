@@ -52,6 +52,12 @@ impl Reader<'_> {
                 Ok(())
             }
             ClientFrame::Unlock { id, room, bound } => self.challenge(&id, &room, bound),
+            // Answered by `Reader::reach_back`, which `run` calls before it gets here.
+            ClientFrame::Reach { id, .. } => self.error(
+                Some(&id),
+                ErrorCode::BadFrame,
+                "reach is asked once per connection, before joining".into(),
+            ),
             ClientFrame::Identify { key, sig } => self.identify(&key, &sig),
             ClientFrame::Leave { id } => {
                 let Some(in_room) = self.in_room.take() else {

@@ -68,6 +68,10 @@ pub enum ClientFrame {
     Nick { id: String, nick: String },
     /// "I am available / away / busy": shown next to the member's name. Not sequenced.
     Status { status: Status },
+    /// Before joining: "connect back to me on this TCP port". The host tries once, for at
+    /// most a second, at the address this connection comes from (no other), and answers
+    /// `reached`: how a host's doctor learns whether others can reach its own port.
+    Reach { id: String, port: u16 },
 }
 
 impl ClientFrame {
@@ -75,6 +79,7 @@ impl ClientFrame {
     pub fn request_id(&self) -> Option<&str> {
         match self {
             ClientFrame::Join { id, .. }
+            | ClientFrame::Reach { id, .. }
             | ClientFrame::Unlock { id, .. }
             | ClientFrame::Leave { id }
             | ClientFrame::Send { id, .. }
@@ -158,6 +163,14 @@ pub enum HostFrame {
         id: Option<String>,
         code: ErrorCode,
         message: String,
+    },
+    /// The answer to `reach`: whether a TCP connection to the client's address on `port`
+    /// was accepted, and how long it took.
+    Reached {
+        id: String,
+        port: u16,
+        reached: bool,
+        ms: u64,
     },
     /// The host is about to close this connection, and why.
     Bye { code: ByeCode, message: String },

@@ -130,6 +130,13 @@ mod tests {
                 json!({"type":"status","status":"busy"}),
             ),
             (
+                ClientFrame::Reach {
+                    id: "r1".into(),
+                    port: 47474,
+                },
+                json!({"type":"reach","id":"r1","port":47474}),
+            ),
+            (
                 ClientFrame::Unlock {
                     id: "j1".into(),
                     room: "Tokyo".into(),
@@ -333,6 +340,15 @@ mod tests {
                     status: Status::Away,
                 },
                 json!({"type":"status","nick":"alice","status":"away"}),
+            ),
+            (
+                HostFrame::Reached {
+                    id: "r1".into(),
+                    port: 47474,
+                    reached: false,
+                    ms: 1000,
+                },
+                json!({"type":"reached","id":"r1","port":47474,"reached":false,"ms":1000}),
             ),
             (
                 HostFrame::Event(event(
