@@ -101,7 +101,7 @@ fn the_doctor_says_what_blocks_rooms_and_rooms_found_or_added_are_listed_and_joi
     wait_up(Some("a"), "va");
     wait_up(Some("b"), "vb");
     let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let _host_a = cli_host("a", "Tokyo", "host-a", ha.path());
+    let host_a = cli_host("a", "Tokyo", "host-a", ha.path());
     let _host_b = cli_host("b", "Garden", "host-b", hb.path());
 
     let (_x, display) = xvfb();
@@ -199,4 +199,31 @@ fn the_doctor_says_what_blocks_rooms_and_rooms_found_or_added_are_listed_and_joi
     ivy.click("#room-list button[aria-label='Join Garden on host-b']");
     ivy.wait_text("#messages", "Welcome to Garden, ivy!");
     println!("measured: ivy joined Garden on host-b (another subnet) from the list");
+
+    // Tokyo, found by the search, is joined too; then its host comes back at another
+    // address (a new lease after a restart): the app finds it by its key and says so.
+    ivy.click("#room-add");
+    ivy.click("#room-list button[aria-label='Join Tokyo on host-a']");
+    ivy.wait_text("#messages", "Welcome to Tokyo, ivy!");
+    drop(host_a);
+    sh("ip -n a addr del 10.203.0.1/24 dev va; ip -n a addr add 10.203.0.7/24 dev va");
+    let moved = Instant::now();
+    let _host_a = cli_host("a", "Tokyo", "host-a", ha.path());
+    let deadline = Instant::now() + PATIENCE * 2;
+    while !ivy
+        .text("#messages")
+        .contains("moved from 10.203.0.1:47474 to 10.203.0.7:47474")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "never told the host moved: {}",
+            ivy.text("#messages")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    ivy.wait_text("#messages", "Reconnected.");
+    println!(
+        "measured: the app found host-a at its new address {:?} after it moved, and said so",
+        moved.elapsed()
+    );
 }
