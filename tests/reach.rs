@@ -466,3 +466,31 @@ async fn a_host_whose_firewall_drops_its_port_hears_it_from_another_host() {
     host.signal("TERM");
     host.finish().await;
 }
+
+#[tokio::test]
+async fn beside_avahi_on_the_same_computer_the_doctor_still_hears_mdns() {
+    if !sandboxed("beside_avahi_on_the_same_computer_the_doctor_still_hears_mdns") {
+        return;
+    }
+    // Most Linux desktops run avahi-daemon, holding UDP 5353: the doctor shares the port.
+    two_hosts();
+    let (hd, bd, avahi_dir) = (config_dir("h"), config_dir("b"), config_dir("avahi"));
+    let _avahi = start_avahi("b", "vb", avahi_dir.path());
+    let (host, _) = host_in("a", "Tokyo", "host-a", hd.path()).await;
+    let report = doctor("b", bd.path(), "avahi running here").await;
+    let mdns = &report["mdns"][0];
+    assert_eq!(mdns["error"], Value::Null, "{report}");
+    assert_eq!(mdns["came_back"], true, "{report}");
+    assert_eq!(
+        mdns["responders"],
+        serde_json::json!(["10.201.0.1"]),
+        "{report}"
+    );
+    assert_eq!(
+        mdns["lanchat"],
+        serde_json::json!(["10.201.0.1"]),
+        "{report}"
+    );
+    host.signal("TERM");
+    host.finish().await;
+}

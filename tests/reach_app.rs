@@ -222,6 +222,16 @@ fn the_doctor_says_what_blocks_rooms_and_rooms_found_or_added_are_listed_and_joi
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     ivy.wait_text("#messages", "Reconnected.");
+    // Remembered there: "Join again" goes straight to the new address next time.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let recent = std::fs::read_to_string(dir.path().join("recent.json")).unwrap_or_default();
+        if recent.contains("lanchat://10.203.0.7:47474/Tokyo?key=") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "recent.json: {recent}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     println!(
         "measured: the app found host-a at its new address {:?} after it moved, and said so",
         moved.elapsed()

@@ -534,7 +534,13 @@ function onRoomEvent(e) {
       return;
     }
     case 'relocated':
-      // The host was found again at another address: say where, once.
+      // The host was found again at another address: say where, once, and join it there
+      // next time from the recent rooms.
+      if (transport.kind === 'app' && !chat.hosting) {
+        transport.rememberRoom(chat.id, e.address).then((list) => {
+          state.recent = list;
+        }).catch((err) => console.warn('recent rooms:', err));
+      }
       return view.system(e.message);
     case 'reconnecting':
       // Keep saying why while retrying, in words; the details are one click away.

@@ -213,8 +213,9 @@ class AppTransport {
   }
 
   /** The room just joined goes first in the recent rooms; returns the list. */
-  rememberRoom(id) {
-    return this.invoke('remember_room', { room: id });
+  /** Remembers room `id` among the recent ones (at `address`, when its host moved there). */
+  rememberRoom(id, address = null) {
+    return this.invoke('remember_room', { room: id, address });
   }
 
   async setTitle(title) {

@@ -79,7 +79,7 @@ pub async fn run_join(args: JoinArgs) -> Result<(), String> {
                     .and_then(|d| d.browse().ok().map(|b| (d, b)));
                 let finder = HostFinder::new(
                     key,
-                    format!("the host of {room} (key {})", key.short_code()),
+                    format!("the host of {room}"),
                     vec![addr],
                     browsing.as_ref().map(|(_, b)| b.handle()),
                     policy,

@@ -253,7 +253,9 @@ fn json_line(event: &ClientEvent) -> String {
             json!({"type":"error","id":id,"code":code,"message":message})
         }
         ClientEvent::Disconnected { reason } => json!({"type":"disconnected","reason":reason}),
-        ClientEvent::Relocated { message } => json!({"type":"relocated","message":message}),
+        ClientEvent::Relocated { message, address } => {
+            json!({"type":"relocated","message":message,"address":address.to_string()})
+        }
         ClientEvent::Reconnecting { attempt, delay } => {
             json!({"type":"reconnecting","attempt":attempt,"delay_ms":delay.as_millis() as u64})
         }

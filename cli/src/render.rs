@@ -169,7 +169,7 @@ pub fn status_line(event: &ClientEvent) -> Option<String> {
             Status::Busy => format!("[{t}] * {} is busy (do not disturb)", clean(nick)),
         },
         ClientEvent::Disconnected { reason } => format!("[{t}] * disconnected: {}", clean(reason)),
-        ClientEvent::Relocated { message } => format!("[{t}] * {}", clean(message)),
+        ClientEvent::Relocated { message, .. } => format!("[{t}] * {}", clean(message)),
         ClientEvent::Reconnecting { attempt, delay } => format!(
             "[{t}] * reconnecting in {:.1} s (attempt {attempt})",
             delay.as_secs_f64()

@@ -209,7 +209,7 @@ pub async fn join_room(
             ) {
                 (Some(key), Ok(addr), false) => Endpoint::Locate(Arc::new(HostFinder::new(
                     key,
-                    format!("the host of {room} (key {})", key.short_code()),
+                    format!("the host of {room}"),
                     vec![addr],
                     shell.browser(),
                     shell

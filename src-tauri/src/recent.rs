@@ -51,6 +51,22 @@ impl RecentRoom {
     }
 }
 
+impl RecentRoom {
+    /// The same room, reached at `address` now (its host moved); `None` if the link or the
+    /// address does not parse.
+    pub fn moved_to(&self, address: &str) -> Option<RecentRoom> {
+        let addr: std::net::SocketAddr = address.parse().ok()?;
+        let link = RoomLink {
+            authority: addr.to_string(),
+            ..RoomLink::parse(&self.link).ok()?
+        };
+        Some(RecentRoom {
+            link: link.to_string(),
+            ..self.clone()
+        })
+    }
+}
+
 fn path(config: &ConfigStore) -> PathBuf {
     config.dir().join(FILE_NAME)
 }
@@ -89,12 +105,24 @@ pub fn recent_rooms(shell: State<'_, Shell>) -> Vec<RecentRoom> {
     load(&shell.config)
 }
 
-/// Room `room` was joined (the page saw its welcome): remember it (not a hosted one).
+/// Room `room` was joined (the page saw its welcome), or its host was found at another
+/// `address`: remember it there (not a hosted one).
 #[tauri::command]
-pub fn remember_room(shell: State<'_, Shell>, room: String) -> Vec<RecentRoom> {
-    let Some(room) = shell.joining(&room) else {
+pub fn remember_room(
+    shell: State<'_, Shell>,
+    room: String,
+    address: Option<String>,
+) -> Vec<RecentRoom> {
+    let id = room;
+    let Some(mut room) = shell.joining(&id) else {
         return load(&shell.config);
     };
+    if let Some(moved) = address.and_then(|a| room.moved_to(&a)) {
+        room = moved;
+        if let Some(session) = crate::state::lock(&shell.sessions).get_mut(&id) {
+            session.recent = Some(room.clone());
+        }
+    }
     remember(&shell.config, room).unwrap_or_else(|e| {
         tracing::warn!("cannot save the recent rooms: {e}");
         load(&shell.config)
@@ -138,5 +166,20 @@ mod tests {
         assert_eq!(list[0].code, None);
         std::fs::write(dir.path().join(FILE_NAME), b"{not json").unwrap();
         assert!(load(&config).is_empty());
+    }
+
+    #[test]
+    fn a_room_whose_host_moved_is_remembered_at_its_new_address() {
+        let key = "cd".repeat(32);
+        let link = RoomLink::parse(&format!("lanchat://10.0.0.5:47474/?key={key}")).unwrap();
+        let room = RecentRoom::new("Tea Room", "pc", &link, false);
+        let moved = room.moved_to("10.0.0.7:47474").unwrap();
+        assert_eq!(
+            moved.link,
+            format!("lanchat://10.0.0.7:47474/Tea%20Room?key={key}")
+        );
+        assert_eq!(moved.code, room.code);
+        assert_eq!(moved.room, "Tea Room");
+        assert!(room.moved_to("not an address").is_none());
     }
 }

@@ -164,3 +164,75 @@ pub fn addrs(v: &Value) -> Vec<String> {
         .map(|a| a.as_str().unwrap().to_owned())
         .collect()
 }
+
+/// Kills the daemons a test started when it ends, however it ends.
+pub struct Daemons(pub Vec<u32>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = StdCommand::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
+pub fn read_pid(path: &Path) -> u32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pid in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts a private D-Bus system bus and avahi-daemon (limited to `ifname`) in `ns`.
+pub fn start_avahi(ns: &str, ifname: &str, dir: &Path) -> Daemons {
+    std::fs::write(
+        dir.join("dbus.conf"),
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=/run/dbus/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/><allow own="*"/><allow send_type="method_call"/>
+    <allow send_destination="*"/><allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("avahi.conf"),
+        format!(
+            "[server]\nuse-ipv4=yes\nuse-ipv6=no\nallow-interfaces={ifname}\nenable-dbus=yes\n\
+             [wide-area]\nenable-wide-area=no\n\
+             [publish]\npublish-hinfo=no\npublish-workstation=no\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/dbus").unwrap();
+    let dbus_pid = dir.join("dbus.pid");
+    sh(&format!(
+        "ip netns exec {ns} dbus-daemon --config-file={} --fork --print-pid > {}",
+        dir.join("dbus.conf").display(),
+        dbus_pid.display()
+    ));
+    let mut daemons = Daemons(vec![read_pid(&dbus_pid)]);
+    sh(&format!(
+        "ip netns exec {ns} avahi-daemon -f {} --no-drop-root --no-chroot --no-rlimits -D",
+        dir.join("avahi.conf").display()
+    ));
+    daemons.0.push(read_pid(Path::new("/run/avahi-daemon/pid")));
+    daemons
+}

@@ -78,7 +78,11 @@ pub enum ClientEvent {
     /// The next attempt starts after `delay`.
     Reconnecting { attempt: u32, delay: Duration },
     /// The host was found at another address than before (see [`crate::reach`]).
-    Relocated { message: String },
+    Relocated {
+        message: String,
+        /// Where it answers now.
+        address: std::net::SocketAddr,
+    },
     /// The client stopped for good.
     Closed { reason: CloseReason },
 }
@@ -245,9 +249,10 @@ impl Serialize for ClientEvent {
                 s.serialize_field("attempt", attempt)?;
                 s.serialize_field("delayMs", &(delay.as_millis() as u64))?;
             }
-            ClientEvent::Relocated { message } => {
+            ClientEvent::Relocated { message, address } => {
                 s.serialize_field("kind", "relocated")?;
                 s.serialize_field("message", message)?;
+                s.serialize_field("address", &address.to_string())?;
             }
             ClientEvent::Closed { reason } => {
                 s.serialize_field("kind", "closed")?;
@@ -305,6 +310,14 @@ mod tests {
         assert_eq!(
             serde_json::to_value(status).unwrap(),
             json!({"kind": "status", "nick": "bob", "status": "busy"})
+        );
+        let relocated = ClientEvent::Relocated {
+            message: "moved".into(),
+            address: "10.0.0.7:47474".parse().unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_value(relocated).unwrap(),
+            json!({"kind": "relocated", "message": "moved", "address": "10.0.0.7:47474"})
         );
         let ack = ClientEvent::Acked {
             id: "m1".into(),

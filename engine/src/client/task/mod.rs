@@ -289,7 +289,8 @@ impl Driver {
                                         (&self.options.endpoint, &addr)
                                     {
                                         if let Some(message) = locator.connected(*addr) {
-                                            let _ = self.emit(ClientEvent::Relocated { message }).await;
+                                            let relocated = ClientEvent::Relocated { message, address: *addr };
+                                            let _ = self.emit(relocated).await;
                                         }
                                     }
                                     if let (Some(ticket), Ok(addr)) = (&welcome.files, addr) {
