@@ -74,8 +74,10 @@ pub async fn run_join(args: JoinArgs) -> Result<(), String> {
         Some(link) => match (link.key, link.authority.parse::<std::net::SocketAddr>()) {
             (Some(key), Ok(addr)) => {
                 let policy = lan::interface_policy(&args.interfaces);
-                let browsing = lan::start_discovery(policy.clone())
-                    .ok()
+                // A host on this computer is not looked for on the network.
+                let browsing = (!addr.ip().is_loopback())
+                    .then(|| lan::start_discovery(policy.clone()).ok())
+                    .flatten()
                     .and_then(|d| d.browse().ok().map(|b| (d, b)));
                 let finder = HostFinder::new(
                     key,

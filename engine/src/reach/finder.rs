@@ -71,8 +71,12 @@ impl HostFinder {
             .collect()
     }
 
-    /// Scans the local subnets for the key in the background (one scan at a time).
+    /// Scans the local subnets for the key in the background (one scan at a time). Not for
+    /// a host reached on this computer's loopback: it is here, not somewhere on the network.
     fn start_scan(&self) {
+        if lock(&self.inner.last).iter().all(|a| a.ip().is_loopback()) {
+            return;
+        }
         if self.inner.scanning.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -150,5 +154,57 @@ impl Locator for HostFinder {
             )),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finder(last: &str) -> HostFinder {
+        HostFinder::new(
+            Fingerprint([7; 32]),
+            "the host of Tokyo",
+            vec![last.parse().unwrap()],
+            None,
+            // Any scan a test starts asks this computer's loopback only, never a real network.
+            InterfacePolicy::pinned(["lo"]),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_host_on_loopback_is_never_looked_for_on_the_network() {
+        let here = finder("127.0.0.1:47474");
+        here.unreachable();
+        assert!(!here.inner.scanning.load(Ordering::Acquire));
+        let away = finder("10.9.9.9:47474");
+        away.unreachable();
+        assert!(
+            away.inner.scanning.load(Ordering::Acquire),
+            "a scan started"
+        );
+    }
+
+    #[test]
+    fn where_it_was_found_comes_before_where_it_was_and_a_move_is_told() {
+        let f = finder("10.0.0.5:47474");
+        *lock(&f.inner.scanned) = vec!["10.0.0.7:47474".parse().unwrap()];
+        assert_eq!(
+            f.candidates(),
+            [
+                "10.0.0.7:47474".parse().unwrap(),
+                "10.0.0.5:47474".parse().unwrap()
+            ]
+        );
+        assert_eq!(f.connected("10.0.0.5:47474".parse().unwrap()), None);
+        let told = f.connected("10.0.0.7:47474".parse().unwrap()).unwrap();
+        assert_eq!(
+            told,
+            format!(
+                "the host of Tokyo moved from 10.0.0.5:47474 to 10.0.0.7:47474; found again by its key {}",
+                Fingerprint([7; 32]).short_code()
+            )
+        );
+        assert_eq!(lock(&f.inner.last)[0], "10.0.0.7:47474".parse().unwrap());
     }
 }
