@@ -494,3 +494,30 @@ async fn beside_avahi_on_the_same_computer_the_doctor_still_hears_mdns() {
     host.signal("TERM");
     host.finish().await;
 }
+
+#[tokio::test]
+async fn a_second_host_on_one_computer_takes_the_next_port_and_is_found_there() {
+    if !sandboxed("a_second_host_on_one_computer_takes_the_next_port_and_is_found_there") {
+        return;
+    }
+    two_hosts();
+    drop_mdns_in("b");
+    let (h1, h2, bd) = (config_dir("h1"), config_dir("h2"), config_dir("b"));
+    let (first, port1) = host_in("a", "Tokyo", "host-a", h1.path()).await;
+    let (second, port2) = host_in("a", "Kyoto", "host-a2", h2.path()).await;
+    println!("seen: two hosts on one computer listen on {port1} and {port2}");
+    assert_eq!((port1, port2), (47474, 47475));
+    let (listed, stderr) = rooms("b", bd.path(), &["--scan"]).await;
+    println!(
+        "seen: rooms --scan: {:?}; {}",
+        names(&listed),
+        stderr.trim()
+    );
+    let mut found = names(&listed);
+    found.sort();
+    assert_eq!(found, ["Kyoto 10.201.0.1:47475", "Tokyo 10.201.0.1:47474"]);
+    second.signal("TERM");
+    second.finish().await;
+    first.signal("TERM");
+    first.finish().await;
+}

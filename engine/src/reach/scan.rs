@@ -2,7 +2,8 @@
 //! multicast finds nothing. Bounded: at most a /22 per interface, at most
 //! [`CONCURRENCY`] connections at once, each silent address given up after
 //! [`CONNECT_TIMEOUT`]. Only the default port is asked everywhere; the fallback ports only
-//! where a machine answered (refused) on it, so a /24 takes about one connect timeout.
+//! where a machine answered on it (a host, or a refusal), so a /24 takes about one connect
+//! timeout.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -93,7 +94,7 @@ pub struct ScanReport {
 }
 
 /// Asks every address of `subnets` on `ports` (the first everywhere, the others where a
-/// machine refused the first), at most [`CONCURRENCY`] at once.
+/// machine answered on the first), at most [`CONCURRENCY`] at once.
 pub async fn scan(subnets: Vec<Subnet>, ports: &[u16]) -> ScanReport {
     let started = Instant::now();
     let Some((&first, others)) = ports.split_first() else {
@@ -107,17 +108,21 @@ pub async fn scan(subnets: Vec<Subnet>, ports: &[u16]) -> ScanReport {
     let mut probed = targets.len();
     let results = ask(targets).await;
     let mut hosts = Vec::new();
-    let mut refused = Vec::new();
+    // Machines that answered at all: a second host on one of them took a fallback port.
+    let mut there = Vec::new();
     for result in results {
         match result {
-            Ok(answer) => hosts.push(answer),
-            Err(ProbeError::Refused(addr)) => refused.push(addr.ip()),
+            Ok(answer) => {
+                there.push(answer.addr.ip());
+                hosts.push(answer);
+            }
+            Err(ProbeError::Refused(addr)) => there.push(addr.ip()),
             Err(_) => {}
         }
     }
-    let machines = hosts.len() + refused.len();
-    if !others.is_empty() && !refused.is_empty() {
-        let targets: Vec<SocketAddr> = refused
+    let machines = there.len();
+    if !others.is_empty() && !there.is_empty() {
+        let targets: Vec<SocketAddr> = there
             .iter()
             .flat_map(|ip| others.iter().map(|port| SocketAddr::new(*ip, *port)))
             .collect();
