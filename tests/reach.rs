@@ -151,9 +151,24 @@ async fn multicast_dropped_by_the_joiners_firewall_is_named_with_its_rule_and_th
         .unwrap()
         .trim_end_matches('`');
     sh(&format!("ip netns exec b {fix}"));
-    let (listed, _) = rooms("b", bd.path(), &[]).await;
-    assert_eq!(names(&listed), ["Tokyo 10.201.0.1:47474"], "after the fix");
-    println!("seen: after `{fix}`, discovery lists {:?}", names(&listed));
+    // The announcement now arrives (its addresses resolve one by one: sometimes the IPv6
+    // link-local one alone at first, which joins as well).
+    let mut watcher = Proc::spawn_in(Some("b"), &["rooms", "--watch", "--json"], bd.path());
+    let seen = room_event(&mut watcher, |v| v["change"] == "appeared").await;
+    assert_eq!(seen["room"], "Tokyo");
+    assert!(
+        seen["key"]
+            .as_str()
+            .unwrap()
+            .ends_with("._lanchat._tcp.local."),
+        "announced: {seen}"
+    );
+    println!(
+        "seen: after `{fix}`, discovery lists Tokyo at {:?}",
+        addrs(&seen)
+    );
+    watcher.signal("TERM");
+    watcher.finish().await;
     let report = doctor("b", bd.path(), "after the fix").await;
     assert_eq!(report["mdns"][0]["came_back"], true, "{report}");
     assert!(
