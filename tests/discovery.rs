@@ -31,7 +31,9 @@ async fn a_room_in_one_namespace_is_listed_joined_and_gone_from_another() {
 
     // Nothing is there yet, and `rooms` says what to check.
     let mut empty = Proc::spawn_in(Some("b"), &["rooms", "--wait", "1"], wd.path());
-    empty.expect("No LAN Chat rooms found in 1 s").await;
+    empty
+        .expect("No LAN Chat rooms found in 1 s. `lanchat doctor` says what keeps them")
+        .await;
     assert!(empty.finish().await.0);
 
     let mut watcher = Proc::spawn_in(Some("b"), &["rooms", "--watch", "--json"], wd.path());

@@ -135,10 +135,15 @@ pub async fn run_rooms(
     }
     if !watch && seen == 0 && !json {
         println!(
-            "No LAN Chat rooms found in {:.0} s. Check that a host is running on this network, \
-             that this machine is on the same Wi-Fi or LAN (not a guest network), and that the \
-             firewall allows mDNS (UDP 5353). Joining by address works without discovery.",
-            wait.as_secs_f64()
+            "No LAN Chat rooms found in {:.0} s. `lanchat doctor` says what keeps them from \
+             this computer (firewall, VPN, an isolated or guest network){}; joining by address \
+             works without discovery.",
+            wait.as_secs_f64(),
+            if scan {
+                ""
+            } else {
+                "; `lanchat rooms --scan` asks every address of this network"
+            }
         );
     }
     drop(browser);
