@@ -438,17 +438,7 @@ fn a_locked_room_shows_its_lock_asks_for_the_passphrase_and_says_when_history_is
 /// `lanchat host` as a separate process (built with the workspace, next to this test's own
 /// binary), so the test can kill it with SIGKILL and start it again on the same data.
 fn lanchat_host(port: u16, dir: &Path) -> Guard {
-    let debug_dir = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
-        .expect("the test binary lives in target/<profile>/deps");
-    let bin = debug_dir.join("lanchat");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p lanchat-cli` (cargo test --workspace does)",
-        bin.display()
-    );
-    let child = Command::new(bin)
+    let child = Command::new(lanchat_cli())
         .args([
             "host",
             "--room",

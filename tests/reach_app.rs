@@ -23,12 +23,7 @@ fn sh(script: &str) {
 
 /// `lanchat host` (the CLI built beside the app) in namespace `ns`, until dropped.
 fn cli_host(ns: &str, room: &str, name: &str, dir: &Path) -> Guard {
-    let cli = Path::new(APP).with_file_name("lanchat");
-    assert!(
-        cli.exists(),
-        "{} is built with the workspace (cargo build --workspace)",
-        cli.display()
-    );
+    let cli = lanchat_cli();
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns])
         .arg(&cli)

@@ -12,6 +12,18 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub const APP: &str = env!("CARGO_BIN_EXE_lanchat-desktop");
+
+/// The `lanchat` CLI, built beside the app (`cargo test --workspace` builds it; the app's
+/// package alone does not).
+pub fn lanchat_cli() -> PathBuf {
+    let bin = Path::new(APP).with_file_name("lanchat");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p lanchat-cli` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Kills a child process when dropped (tauri-driver gets SIGTERM so it stops its
